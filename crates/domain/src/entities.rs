@@ -1,0 +1,158 @@
+//! The records of SPEC §3, as they leave the server (the JSON shapes of the seed).
+
+use crate::enums::{AppointmentStatus, Gender, Role, Specialization};
+use crate::ids::{AppointmentId, DoctorId, MappingId, PatientId, UserId};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
+
+/// A login account. The password hash is not part of it and never leaves the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Identifier.
+    pub id: UserId,
+    /// Login name, unique regardless of case.
+    pub username: String,
+    /// Contact address ("" when none was given).
+    pub email: String,
+    /// What the account may do.
+    pub role: Role,
+    /// Deactivated accounts cannot log in and their tokens stop working.
+    pub is_active: bool,
+    /// When the account was created.
+    pub date_joined: DateTime<Utc>,
+}
+
+/// A patient record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Patient {
+    /// Identifier.
+    pub id: PatientId,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Date of birth.
+    pub date_of_birth: NaiveDate,
+    /// Gender code.
+    pub gender: Gender,
+    /// Phone number.
+    pub contact_number: String,
+    /// Email address ("" when none).
+    pub email: String,
+    /// Postal address.
+    pub address: String,
+    /// Free-text medical history.
+    pub medical_history: String,
+    /// Age in whole years today (computed).
+    pub age: i32,
+    /// The account that owns this record, if any.
+    pub user: Option<UserId>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A doctor record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Doctor {
+    /// Identifier.
+    pub id: DoctorId,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Specialization code.
+    pub specialization: Specialization,
+    /// Phone number.
+    pub contact_number: String,
+    /// Email address.
+    pub email: String,
+    /// Licence number, unique.
+    pub license_number: String,
+    /// Hospital or practice.
+    pub hospital: String,
+    /// Postal address.
+    pub address: String,
+    /// Years of experience.
+    pub experience_years: i32,
+    /// The doctor's own login account, if linked.
+    pub user: Option<UserId>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A doctor-patient assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mapping {
+    /// Identifier.
+    pub id: MappingId,
+    /// The doctor.
+    pub doctor: DoctorId,
+    /// The patient.
+    pub patient: PatientId,
+    /// Why the doctor was assigned.
+    pub reason_for_assignment: String,
+    /// Inactive mappings are kept as history.
+    pub is_active: bool,
+    /// Who assigned (an account), if known.
+    pub assigned_by: Option<UserId>,
+    /// When the assignment was (last) made.
+    pub assigned_date: DateTime<Utc>,
+    /// When the row was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An appointment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Appointment {
+    /// Identifier.
+    pub id: AppointmentId,
+    /// The doctor.
+    pub doctor: DoctorId,
+    /// The patient.
+    pub patient: PatientId,
+    /// Start, UTC.
+    pub appointment_datetime: DateTime<Utc>,
+    /// Length in minutes (5-480).
+    pub duration_minutes: i32,
+    /// End, UTC (computed: start + duration).
+    pub end_datetime: DateTime<Utc>,
+    /// Why the patient comes.
+    pub reason: String,
+    /// Lifecycle status.
+    pub status: AppointmentStatus,
+    /// Why it was cancelled ("" otherwise).
+    pub cancellation_reason: String,
+    /// Who booked it.
+    pub created_by: Option<UserId>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Age in whole years on `today` of someone born on `born`.
+pub fn age_on(born: NaiveDate, today: NaiveDate) -> i32 {
+    let mut age = today.year() - born.year();
+    if (today.month(), today.day()) < (born.month(), born.day()) {
+        age -= 1;
+    }
+    age.max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_counts_whole_years() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        assert_eq!(age_on(d(2000, 6, 15), d(2025, 6, 14)), 24);
+        assert_eq!(age_on(d(2000, 6, 15), d(2025, 6, 15)), 25);
+        assert_eq!(age_on(d(2000, 2, 29), d(2025, 2, 28)), 24);
+        assert_eq!(age_on(d(2025, 1, 1), d(2025, 1, 1)), 0);
+    }
+}

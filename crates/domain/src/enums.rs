@@ -1,0 +1,148 @@
+//! The closed vocabularies of the domain, serialised to the seed's codes.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! code_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $code:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $code)] $variant),*
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The code stored in the database and sent over the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $code),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownCode;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($code => Ok($name::$variant),)*
+                    _ => Err(UnknownCode(s.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+/// A string that is not one of an enum's codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not a valid choice.")]
+pub struct UnknownCode(pub String);
+
+code_enum!(
+    /// What an account may do (SPEC §5).
+    Role {
+        /// Everything, including user management.
+        Admin => "admin",
+        /// Clinic staff: all clinical records.
+        Staff => "staff",
+        /// A doctor whose account is linked to one Doctor record.
+        Doctor => "doctor",
+        /// A patient account owning Patient records.
+        Patient => "patient",
+    }
+);
+
+code_enum!(
+    /// A patient's gender, as the seed encodes it.
+    Gender {
+        /// Male.
+        Male => "M",
+        /// Female.
+        Female => "F",
+        /// Other.
+        Other => "O",
+    }
+);
+
+code_enum!(
+    /// A doctor's specialization, as the seed encodes it.
+    Specialization {
+        /// General practice.
+        GeneralPractice => "GP",
+        /// Cardiology.
+        Cardiology => "CAR",
+        /// Neurology.
+        Neurology => "NEU",
+        /// Pediatrics.
+        Pediatrics => "PED",
+        /// Orthopedics.
+        Orthopedics => "ORTH",
+        /// Dermatology.
+        Dermatology => "DERM",
+        /// Psychiatry.
+        Psychiatry => "PSY",
+        /// Radiology.
+        Radiology => "RAD",
+        /// Surgery.
+        Surgery => "SUR",
+        /// Other.
+        Other => "OTH",
+    }
+);
+
+code_enum!(
+    /// Where an appointment stands in its lifecycle.
+    AppointmentStatus {
+        /// Booked; the only status that blocks time.
+        Scheduled => "SCHEDULED",
+        /// Took place. Final.
+        Completed => "COMPLETED",
+        /// Called off. Final.
+        Cancelled => "CANCELLED",
+        /// The patient did not come. Final.
+        NoShow => "NO_SHOW",
+    }
+);
+
+impl Role {
+    /// Admins and staff see and manage every clinical record.
+    pub const fn is_clinic_staff(self) -> bool {
+        matches!(self, Role::Admin | Role::Staff)
+    }
+}
+
+impl AppointmentStatus {
+    /// Whether an appointment in this status occupies its time slot.
+    pub const fn blocks_time(self) -> bool {
+        matches!(self, AppointmentStatus::Scheduled)
+    }
+
+    /// Whether no further status change is allowed.
+    pub const fn is_final(self) -> bool {
+        !matches!(self, AppointmentStatus::Scheduled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for s in AppointmentStatus::ALL {
+            assert_eq!(s.as_str().parse::<AppointmentStatus>(), Ok(*s));
+        }
+        for s in Specialization::ALL {
+            assert_eq!(s.as_str().parse::<Specialization>(), Ok(*s));
+        }
+        assert!("gp".parse::<Specialization>().is_err());
+        assert_eq!(Role::Doctor.to_string(), "doctor");
+    }
+}

@@ -1,0 +1,727 @@
+//! Validated inputs: what a create or a partial update may contain, parsed from a request body
+//! ("parse, don't validate": a value of these types is already known to be valid).
+
+use crate::enums::{AppointmentStatus, Gender, Role, Specialization};
+use crate::errors::FieldErrors;
+use crate::ids::{DoctorId, PatientId, UserId};
+use crate::raw::{Mode, RawObject, Reader};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Longest free-text field (reasons, addresses) in characters.
+pub const MAX_NOTE: usize = 1000;
+/// Longest medical history in characters.
+pub const MAX_HISTORY: usize = 10_000;
+/// Shortest appointment, minutes.
+pub const MIN_DURATION: i64 = 5;
+/// Longest appointment, minutes.
+pub const MAX_DURATION: i64 = 480;
+/// Duration when none is given, minutes (the seed's fixed slot).
+pub const DEFAULT_DURATION: i64 = 30;
+
+fn earliest_birth() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+fn check_birth(r: &mut Reader<'_>, today: NaiveDate) -> Option<NaiveDate> {
+    let d = r.date("date_of_birth")?;
+    if d > today {
+        r.errors
+            .add("date_of_birth", "Date of birth cannot be in the future.");
+        None
+    } else if d < earliest_birth() {
+        r.errors
+            .add("date_of_birth", "Date of birth cannot be before 1900-01-01.");
+        None
+    } else {
+        Some(d)
+    }
+}
+
+fn check_start(r: &mut Reader<'_>) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    let d = r.datetime("appointment_datetime")?;
+    if !(1900..2200).contains(&d.year()) {
+        r.errors.add(
+            "appointment_datetime",
+            "Appointment date must be between 1900 and 2199.",
+        );
+        return None;
+    }
+    // Appointments are kept to the second.
+    Some(d - chrono::Duration::nanoseconds(i64::from(d.timestamp_subsec_nanos())))
+}
+
+fn opt_pk<T: From<i64>>(r: &mut Reader<'_>, name: &str) -> Option<Option<T>> {
+    r.pk(name, false, true).map(|o| o.map(T::from))
+}
+
+fn pk<T: From<i64>>(r: &mut Reader<'_>, name: &str) -> Option<T> {
+    r.pk(name, true, false).flatten().map(T::from)
+}
+
+/// A new patient record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPatient {
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Date of birth (1900-01-01 ..= today).
+    pub date_of_birth: NaiveDate,
+    /// Gender code.
+    pub gender: Gender,
+    /// Phone number.
+    pub contact_number: String,
+    /// Email ("" for none).
+    pub email: String,
+    /// Address.
+    pub address: String,
+    /// Medical history.
+    pub medical_history: String,
+    /// Owning account.
+    pub user: Option<UserId>,
+}
+
+/// Changes to a patient record; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientChanges {
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Date of birth.
+    pub date_of_birth: Option<NaiveDate>,
+    /// Gender.
+    pub gender: Option<Gender>,
+    /// Phone number.
+    pub contact_number: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+    /// Medical history.
+    pub medical_history: Option<String>,
+    /// Owning account (`Some(None)` unlinks).
+    pub user: Option<Option<UserId>>,
+}
+
+struct PatientFields {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    gender: Option<Gender>,
+    contact_number: Option<String>,
+    email: Option<String>,
+    address: Option<String>,
+    medical_history: Option<String>,
+    user: Option<Option<UserId>>,
+}
+
+fn read_patient(r: &mut Reader<'_>, today: NaiveDate) -> PatientFields {
+    PatientFields {
+        first_name: r.text("first_name", 100),
+        last_name: r.text("last_name", 100),
+        date_of_birth: check_birth(r, today),
+        gender: r.choice("gender"),
+        contact_number: r.phone("contact_number"),
+        email: r.optional_email("email"),
+        address: r.optional_text("address", MAX_NOTE),
+        medical_history: r.optional_text("medical_history", MAX_HISTORY),
+        user: opt_pk(r, "user"),
+    }
+}
+
+impl NewPatient {
+    /// Parses a create body; `today` bounds the date of birth.
+    pub fn parse(body: &RawObject, today: NaiveDate) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let f = read_patient(&mut r, today);
+        match (f.first_name, f.last_name, f.date_of_birth, f.gender, f.contact_number) {
+            (Some(first_name), Some(last_name), Some(date_of_birth), Some(gender), Some(contact_number))
+                if r.errors.is_empty() =>
+            {
+                Ok(Self {
+                    first_name,
+                    last_name,
+                    date_of_birth,
+                    gender,
+                    contact_number,
+                    email: f.email.unwrap_or_default(),
+                    address: f.address.unwrap_or_default(),
+                    medical_history: f.medical_history.unwrap_or_default(),
+                    user: f.user.flatten(),
+                })
+            }
+            _ => Err(r.errors),
+        }
+    }
+}
+
+impl PatientChanges {
+    /// Parses a partial-update body.
+    pub fn parse(body: &RawObject, today: NaiveDate) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Patch);
+        let f = read_patient(&mut r, today);
+        r.finish(|| Self {
+            first_name: f.first_name,
+            last_name: f.last_name,
+            date_of_birth: f.date_of_birth,
+            gender: f.gender,
+            contact_number: f.contact_number,
+            email: f.email,
+            address: f.address,
+            medical_history: f.medical_history,
+            user: f.user,
+        })
+    }
+}
+
+/// A new doctor record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDoctor {
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Specialization.
+    pub specialization: Specialization,
+    /// Phone number.
+    pub contact_number: String,
+    /// Email.
+    pub email: String,
+    /// Licence number (unique).
+    pub license_number: String,
+    /// Hospital.
+    pub hospital: String,
+    /// Address.
+    pub address: String,
+    /// Years of experience (0-80).
+    pub experience_years: i32,
+    /// The doctor's own account.
+    pub user: Option<UserId>,
+}
+
+/// Changes to a doctor record; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoctorChanges {
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Specialization.
+    pub specialization: Option<Specialization>,
+    /// Phone number.
+    pub contact_number: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Licence number.
+    pub license_number: Option<String>,
+    /// Hospital.
+    pub hospital: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+    /// Years of experience.
+    pub experience_years: Option<i32>,
+    /// The doctor's own account (`Some(None)` unlinks).
+    pub user: Option<Option<UserId>>,
+}
+
+impl DoctorChanges {
+    /// Parses a partial-update body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Patch);
+        let c = read_doctor(&mut r);
+        r.finish(|| c)
+    }
+
+    /// Whether only what a doctor may change on their own profile is touched
+    /// (not the licence number and not the account link).
+    pub fn is_self_service(&self) -> bool {
+        self.license_number.is_none() && self.user.is_none()
+    }
+}
+
+fn read_doctor(r: &mut Reader<'_>) -> DoctorChanges {
+    DoctorChanges {
+        first_name: r.text("first_name", 100),
+        last_name: r.text("last_name", 100),
+        specialization: r.choice("specialization"),
+        contact_number: r.phone("contact_number"),
+        email: r.email("email"),
+        license_number: r.text("license_number", 50),
+        hospital: r.text("hospital", 200),
+        address: r.optional_text("address", MAX_NOTE),
+        experience_years: r.int_in("experience_years", 0, 80, Some(0)).map(|n| n as i32),
+        user: opt_pk(r, "user"),
+    }
+}
+
+impl NewDoctor {
+    /// Parses a create body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let c = read_doctor(&mut r);
+        match c {
+            DoctorChanges {
+                first_name: Some(first_name),
+                last_name: Some(last_name),
+                specialization: Some(specialization),
+                contact_number: Some(contact_number),
+                email: Some(email),
+                license_number: Some(license_number),
+                hospital: Some(hospital),
+                address,
+                experience_years,
+                user,
+            } if r.errors.is_empty() => Ok(Self {
+                first_name,
+                last_name,
+                specialization,
+                contact_number,
+                email,
+                license_number,
+                hospital,
+                address: address.unwrap_or_default(),
+                experience_years: experience_years.unwrap_or(0),
+                user: user.flatten(),
+            }),
+            _ => Err(r.errors),
+        }
+    }
+}
+
+/// A new doctor-patient mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMapping {
+    /// The doctor.
+    pub doctor: DoctorId,
+    /// The patient.
+    pub patient: PatientId,
+    /// Why.
+    pub reason_for_assignment: String,
+    /// Active (default true).
+    pub is_active: bool,
+}
+
+impl NewMapping {
+    /// Parses a create body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let doctor = pk(&mut r, "doctor");
+        let patient = pk(&mut r, "patient");
+        let reason = r.optional_text("reason_for_assignment", MAX_NOTE);
+        let active = r.boolean("is_active", true);
+        match (doctor, patient, reason, active) {
+            (Some(doctor), Some(patient), Some(reason_for_assignment), Some(is_active))
+                if r.errors.is_empty() =>
+            {
+                Ok(Self {
+                    doctor,
+                    patient,
+                    reason_for_assignment,
+                    is_active,
+                })
+            }
+            _ => Err(r.errors),
+        }
+    }
+}
+
+/// Changes to a mapping (its doctor and patient are fixed once made).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MappingChanges {
+    /// Why.
+    pub reason_for_assignment: Option<String>,
+    /// Active.
+    pub is_active: Option<bool>,
+}
+
+impl MappingChanges {
+    /// Parses a partial-update body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Patch);
+        for fixed in ["doctor", "patient"] {
+            if r.has(fixed) {
+                r.errors.add(
+                    fixed,
+                    "This field cannot be changed; deactivate the mapping and create a new one.",
+                );
+            }
+        }
+        let reason_for_assignment = r.optional_text("reason_for_assignment", MAX_NOTE);
+        let is_active = r.boolean("is_active", true);
+        r.finish(|| Self {
+            reason_for_assignment,
+            is_active,
+        })
+    }
+}
+
+/// A new appointment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAppointment {
+    /// The doctor.
+    pub doctor: DoctorId,
+    /// The patient.
+    pub patient: PatientId,
+    /// Start, UTC, whole seconds.
+    pub start: DateTime<Utc>,
+    /// Minutes (5-480).
+    pub duration_minutes: i32,
+    /// Why.
+    pub reason: String,
+}
+
+impl NewAppointment {
+    /// End of the appointment.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::minutes(i64::from(self.duration_minutes))
+    }
+
+    /// Parses a create body. A `status`, when given, must be `SCHEDULED`.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let doctor = pk(&mut r, "doctor");
+        let patient = pk(&mut r, "patient");
+        let start = check_start(&mut r);
+        let duration = r.int_in(
+            "duration_minutes",
+            MIN_DURATION,
+            MAX_DURATION,
+            Some(DEFAULT_DURATION),
+        );
+        let reason = r.optional_text("reason", MAX_NOTE);
+        if r.has("status") {
+            if let Some(s) = r.choice::<AppointmentStatus>("status") {
+                if s != AppointmentStatus::Scheduled {
+                    r.errors
+                        .add("status", "A new appointment must be SCHEDULED.");
+                }
+            }
+        }
+        match (doctor, patient, start, duration, reason) {
+            (Some(doctor), Some(patient), Some(start), Some(d), Some(reason))
+                if r.errors.is_empty() =>
+            {
+                Ok(Self {
+                    doctor,
+                    patient,
+                    start,
+                    duration_minutes: d as i32,
+                    reason,
+                })
+            }
+            _ => Err(r.errors),
+        }
+    }
+}
+
+/// Changes to an appointment; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppointmentChanges {
+    /// Move to another doctor.
+    pub doctor: Option<DoctorId>,
+    /// Move to another patient.
+    pub patient: Option<PatientId>,
+    /// New start.
+    pub start: Option<DateTime<Utc>>,
+    /// New length.
+    pub duration_minutes: Option<i32>,
+    /// New reason.
+    pub reason: Option<String>,
+    /// New status.
+    pub status: Option<AppointmentStatus>,
+    /// Why it was cancelled.
+    pub cancellation_reason: Option<String>,
+}
+
+impl AppointmentChanges {
+    /// Parses a partial-update body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Patch);
+        let doctor = if r.has("doctor") { pk(&mut r, "doctor") } else { None };
+        let patient = if r.has("patient") { pk(&mut r, "patient") } else { None };
+        let start = if r.has("appointment_datetime") {
+            check_start(&mut r)
+        } else {
+            None
+        };
+        let duration_minutes = r
+            .int_in("duration_minutes", MIN_DURATION, MAX_DURATION, None)
+            .map(|n| n as i32);
+        let reason = r.optional_text("reason", MAX_NOTE);
+        let status = if r.has("status") { r.choice("status") } else { None };
+        let cancellation_reason = r.optional_text("cancellation_reason", MAX_NOTE);
+        r.finish(|| Self {
+            doctor,
+            patient,
+            start,
+            duration_minutes,
+            reason,
+            status,
+            cancellation_reason,
+        })
+    }
+
+    /// Whether the change moves the appointment in time or to other people
+    /// (what the no-double-booking rule must check again).
+    pub fn moves(&self) -> bool {
+        self.doctor.is_some()
+            || self.patient.is_some()
+            || self.start.is_some()
+            || self.duration_minutes.is_some()
+    }
+}
+
+/// A new account (registration or admin creation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// Email ("" for none).
+    pub email: String,
+    /// Plain-text password (hashed before storage; checked by the auth policy).
+    pub password: String,
+    /// Role asked for (only admins may choose one).
+    pub role: Option<Role>,
+}
+
+fn read_username(r: &mut Reader<'_>) -> Option<String> {
+    let name = r.text("username", 150)?;
+    if name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
+    {
+        Some(name)
+    } else {
+        r.errors.add(
+            "username",
+            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+        );
+        None
+    }
+}
+
+fn read_password(r: &mut Reader<'_>, required: bool) -> Option<String> {
+    if !required && !r.has("password") {
+        return None;
+    }
+    r.text("password", 128)?;
+    // Passwords are not trimmed: every character counts.
+    r.raw_str("password").map(str::to_owned)
+}
+
+impl NewUser {
+    /// Parses a registration or user-creation body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let username = read_username(&mut r);
+        let email = r.optional_email("email");
+        let password = read_password(&mut r, true);
+        let role = if r.has("role") { r.choice("role") } else { None };
+        match (username, email, password) {
+            (Some(username), Some(email), Some(password)) if r.errors.is_empty() => Ok(Self {
+                username,
+                email,
+                password,
+                role,
+            }),
+            _ => Err(r.errors),
+        }
+    }
+}
+
+/// Changes an admin makes to an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    /// Email.
+    pub email: Option<String>,
+    /// Role.
+    pub role: Option<Role>,
+    /// Active.
+    pub is_active: Option<bool>,
+    /// New password.
+    pub password: Option<String>,
+}
+
+impl UserChanges {
+    /// Parses a partial-update body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Patch);
+        let email = r.optional_email("email");
+        let role = if r.has("role") { r.choice("role") } else { None };
+        let is_active = r.boolean("is_active", true);
+        let password = read_password(&mut r, false);
+        r.finish(|| Self {
+            email,
+            role,
+            is_active,
+            password,
+        })
+    }
+}
+
+/// A login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl Credentials {
+    /// Parses `{username, password}`.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let username = r.text("username", 150);
+        let password = read_password(&mut r, true);
+        match (username, password) {
+            (Some(username), Some(password)) if r.errors.is_empty() => {
+                Ok(Self { username, password })
+            }
+            _ => Err(r.errors),
+        }
+    }
+}
+
+/// A body carrying one refresh token: `{refresh}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh: String,
+}
+
+impl RefreshRequest {
+    /// Parses `{refresh}`.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let refresh = r.text("refresh", 4096);
+        r.finish(|| ()).and_then(|()| {
+            refresh
+                .map(|refresh| Self { refresh })
+                .ok_or_else(|| FieldErrors::single("refresh", crate::errors::msg::REQUIRED))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw::Raw;
+
+    fn s(v: &str) -> Raw {
+        Raw::Str(v.to_owned())
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 6, 1).unwrap_or_default()
+    }
+
+    #[test]
+    fn patient_create_reports_every_field() {
+        let body = RawObject::from_pairs([
+            ("first_name", s("  ")),
+            ("date_of_birth", s("2030-01-01")),
+            ("gender", s("X")),
+            ("contact_number", s("12ab")),
+            ("email", s("nope")),
+        ]);
+        let e = NewPatient::parse(&body, today()).err().unwrap_or_default();
+        assert_eq!(e.messages("first_name"), ["This field may not be blank."]);
+        assert_eq!(e.messages("last_name"), ["This field is required."]);
+        assert_eq!(
+            e.messages("date_of_birth"),
+            ["Date of birth cannot be in the future."]
+        );
+        assert_eq!(e.messages("gender"), ["\"X\" is not a valid choice."]);
+        assert!(e.has("contact_number"));
+        assert_eq!(e.messages("email"), ["Enter a valid email address."]);
+    }
+
+    #[test]
+    fn patient_create_accepts_the_seed_shape() {
+        let body = RawObject::from_pairs([
+            ("first_name", s("Ada")),
+            ("last_name", s("Lovelace")),
+            ("date_of_birth", s("1990-12-10")),
+            ("gender", s("F")),
+            ("contact_number", s("+44 (20) 1234")),
+            ("address", s("London")),
+        ]);
+        let p = NewPatient::parse(&body, today());
+        assert_eq!(p.map(|p| (p.gender, p.email)), Ok((Gender::Female, String::new())));
+    }
+
+    #[test]
+    fn appointment_defaults_and_bounds() {
+        let ok = RawObject::from_pairs([
+            ("doctor", Raw::Int(1)),
+            ("patient", s("2")),
+            ("appointment_datetime", s("2025-12-20T10:30:00.750+01:00")),
+        ]);
+        let a = NewAppointment::parse(&ok).map_err(|e| e.to_string());
+        let a = a.as_ref().map(|a| (a.duration_minutes, a.start.to_rfc3339(), a.patient));
+        assert_eq!(
+            a,
+            Ok((30, "2025-12-20T09:30:00+00:00".to_owned(), PatientId(2)))
+        );
+        let bad = RawObject::from_pairs([
+            ("doctor", s("x")),
+            ("patient", Raw::Array),
+            ("appointment_datetime", s("2025-12-20T10:30:00")),
+            ("duration_minutes", Raw::Int(481)),
+            ("status", s("COMPLETED")),
+        ]);
+        let e = NewAppointment::parse(&bad).err().unwrap_or_default();
+        assert_eq!(
+            e.messages("doctor"),
+            ["Incorrect type. Expected pk value, received str."]
+        );
+        assert_eq!(
+            e.messages("patient"),
+            ["Incorrect type. Expected pk value, received list."]
+        );
+        assert!(e.has("appointment_datetime"));
+        assert_eq!(
+            e.messages("duration_minutes"),
+            ["Ensure this value is less than or equal to 480."]
+        );
+        assert!(e.has("status"));
+    }
+
+    #[test]
+    fn doctor_experience_defaults_to_zero_and_is_bounded() {
+        let mut pairs = vec![
+            ("first_name", s("Gregory")),
+            ("last_name", s("House")),
+            ("specialization", s("GP")),
+            ("contact_number", s("555 0100")),
+            ("email", s("house@example.org")),
+            ("license_number", s("LIC-1")),
+            ("hospital", s("PPTH")),
+        ];
+        let d = NewDoctor::parse(&RawObject::from_pairs(pairs.clone()));
+        assert_eq!(d.map(|d| d.experience_years), Ok(0));
+        pairs.push(("experience_years", Raw::Int(-1)));
+        assert!(NewDoctor::parse(&RawObject::from_pairs(pairs)).is_err());
+    }
+
+    #[test]
+    fn usernames_and_passwords() {
+        let body = RawObject::from_pairs([
+            ("username", s("bad name")),
+            ("password", s(" spaced secret ")),
+        ]);
+        let e = NewUser::parse(&body).err().unwrap_or_default();
+        assert!(e.has("username"));
+        let body = RawObject::from_pairs([
+            ("username", s("alice")),
+            ("password", s(" spaced secret ")),
+        ]);
+        assert_eq!(
+            NewUser::parse(&body).map(|u| u.password),
+            Ok(" spaced secret ".to_owned())
+        );
+    }
+}

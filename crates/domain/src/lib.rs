@@ -1,0 +1,21 @@
+//! The domain of the healthcare scheduling API: entities, typed ids, the seed's enums, validated
+//! inputs and the field-keyed error vocabulary. No I/O, no database, no HTTP.
+
+pub mod entities;
+pub mod enums;
+pub mod errors;
+pub mod ids;
+pub mod inputs;
+pub mod raw;
+pub mod scope;
+
+pub use entities::{age_on, Appointment, Doctor, Mapping, Patient, User};
+pub use enums::{AppointmentStatus, Gender, Role, Specialization, UnknownCode};
+pub use errors::{msg, FieldErrors, NON_FIELD_ERRORS};
+pub use ids::{AppointmentId, DoctorId, MappingId, PatientId, UserId};
+pub use inputs::{
+    AppointmentChanges, Credentials, DoctorChanges, MappingChanges, NewAppointment, NewDoctor,
+    NewMapping, NewPatient, NewUser, PatientChanges, RefreshRequest, UserChanges,
+};
+pub use raw::{parse_datetime, Raw, RawObject};
+pub use scope::Scope;

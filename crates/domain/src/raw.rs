@@ -1,0 +1,477 @@
+//! A JSON object read leniently, so every field can be checked and every error reported at once,
+//! keyed by field, instead of failing on the first wrong type.
+
+use crate::errors::{msg, FieldErrors};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One JSON value as far as input checking cares: scalars are kept, containers only noted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// An integer that fits in `i64`.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// An array (its content is skipped).
+    Array,
+    /// An object (its content is skipped).
+    Object,
+}
+
+impl Raw {
+    /// The DRF-style name of the JSON type, for "expected pk value, received X" messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Raw::Null => "NoneType",
+            Raw::Bool(_) => "bool",
+            Raw::Int(_) => "int",
+            Raw::Float(_) => "float",
+            Raw::Str(_) => "str",
+            Raw::Array => "list",
+            Raw::Object => "dict",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Raw;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Raw, E> {
+                Ok(Raw::Null)
+            }
+            fn visit_none<E>(self) -> Result<Raw, E> {
+                Ok(Raw::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+                Ok(Raw::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+                Ok(Raw::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+                Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+                Ok(Raw::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+                Ok(Raw::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+                Ok(Raw::Str(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Raw::Array)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Raw::Object)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A request body: a JSON object whose values are read leniently.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawObject(pub BTreeMap<String, Raw>);
+
+impl<'de> Deserialize<'de> for RawObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, Raw>()? {
+                    out.insert(k, v);
+                }
+                Ok(RawObject(out))
+            }
+        }
+        d.deserialize_map(V).map_err(|e: D::Error| {
+            de::Error::custom(format!("{e}; expected a JSON object"))
+        })
+    }
+}
+
+impl RawObject {
+    /// Builds an object from pairs (handy in tests and examples).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Raw)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+}
+
+/// Whether absent fields are errors (create) or mean "unchanged" (partial update).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every required field must be present.
+    Create,
+    /// Only the fields present are read.
+    Patch,
+}
+
+/// Reads typed fields out of a [`RawObject`], collecting field-keyed errors.
+pub struct Reader<'a> {
+    obj: &'a RawObject,
+    mode: Mode,
+    /// Errors found so far.
+    pub errors: FieldErrors,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading `obj` in `mode`.
+    pub fn new(obj: &'a RawObject, mode: Mode) -> Self {
+        Self {
+            obj,
+            mode,
+            errors: FieldErrors::new(),
+        }
+    }
+
+    /// Whether the body names this field at all.
+    pub fn has(&self, name: &str) -> bool {
+        self.obj.0.contains_key(name)
+    }
+
+    /// The untrimmed string value of a field, if it is a string.
+    pub fn raw_str(&self, name: &str) -> Option<&'a str> {
+        match self.obj.0.get(name) {
+            Some(Raw::Str(s)) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    fn value(&mut self, name: &str, required: bool) -> Option<&'a Raw> {
+        match self.obj.0.get(name) {
+            None => {
+                if required && self.mode == Mode::Create {
+                    self.errors.add(name, msg::REQUIRED);
+                }
+                None
+            }
+            Some(v) => Some(v),
+        }
+    }
+
+    /// A required text field, trimmed, 1..=max characters.
+    pub fn text(&mut self, name: &str, max: usize) -> Option<String> {
+        let v = self.value(name, true)?;
+        match v {
+            Raw::Null => {
+                self.errors.add(name, msg::NULL);
+                None
+            }
+            Raw::Str(s) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    self.errors.add(name, msg::BLANK);
+                    None
+                } else {
+                    self.bounded(name, t, max)
+                }
+            }
+            _ => {
+                self.errors.add(name, msg::NOT_STRING);
+                None
+            }
+        }
+    }
+
+    /// An optional text field (absent, null or blank give ""), at most `max` characters.
+    /// In create mode an absent field reads as "", in patch mode as `None` (unchanged).
+    pub fn optional_text(&mut self, name: &str, max: usize) -> Option<String> {
+        match self.obj.0.get(name) {
+            None => (self.mode == Mode::Create).then(String::new),
+            Some(Raw::Null) => Some(String::new()),
+            Some(Raw::Str(s)) => self.bounded(name, s.trim(), max),
+            Some(_) => {
+                self.errors.add(name, msg::NOT_STRING);
+                None
+            }
+        }
+    }
+
+    fn bounded(&mut self, name: &str, s: &str, max: usize) -> Option<String> {
+        if s.chars().count() > max {
+            self.errors.add(
+                name,
+                format!("Ensure this field has no more than {max} characters."),
+            );
+            None
+        } else if s.contains('\0') {
+            self.errors.add(name, "Null characters are not allowed.");
+            None
+        } else {
+            Some(s.to_owned())
+        }
+    }
+
+    /// A required email address.
+    pub fn email(&mut self, name: &str) -> Option<String> {
+        let s = self.text(name, 254)?;
+        self.check_email(name, s)
+    }
+
+    /// An optional email address ("" when absent or blank).
+    pub fn optional_email(&mut self, name: &str) -> Option<String> {
+        let s = self.optional_text(name, 254)?;
+        if s.is_empty() {
+            return Some(s);
+        }
+        self.check_email(name, s)
+    }
+
+    fn check_email(&mut self, name: &str, s: String) -> Option<String> {
+        use validator::ValidateEmail;
+        if s.validate_email() {
+            Some(s)
+        } else {
+            self.errors.add(name, msg::EMAIL);
+            None
+        }
+    }
+
+    /// A required phone number: 1-15 characters of digits, spaces and `+-()`, with a digit.
+    pub fn phone(&mut self, name: &str) -> Option<String> {
+        let s = self.text(name, 15)?;
+        let allowed = s
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')'));
+        if allowed && s.chars().any(|c| c.is_ascii_digit()) {
+            Some(s)
+        } else {
+            self.errors.add(
+                name,
+                "Enter a valid phone number: digits, spaces and + - ( ) only.",
+            );
+            None
+        }
+    }
+
+    /// A required choice among an enum's codes.
+    pub fn choice<T: std::str::FromStr>(&mut self, name: &str) -> Option<T> {
+        let v = self.value(name, true)?;
+        match v {
+            Raw::Str(s) => match s.parse::<T>() {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    self.errors
+                        .add(name, format!("\"{}\" is not a valid choice.", s.trim()));
+                    None
+                }
+            },
+            Raw::Null => {
+                self.errors.add(name, msg::NULL);
+                None
+            }
+            other => {
+                self.errors
+                    .add(name, format!("\"{}\" is not a valid choice.", display(other)));
+                None
+            }
+        }
+    }
+
+    /// An integer within `min..=max`; `default` applies in create mode when absent.
+    pub fn int_in(&mut self, name: &str, min: i64, max: i64, default: Option<i64>) -> Option<i64> {
+        let v = match self.value(name, default.is_none()) {
+            Some(v) => v,
+            None => return if self.mode == Mode::Create { default } else { None },
+        };
+        let n = match v {
+            Raw::Int(n) => Some(*n),
+            Raw::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(*f as i64),
+            Raw::Str(s) => s.trim().parse::<i64>().ok(),
+            Raw::Null => {
+                self.errors.add(name, msg::NULL);
+                return None;
+            }
+            _ => None,
+        };
+        match n {
+            None => {
+                self.errors.add(name, msg::NOT_INTEGER);
+                None
+            }
+            Some(n) if n < min => {
+                self.errors.add(
+                    name,
+                    format!("Ensure this value is greater than or equal to {min}."),
+                );
+                None
+            }
+            Some(n) if n > max => {
+                self.errors.add(
+                    name,
+                    format!("Ensure this value is less than or equal to {max}."),
+                );
+                None
+            }
+            Some(n) => Some(n),
+        }
+    }
+
+    /// A boolean; `default` applies in create mode when absent.
+    pub fn boolean(&mut self, name: &str, default: bool) -> Option<bool> {
+        let v = match self.obj.0.get(name) {
+            None => return (self.mode == Mode::Create).then_some(default),
+            Some(v) => v,
+        };
+        match v {
+            Raw::Bool(b) => Some(*b),
+            Raw::Int(1) => Some(true),
+            Raw::Int(0) => Some(false),
+            Raw::Str(s) if matches!(s.as_str(), "true" | "True" | "1") => Some(true),
+            Raw::Str(s) if matches!(s.as_str(), "false" | "False" | "0") => Some(false),
+            _ => {
+                self.errors.add(name, msg::NOT_BOOLEAN);
+                None
+            }
+        }
+    }
+
+    /// A reference to another record by primary key. `Some(None)` means explicitly null
+    /// (only when `nullable`); `None` means absent or invalid.
+    pub fn pk(&mut self, name: &str, required: bool, nullable: bool) -> Option<Option<i64>> {
+        let v = self.value(name, required)?;
+        match v {
+            Raw::Null if nullable => Some(None),
+            Raw::Null => {
+                self.errors.add(name, msg::NULL);
+                None
+            }
+            Raw::Int(n) => Some(Some(*n)),
+            Raw::Str(s) => match s.trim().parse::<i64>() {
+                Ok(n) => Some(Some(n)),
+                Err(_) => {
+                    self.errors.add(
+                        name,
+                        "Incorrect type. Expected pk value, received str.".to_owned(),
+                    );
+                    None
+                }
+            },
+            other => {
+                self.errors.add(
+                    name,
+                    format!(
+                        "Incorrect type. Expected pk value, received {}.",
+                        other.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A required calendar date `YYYY-MM-DD`.
+    pub fn date(&mut self, name: &str) -> Option<NaiveDate> {
+        let v = self.value(name, true)?;
+        let parsed = match v {
+            Raw::Str(s) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .ok()
+                .filter(|_| s.trim().len() == 10),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.errors.add(name, msg::DATE_FORMAT);
+        }
+        parsed
+    }
+
+    /// A required date-time that carries an offset or `Z`, normalised to UTC.
+    pub fn datetime(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        let v = self.value(name, true)?;
+        let parsed = match v {
+            Raw::Str(s) => parse_datetime(s),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.errors.add(name, msg::DATETIME_FORMAT);
+        }
+        parsed
+    }
+
+    /// The errors, or `value` when there are none.
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, FieldErrors> {
+        if self.errors.is_empty() {
+            Ok(value())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+fn display(raw: &Raw) -> String {
+    match raw {
+        Raw::Null => "None".to_owned(),
+        Raw::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
+        Raw::Int(n) => n.to_string(),
+        Raw::Float(f) => f.to_string(),
+        Raw::Str(s) => s.clone(),
+        Raw::Array => "[]".to_owned(),
+        Raw::Object => "{}".to_owned(),
+    }
+}
+
+/// Parses an RFC 3339 date-time (seconds optional) that carries an offset or `Z`; leap seconds
+/// and naive date-times are refused. The result is in UTC.
+pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if s.len() > 40 {
+        return None;
+    }
+    let parsed: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(s).ok().or_else(|| {
+        // "2025-12-20T10:30Z" / "2025-12-20T10:30+01:00": insert the missing seconds.
+        let (date_time, rest) = s.split_at_checked(16)?;
+        if rest.starts_with(':') {
+            return None;
+        }
+        DateTime::parse_from_rfc3339(&format!("{date_time}:00{rest}")).ok()
+    })?;
+    if parsed.timestamp_subsec_nanos() >= 1_000_000_000 {
+        return None;
+    }
+    Some(parsed.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_need_an_offset_and_a_real_time() {
+        assert!(parse_datetime("2025-12-20T10:30:00Z").is_some());
+        assert!(parse_datetime("2025-12-20T10:30Z").is_some());
+        let plus14 = parse_datetime("2025-12-20T10:30:00+14:00");
+        assert_eq!(
+            plus14.map(|d| d.to_rfc3339()),
+            Some("2025-12-19T20:30:00+00:00".to_owned())
+        );
+        assert!(parse_datetime("2025-12-20T10:30:00").is_none());
+        assert!(parse_datetime("2025-12-20T24:00:00Z").is_none());
+        assert!(parse_datetime("2025-12-31T23:59:60Z").is_none());
+        assert!(parse_datetime("2025-02-30T10:00:00Z").is_none());
+        assert!(parse_datetime("").is_none());
+        assert!(parse_datetime("2025-12-20T1é:30Z").is_none());
+    }
+}
