@@ -1,1 +1,24 @@
-//! placeholder
+//! Persistence of the healthcare scheduling API: one Diesel codebase for SQLite (embedded
+//! default) and PostgreSQL (production), embedded migrations, an r2d2 pool, and repositories
+//! for every resource. Database invariants (no double booking, unique licence numbers and
+//! usernames, one mapping per pair, foreign keys) are enforced by the database itself and
+//! surface as typed [`StoreError`] variants.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod appointments;
+pub mod db;
+pub mod doctors;
+pub mod error;
+pub mod mappings;
+pub mod migrations;
+pub mod page;
+pub mod patients;
+pub mod schema;
+pub mod testing;
+pub mod time;
+pub mod tokens;
+pub mod users;
+
+pub use db::{Backend, Database, DbConfig, DbConnection, SqliteSync};
+pub use error::{StoreError, StoreResult};
+pub use page::{Listed, Page};

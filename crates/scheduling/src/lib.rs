@@ -1,1 +1,17 @@
-//! placeholder
+//! Pure scheduling rules of the healthcare scheduling API (SPEC §6): half-open time intervals,
+//! double-booking detection, the appointment status lifecycle, working hours and free slots.
+//! No I/O: callers load bookings and schedules and pass them in.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod conflict;
+pub mod hours;
+pub mod lifecycle;
+pub mod slot;
+
+pub use conflict::{check_conflict, Booking, BookingSet, Candidate, Conflict};
+pub use hours::{
+    resolve_local, Availability, EntryError, EntryProblem, ExtraHours, FreeSlotsError,
+    ScheduleError, TimeOff, WeeklyInterval, WeeklySchedule, MAX_RANGE_DAYS, MAX_STEP_MINUTES,
+};
+pub use lifecycle::{may_reschedule, settable_by, transition, TransitionError};
+pub use slot::{Slot, SlotError, Span, MAX_SLOT_MINUTES, MIN_SLOT_MINUTES};

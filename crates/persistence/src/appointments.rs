@@ -1,0 +1,335 @@
+//! Appointments: booking, listing with filters, rescheduling, status changes and archiving.
+//! The no-double-booking rule is enforced by the database (exclusion constraints on
+//! PostgreSQL, triggers on SQLite); its violations arrive as typed conflicts.
+
+use crate::db::DbConnection;
+use crate::error::{StoreError, StoreResult};
+use crate::page::{Listed, Page};
+use crate::schema::{appointments, patients};
+use crate::time::{from_db, now, to_db};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use healthcare_domain::{
+    Appointment, AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, NewAppointment,
+    PatientId, Role, Scope, UserId,
+};
+
+/// A stored appointment row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = appointments)]
+pub struct AppointmentRow {
+    id: i64,
+    doctor_id: i64,
+    patient_id: i64,
+    appointment_datetime: NaiveDateTime,
+    duration_minutes: i32,
+    end_datetime: NaiveDateTime,
+    reason: String,
+    status: String,
+    cancellation_reason: String,
+    created_by: Option<i64>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    archived_at: Option<NaiveDateTime>,
+}
+
+impl AppointmentRow {
+    fn into_domain(self) -> StoreResult<Appointment> {
+        let _ = self.archived_at;
+        Ok(Appointment {
+            id: AppointmentId(self.id),
+            doctor: DoctorId(self.doctor_id),
+            patient: PatientId(self.patient_id),
+            appointment_datetime: from_db(self.appointment_datetime),
+            duration_minutes: self.duration_minutes,
+            end_datetime: from_db(self.end_datetime),
+            reason: self.reason,
+            status: self
+                .status
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("appointment {} status", self.id)))?,
+            cancellation_reason: self.cancellation_reason,
+            created_by: self.created_by.map(UserId),
+            created_at: from_db(self.created_at),
+            updated_at: from_db(self.updated_at),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = appointments)]
+struct AppointmentInsert<'a> {
+    doctor_id: i64,
+    patient_id: i64,
+    appointment_datetime: NaiveDateTime,
+    duration_minutes: i32,
+    end_datetime: NaiveDateTime,
+    reason: &'a str,
+    status: &'a str,
+    cancellation_reason: &'a str,
+    created_by: Option<i64>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = appointments)]
+struct AppointmentUpdate<'a> {
+    doctor_id: Option<i64>,
+    patient_id: Option<i64>,
+    appointment_datetime: Option<NaiveDateTime>,
+    duration_minutes: Option<i32>,
+    end_datetime: Option<NaiveDateTime>,
+    reason: Option<&'a str>,
+    status: Option<&'a str>,
+    cancellation_reason: Option<&'a str>,
+    updated_at: NaiveDateTime,
+}
+
+/// Order of the appointment list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppointmentOrder {
+    /// Earliest first (ties by id).
+    #[default]
+    StartAsc,
+    /// Latest first (ties by id).
+    StartDesc,
+    /// By id.
+    Id,
+}
+
+/// Filters of the appointment list (SPEC §4).
+#[derive(Debug, Clone, Default)]
+pub struct AppointmentFilter {
+    /// Only this doctor's.
+    pub doctor: Option<DoctorId>,
+    /// Only this patient's.
+    pub patient: Option<PatientId>,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<AppointmentStatus>,
+    /// Start at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Start strictly before.
+    pub until: Option<DateTime<Utc>>,
+    /// Order.
+    pub order: AppointmentOrder,
+}
+
+type Boxed<'a> = appointments::BoxedQuery<'a, crate::db::MultiBackend>;
+
+fn scoped<'a>(query: Boxed<'a>, scope: Scope) -> Boxed<'a> {
+    let query = query.filter(appointments::archived_at.is_null());
+    match scope {
+        Scope::All => query,
+        Scope::OwnedBy(user) => query.filter(
+            appointments::patient_id.eq_any(
+                patients::table
+                    .filter(patients::user_id.eq(user.0))
+                    .filter(patients::archived_at.is_null())
+                    .select(patients::id),
+            ),
+        ),
+        Scope::DoctorOf(doctor) => query.filter(appointments::doctor_id.eq(doctor.0)),
+        Scope::Nothing => query.filter(appointments::id.lt(0)),
+    }
+}
+
+/// Checks that the doctor exists and the patient exists and is visible in `scope`.
+fn check_parties(
+    conn: &mut DbConnection,
+    doctor: DoctorId,
+    patient: PatientId,
+    scope: Scope,
+) -> StoreResult<()> {
+    if !crate::doctors::exists(conn, doctor)? {
+        return Err(StoreError::MissingReference {
+            field: "doctor",
+            id: doctor.0,
+        });
+    }
+    if crate::patients::find(conn, patient, scope).is_err() {
+        return Err(StoreError::MissingReference {
+            field: "patient",
+            id: patient.0,
+        });
+    }
+    Ok(())
+}
+
+/// Books an appointment (status SCHEDULED). The patient must be visible in `scope`.
+pub fn create(
+    conn: &mut DbConnection,
+    input: &NewAppointment,
+    scope: Scope,
+    created_by: UserId,
+) -> StoreResult<Appointment> {
+    check_parties(conn, input.doctor, input.patient, scope)?;
+    let t = to_db(now());
+    let row: AppointmentRow = diesel::insert_into(appointments::table)
+        .values(AppointmentInsert {
+            doctor_id: input.doctor.0,
+            patient_id: input.patient.0,
+            appointment_datetime: to_db(input.start),
+            duration_minutes: input.duration_minutes,
+            end_datetime: to_db(input.end()),
+            reason: &input.reason,
+            status: AppointmentStatus::Scheduled.as_str(),
+            cancellation_reason: "",
+            created_by: Some(created_by.0),
+            created_at: t,
+            updated_at: t,
+        })
+        .returning(appointments::all_columns)
+        .get_result(conn)?;
+    row.into_domain()
+}
+
+/// An appointment visible in `scope`.
+pub fn find(conn: &mut DbConnection, id: AppointmentId, scope: Scope) -> StoreResult<Appointment> {
+    let row: AppointmentRow = scoped(appointments::table.into_boxed(), scope)
+        .filter(appointments::id.eq(id.0))
+        .get_result(conn)?;
+    row.into_domain()
+}
+
+/// The appointments visible in `scope` that match `filter`.
+pub fn list(
+    conn: &mut DbConnection,
+    scope: Scope,
+    filter: &AppointmentFilter,
+    page: Page,
+) -> StoreResult<Listed<Appointment>> {
+    let build = || {
+        let mut q = scoped(appointments::table.into_boxed(), scope);
+        if let Some(d) = filter.doctor {
+            q = q.filter(appointments::doctor_id.eq(d.0));
+        }
+        if let Some(p) = filter.patient {
+            q = q.filter(appointments::patient_id.eq(p.0));
+        }
+        match filter.statuses.as_slice() {
+            [] => {}
+            [one] => q = q.filter(appointments::status.eq(one.as_str())),
+            many => {
+                q = q.filter(
+                    appointments::status.eq_any(many.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+                )
+            }
+        }
+        if let Some(from) = filter.from {
+            q = q.filter(appointments::appointment_datetime.ge(to_db(from)));
+        }
+        if let Some(until) = filter.until {
+            q = q.filter(appointments::appointment_datetime.lt(to_db(until)));
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let ordered = match filter.order {
+        AppointmentOrder::StartAsc => build().order((
+            appointments::appointment_datetime.asc(),
+            appointments::id.asc(),
+        )),
+        AppointmentOrder::StartDesc => build().order((
+            appointments::appointment_datetime.desc(),
+            appointments::id.desc(),
+        )),
+        AppointmentOrder::Id => build().order(appointments::id.asc()),
+    };
+    let rows: Vec<AppointmentRow> = ordered.limit(page.limit).offset(page.offset).load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(AppointmentRow::into_domain)
+        .collect::<StoreResult<_>>()?;
+    Ok(Listed { items, total })
+}
+
+/// Applies a change to an appointment visible in `scope`, enforcing the status lifecycle
+/// (who may make which transition, final states final, only SCHEDULED may move). Runs inside
+/// the caller's write transaction, so the checks see the row as it is written.
+pub fn update(
+    conn: &mut DbConnection,
+    id: AppointmentId,
+    scope: Scope,
+    changes: &AppointmentChanges,
+    role: Role,
+) -> StoreResult<Appointment> {
+    let current = find(conn, id, scope)?;
+    if changes.moves() {
+        healthcare_scheduling::may_reschedule(current.status).map_err(|e| StoreError::Invalid {
+            field: "non_field_errors",
+            message: e.to_string(),
+        })?;
+    }
+    if let Some(to) = changes.status {
+        healthcare_scheduling::transition(current.status, to, role).map_err(lifecycle_error)?;
+    }
+    let doctor = changes.doctor.unwrap_or(current.doctor);
+    let patient = changes.patient.unwrap_or(current.patient);
+    if changes.doctor.is_some() || changes.patient.is_some() {
+        check_parties(conn, doctor, patient, scope)?;
+    }
+    let start = changes.start.unwrap_or(current.appointment_datetime);
+    let minutes = changes.duration_minutes.unwrap_or(current.duration_minutes);
+    let end = start + Duration::minutes(i64::from(minutes));
+    let moved = changes.moves();
+    let row: AppointmentRow = diesel::update(appointments::table.filter(appointments::id.eq(id.0)))
+        .set(AppointmentUpdate {
+            doctor_id: changes.doctor.map(|d| d.0),
+            patient_id: changes.patient.map(|p| p.0),
+            appointment_datetime: moved.then(|| to_db(start)),
+            duration_minutes: moved.then_some(minutes),
+            end_datetime: moved.then(|| to_db(end)),
+            reason: changes.reason.as_deref(),
+            status: changes.status.map(|s| s.as_str()),
+            cancellation_reason: changes.cancellation_reason.as_deref(),
+            updated_at: to_db(now()),
+        })
+        .returning(appointments::all_columns)
+        .get_result(conn)?;
+    row.into_domain()
+}
+
+fn lifecycle_error(e: healthcare_scheduling::TransitionError) -> StoreError {
+    match e {
+        healthcare_scheduling::TransitionError::NotAllowed { .. } => StoreError::Forbidden,
+        other => StoreError::Invalid {
+            field: "status",
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Archives an appointment visible in `scope`: it leaves lists and frees its slot.
+pub fn archive(conn: &mut DbConnection, id: AppointmentId, scope: Scope) -> StoreResult<()> {
+    find(conn, id, scope)?;
+    let t = to_db(now());
+    diesel::update(appointments::table.filter(appointments::id.eq(id.0)))
+        .set((
+            appointments::archived_at.eq(Some(t)),
+            appointments::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Number of SCHEDULED, unarchived appointments of a doctor or a patient that end after `t`.
+pub fn future_scheduled(
+    conn: &mut DbConnection,
+    doctor: Option<DoctorId>,
+    patient: Option<PatientId>,
+    t: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let mut q = appointments::table
+        .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str()))
+        .filter(appointments::archived_at.is_null())
+        .filter(appointments::end_datetime.gt(to_db(t)))
+        .into_boxed();
+    if let Some(d) = doctor {
+        q = q.filter(appointments::doctor_id.eq(d.0));
+    }
+    if let Some(p) = patient {
+        q = q.filter(appointments::patient_id.eq(p.0));
+    }
+    Ok(q.count().get_result(conn)?)
+}

@@ -1,0 +1,274 @@
+//! Connections, the pool and the one write path that owns transactions.
+//!
+//! The backend is chosen from the URL scheme (`sqlite://`, `postgres://`, `postgresql://`); both
+//! are served by one Diesel codebase through [`DbConnection`] (`#[derive(MultiConnection)]`).
+
+use crate::error::StoreError;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[allow(missing_docs)]
+mod connection {
+    use diesel::pg::PgConnection;
+    use diesel::sqlite::SqliteConnection;
+
+    /// One database connection of either backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// PostgreSQL (production).
+        Postgresql(PgConnection),
+        /// SQLite (embedded default).
+        Sqlite(SqliteConnection),
+    }
+}
+
+pub use connection::{DbConnection, MultiBackend};
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// SQLite's durability level (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// An acknowledged write survives a power cut.
+    #[default]
+    Full,
+    /// Faster; a power cut may lose the last transactions (never corrupts).
+    Normal,
+}
+
+impl std::str::FromStr for SqliteSync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            other => Err(format!("unknown SQLite sync mode {other:?} (full|normal)")),
+        }
+    }
+}
+
+/// Where the database is and how to connect to it.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `sqlite://PATH`, `sqlite:///abs/path.db`, `postgres://...` or `postgresql://...`.
+    pub url: String,
+    /// Largest number of pooled connections.
+    pub pool_size: u32,
+    /// SQLite durability.
+    pub sqlite_sync: SqliteSync,
+}
+
+impl DbConfig {
+    /// A configuration with defaults for everything but the URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            pool_size: 8,
+            sqlite_sync: SqliteSync::Full,
+        }
+    }
+}
+
+/// Reads the backend and the connection target out of a database URL.
+pub fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() || path.contains(":memory:") {
+            return Err(StoreError::Config(
+                "sqlite:// needs a file path (an in-memory database cannot be pooled)".into(),
+            ));
+        }
+        Ok((Backend::Sqlite, path.to_owned()))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_owned()))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported DATABASE_URL scheme in {:?}: use sqlite://PATH or postgres://...",
+            redact(url)
+        )))
+    }
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens connections of the configured backend and sets SQLite's PRAGMAs on each.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+    target: String,
+    sync: SqliteSync,
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.target).map(DbConnection::Postgresql),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)?;
+                let sync = match self.sync {
+                    SqliteSync::Full => "FULL",
+                    SqliteSync::Normal => "NORMAL",
+                };
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        self.open()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// A pooled connection.
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The database: a connection pool plus the write path.
+pub struct Database {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+    /// SQLite allows one writer at a time: writers of this process queue here instead of
+    /// sleeping in `busy_timeout` against each other.
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Connects (failing fast with the real error) and builds the pool. Does not migrate.
+    pub fn connect(config: &DbConfig) -> Result<Self, StoreError> {
+        let (backend, target) = parse_url(&config.url)?;
+        let manager = Manager {
+            backend,
+            target,
+            sync: config.sqlite_sync,
+        };
+        // Open one connection first so a bad URL or password is reported as it is, at once.
+        let first = manager
+            .open()
+            .map_err(|e| StoreError::Config(format!("cannot connect to {}: {e}", redact(&config.url))))?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size.max(1))
+            .min_idle(Some(1))
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|e| StoreError::Config(format!("cannot build the pool: {e}")))?;
+        Ok(Self {
+            pool,
+            backend,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection from the pool (blocking; call from a blocking thread).
+    pub fn conn(&self) -> Result<PooledConn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Applies pending migrations (each runs in its own transaction); returns their versions.
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        crate::migrations::run_pending(&mut conn)
+    }
+
+    /// Runs `f` on a pooled connection, outside any explicit transaction (reads).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` in one write transaction: IMMEDIATE on SQLite (the write lock is taken before
+    /// the first read, so check-then-write is atomic across processes), a regular transaction
+    /// on PostgreSQL (where constraints arbitrate). Rolled back when `f` fails.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        transaction(&mut conn, &self.write_lock, f)
+    }
+}
+
+/// Runs `f` in a write transaction on `conn` (see [`Database::write`]).
+pub fn transaction<T>(
+    conn: &mut DbConnection,
+    lock: &Mutex<()>,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if matches!(conn, DbConnection::Postgresql(_)) {
+        return conn.transaction(f);
+    }
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Diesel's own `transaction()` on SQLite is DEFERRED: two read-then-write transactions
+    // then fail with "database is locked". BEGIN IMMEDIATE takes the write lock up front.
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            conn.batch_execute("ROLLBACK")?;
+            Err(e)
+        }
+    }
+}

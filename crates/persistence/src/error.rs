@@ -1,0 +1,100 @@
+//! Typed persistence errors: every database invariant violation arrives as its own variant, so
+//! callers never parse message strings.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row (or not visible to the caller, or archived).
+    #[error("not found")]
+    NotFound,
+    /// The doctor already has an overlapping SCHEDULED appointment.
+    #[error("doctor already has an appointment at this time")]
+    DoctorConflict,
+    /// The patient already has an overlapping SCHEDULED appointment.
+    #[error("patient already has an appointment at this time")]
+    PatientConflict,
+    /// A unique field already holds this value (`field` is the API field name).
+    #[error("duplicate value for {field}")]
+    Duplicate {
+        /// API field name.
+        field: &'static str,
+    },
+    /// A referenced record does not exist or is archived.
+    #[error("{field} {id} does not exist")]
+    MissingReference {
+        /// API field name.
+        field: &'static str,
+        /// The id that was given.
+        id: i64,
+    },
+    /// The record cannot be archived while it has future SCHEDULED appointments.
+    #[error("record has {count} future scheduled appointments")]
+    HasFutureAppointments {
+        /// How many.
+        count: i64,
+    },
+    /// A rule refused the change; `field` is the API field (or `non_field_errors`).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// API field name.
+        field: &'static str,
+        /// Human-readable reason.
+        message: String,
+    },
+    /// The action is not allowed on this record for this caller.
+    #[error("forbidden")]
+    Forbidden,
+    /// Stored data that the domain cannot read (should never happen).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Bad configuration (URL, connection).
+    #[error("{0}")]
+    Config(String),
+    /// No pooled connection became free in time, or one could not be opened.
+    #[error("pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// Any other database error.
+    #[error("database: {0}")]
+    Database(DieselError),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(err: DieselError) -> Self {
+        classify(err)
+    }
+}
+
+/// Maps constraint names (PostgreSQL) and trigger / constraint messages (SQLite) to variants.
+fn classify(err: DieselError) -> StoreError {
+    let DieselError::DatabaseError(kind, info) = &err else {
+        return match err {
+            DieselError::NotFound => StoreError::NotFound,
+            other => StoreError::Database(other),
+        };
+    };
+    let name = info.constraint_name().unwrap_or_default();
+    let message = info.message();
+    let names = |needle: &str| name == needle || message.contains(needle);
+    match kind {
+        _ if names("appointments_doctor_no_overlap") => StoreError::DoctorConflict,
+        _ if names("appointments_patient_no_overlap") => StoreError::PatientConflict,
+        DatabaseErrorKind::UniqueViolation => {
+            let field = if names("users_username_key_unique") || names("users.username_key") {
+                "username"
+            } else if names("doctors_license_number_unique") || names("doctors.license_number") {
+                "license_number"
+            } else if names("doctors_user_unique") || names("doctors.user_id") {
+                "user"
+            } else {
+                "non_field_errors"
+            };
+            StoreError::Duplicate { field }
+        }
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Shorthand for results of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,0 +1,129 @@
+//! The portable Diesel schema: one `table!` set for both backends. Timestamps are `Timestamp`
+//! (UTC `NaiveDateTime`) over TIMESTAMPTZ on PostgreSQL and TEXT on SQLite.
+#![allow(missing_docs)]
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_key -> Text,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        is_active -> Bool,
+        date_joined -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patients (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        first_name -> Text,
+        last_name -> Text,
+        date_of_birth -> Date,
+        gender -> Text,
+        contact_number -> Text,
+        email -> Text,
+        address -> Text,
+        medical_history -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    doctors (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        first_name -> Text,
+        last_name -> Text,
+        specialization -> Text,
+        contact_number -> Text,
+        email -> Text,
+        license_number -> Text,
+        hospital -> Text,
+        address -> Text,
+        experience_years -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mappings (id) {
+        id -> BigInt,
+        doctor_id -> BigInt,
+        patient_id -> BigInt,
+        reason_for_assignment -> Text,
+        is_active -> Bool,
+        assigned_by -> Nullable<BigInt>,
+        assigned_date -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appointments (id) {
+        id -> BigInt,
+        doctor_id -> BigInt,
+        patient_id -> BigInt,
+        appointment_datetime -> Timestamp,
+        duration_minutes -> Integer,
+        end_datetime -> Timestamp,
+        reason -> Text,
+        status -> Text,
+        cancellation_reason -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Text,
+        user_id -> BigInt,
+        family -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        username_key -> Text,
+        client_ip -> Text,
+        attempted_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(patients -> users (user_id));
+diesel::joinable!(mappings -> doctors (doctor_id));
+diesel::joinable!(mappings -> patients (patient_id));
+diesel::joinable!(appointments -> doctors (doctor_id));
+diesel::joinable!(appointments -> patients (patient_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    users,
+    patients,
+    doctors,
+    mappings,
+    appointments,
+    refresh_tokens,
+    login_failures,
+);

@@ -1,0 +1,148 @@
+//! Fresh, throw-away databases for tests of this crate and of the crates above it: a SQLite
+//! file in the temp directory, or a new PostgreSQL database created next to the one that
+//! `TEST_DATABASE_URL` names. Both are removed when the [`TestDb`] is dropped.
+
+use crate::db::{Database, DbConfig};
+use crate::error::StoreError;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::Connection;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Once;
+
+/// A migrated database that disappears on drop.
+pub struct TestDb {
+    /// The connection URL (for a server process under test).
+    pub url: String,
+    /// A pool on it.
+    pub db: Database,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}_{:016x}", std::process::id(), rand::random::<u64>())
+}
+
+/// The PostgreSQL server tests use, if `TEST_DATABASE_URL` is set.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Says once per test process, past the test harness's output capture, that PostgreSQL tests
+/// are skipped.
+pub fn announce_skip() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: TEST_DATABASE_URL unset: PostgreSQL variants of these tests did not run"
+        );
+    });
+}
+
+/// Replaces the database name (the path) of a PostgreSQL URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..host_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestDb {
+    /// A fresh SQLite database file, migrated.
+    pub fn sqlite() -> Result<Self, StoreError> {
+        let path = std::env::temp_dir().join(format!("{}.db", unique_name("healthcare_test")));
+        let url = format!("sqlite://{}", path.display());
+        let db = Database::connect(&DbConfig::new(url.clone()))?;
+        db.migrate()?;
+        Ok(Self {
+            url,
+            db,
+            cleanup: Cleanup::File(path),
+        })
+    }
+
+    /// A fresh PostgreSQL database, migrated; `None` (after announcing the skip) when
+    /// `TEST_DATABASE_URL` is unset.
+    pub fn postgres() -> Result<Option<Self>, StoreError> {
+        let Some(admin_url) = postgres_admin_url() else {
+            announce_skip();
+            return Ok(None);
+        };
+        let name = unique_name("hc_test");
+        let mut admin = PgConnection::establish(&admin_url)
+            .map_err(|e| StoreError::Config(format!("TEST_DATABASE_URL: {e}")))?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let url = with_database(&admin_url, &name);
+        let cleanup = Cleanup::Postgres {
+            admin_url,
+            name,
+        };
+        let db = Database::connect(&DbConfig::new(url.clone()))?;
+        db.migrate()?;
+        Ok(Some(Self { url, db, cleanup }))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+/// Defines `mod $name { fn sqlite(); fn postgres(); }`: one test per backend running the same
+/// body, `fn(&TestDb)`. The PostgreSQL variant announces a skip when `TEST_DATABASE_URL` is
+/// unset.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident => $body:expr;)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                let db = $crate::testing::TestDb::sqlite().expect("sqlite test database");
+                ($body)(&db);
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::testing::TestDb::postgres().expect("postgres test database") {
+                    ($body)(&db);
+                }
+            }
+        }
+    )*};
+}

@@ -1,0 +1,331 @@
+//! Every repository function and every database invariant, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use healthcare_domain::*;
+use healthcare_persistence::appointments::{self, AppointmentFilter, AppointmentOrder};
+use healthcare_persistence::doctors::{self, DoctorFilter};
+use healthcare_persistence::mappings::{self, MappingFilter};
+use healthcare_persistence::patients::{self, PatientFilter};
+use healthcare_persistence::testing::TestDb;
+use healthcare_persistence::{both_backends, tokens, users, Page, StoreError};
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 7, h, m, 0).unwrap()
+}
+
+fn new_patient(first: &str, user: Option<UserId>) -> NewPatient {
+    NewPatient {
+        first_name: first.into(),
+        last_name: "Doe".into(),
+        date_of_birth: NaiveDate::from_ymd_opt(1990, 5, 17).unwrap(),
+        gender: Gender::Female,
+        contact_number: "+1 555 0100".into(),
+        email: String::new(),
+        address: "1 Main St".into(),
+        medical_history: String::new(),
+        user,
+    }
+}
+
+fn new_doctor(license: &str) -> NewDoctor {
+    NewDoctor {
+        first_name: "Greg".into(),
+        last_name: "House".into(),
+        specialization: Specialization::GeneralPractice,
+        contact_number: "555 0101".into(),
+        email: "house@example.org".into(),
+        license_number: license.into(),
+        hospital: "PPTH".into(),
+        address: String::new(),
+        experience_years: 10,
+        user: None,
+    }
+}
+
+struct Fixture {
+    admin: UserId,
+    d1: DoctorId,
+    d2: DoctorId,
+    p1: PatientId,
+    p2: PatientId,
+}
+
+fn fixture(t: &TestDb) -> Fixture {
+    t.db.write(|c| {
+        let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
+        let d1 = doctors::create(c, &new_doctor("L-1"))?.id;
+        let d2 = doctors::create(c, &new_doctor("L-2"))?.id;
+        let p1 = patients::create(c, &new_patient("Ann", None))?.id;
+        let p2 = patients::create(c, &new_patient("Bob", None))?.id;
+        Ok(Fixture { admin, d1, d2, p1, p2 })
+    })
+    .unwrap()
+}
+
+fn book(
+    t: &TestDb,
+    f: &Fixture,
+    doctor: DoctorId,
+    patient: PatientId,
+    start: DateTime<Utc>,
+    minutes: i32,
+) -> Result<Appointment, StoreError> {
+    let input = NewAppointment {
+        doctor,
+        patient,
+        start,
+        duration_minutes: minutes,
+        reason: "check-up".into(),
+    };
+    t.db.write(|c| appointments::create(c, &input, Scope::All, f.admin))
+}
+
+fn set_status(t: &TestDb, id: AppointmentId, status: AppointmentStatus) -> Result<Appointment, StoreError> {
+    let changes = AppointmentChanges {
+        status: Some(status),
+        ..Default::default()
+    };
+    t.db.write(|c| appointments::update(c, id, Scope::All, &changes, Role::Staff))
+}
+
+both_backends! {
+    patients_crud => |t: &TestDb| {
+        let f = fixture(t);
+        let owner = t.db.write(|c| users::create(c, "pat", "", "h", Role::Patient)).unwrap().id;
+        let own = t.db.write(|c| patients::create(c, &new_patient("Cleo", Some(owner)))).unwrap();
+        assert_eq!(own.user, Some(owner));
+        assert!(own.age >= 35);
+        // Scope: the owner sees only their record.
+        let mine = t.db.read(|c| patients::list(c, Scope::OwnedBy(owner), &PatientFilter::default(), Page::default())).unwrap();
+        assert_eq!(mine.total, 1);
+        assert_eq!(mine.items[0].id, own.id);
+        assert!(matches!(t.db.read(|c| patients::find(c, f.p1, Scope::OwnedBy(owner))), Err(StoreError::NotFound)));
+        // Search with LIKE metacharacters is literal.
+        let s = PatientFilter { search: Some("an".into()) };
+        let found = t.db.read(|c| patients::list(c, Scope::All, &s, Page::default())).unwrap();
+        assert_eq!(found.items.iter().map(|p| p.first_name.as_str()).collect::<Vec<_>>(), ["Ann"]);
+        let s = PatientFilter { search: Some("%".into()) };
+        assert_eq!(t.db.read(|c| patients::list(c, Scope::All, &s, Page::default())).unwrap().total, 0);
+        // Pagination.
+        let page = t.db.read(|c| patients::list(c, Scope::All, &PatientFilter::default(), Page { limit: 2, offset: 1 })).unwrap();
+        assert_eq!((page.total, page.items.len()), (3, 2));
+        // Update.
+        let changes = PatientChanges { last_name: Some("Smith".into()), user: Some(None), ..Default::default() };
+        let updated = t.db.write(|c| patients::update(c, own.id, Scope::All, &changes)).unwrap();
+        assert_eq!((updated.last_name.as_str(), updated.user), ("Smith", None));
+        // Missing owner account is a typed missing reference.
+        let bad = PatientChanges { user: Some(Some(UserId(999))), ..Default::default() };
+        assert!(matches!(t.db.write(|c| patients::update(c, own.id, Scope::All, &bad)), Err(StoreError::MissingReference { field: "user", id: 999 })));
+        // Archive: gone from lists and finds, still in the table.
+        t.db.write(|c| patients::archive(c, own.id, Scope::All)).unwrap();
+        assert!(matches!(t.db.read(|c| patients::find(c, own.id, Scope::All)), Err(StoreError::NotFound)));
+        assert_eq!(t.db.read(|c| patients::list(c, Scope::All, &PatientFilter::default(), Page::default())).unwrap().total, 2);
+    };
+
+    doctors_crud_and_unique_license => |t: &TestDb| {
+        let f = fixture(t);
+        let dup = t.db.write(|c| doctors::create(c, &new_doctor("L-1")));
+        assert!(matches!(dup, Err(StoreError::Duplicate { field: "license_number" })), "{dup:?}");
+        let changes = DoctorChanges { license_number: Some("L-2".into()), ..Default::default() };
+        assert!(matches!(t.db.write(|c| doctors::update(c, f.d1, &changes)), Err(StoreError::Duplicate { field: "license_number" })));
+        let changes = DoctorChanges { hospital: Some("Mercy".into()), experience_years: Some(11), ..Default::default() };
+        let d = t.db.write(|c| doctors::update(c, f.d1, &changes)).unwrap();
+        assert_eq!((d.hospital.as_str(), d.experience_years), ("Mercy", 11));
+        // Linking accounts: must exist, must be a doctor account, one doctor per account.
+        let acc = t.db.write(|c| users::create(c, "drh", "", "h", Role::Doctor)).unwrap().id;
+        let link = DoctorChanges { user: Some(Some(acc)), ..Default::default() };
+        t.db.write(|c| doctors::update(c, f.d1, &link)).unwrap();
+        assert_eq!(t.db.read(|c| doctors::for_user(c, acc)).unwrap(), Some(f.d1));
+        assert!(matches!(t.db.write(|c| doctors::update(c, f.d2, &link)), Err(StoreError::Duplicate { field: "user" })));
+        let pat = t.db.write(|c| users::create(c, "p", "", "h", Role::Patient)).unwrap().id;
+        let bad = DoctorChanges { user: Some(Some(pat)), ..Default::default() };
+        assert!(matches!(t.db.write(|c| doctors::update(c, f.d2, &bad)), Err(StoreError::Invalid { field: "user", .. })));
+        // Filters.
+        let mut other = new_doctor("L-3");
+        other.specialization = Specialization::Cardiology;
+        other.last_name = "Wilson".into();
+        t.db.write(|c| doctors::create(c, &other)).unwrap();
+        let by_spec = DoctorFilter { specialization: Some(Specialization::Cardiology), ..Default::default() };
+        assert_eq!(t.db.read(|c| doctors::list(c, &by_spec, Page::default())).unwrap().total, 1);
+        let by_search = DoctorFilter { search: Some("wIlS".into()), ..Default::default() };
+        assert_eq!(t.db.read(|c| doctors::list(c, &by_search, Page::default())).unwrap().total, 1);
+        let by_code = DoctorFilter { search: Some("car".into()), ..Default::default() };
+        assert_eq!(t.db.read(|c| doctors::list(c, &by_code, Page::default())).unwrap().total, 1);
+        // Archive refused with future appointments, allowed after cancelling.
+        let a = book(t, &f, f.d2, f.p1, Utc::now() + Duration::days(3), 30).unwrap();
+        assert!(matches!(t.db.write(|c| doctors::archive(c, f.d2)), Err(StoreError::HasFutureAppointments { count: 1 })));
+        set_status(t, a.id, AppointmentStatus::Cancelled).unwrap();
+        t.db.write(|c| doctors::archive(c, f.d2)).unwrap();
+        assert!(matches!(t.db.read(|c| doctors::find(c, f.d2)), Err(StoreError::NotFound)));
+        // Booking with an archived doctor is a missing reference.
+        let err = book(t, &f, f.d2, f.p2, at(9, 0), 30);
+        assert!(matches!(err, Err(StoreError::MissingReference { field: "doctor", .. })), "{err:?}");
+    };
+
+    mappings_one_per_pair => |t: &TestDb| {
+        let f = fixture(t);
+        let input = NewMapping { doctor: f.d1, patient: f.p1, reason_for_assignment: "GP".into(), is_active: true };
+        let m = t.db.write(|c| mappings::create(c, &input, Scope::All, f.admin)).unwrap();
+        assert_eq!((m.doctor, m.patient, m.assigned_by), (f.d1, f.p1, Some(f.admin)));
+        assert!(matches!(t.db.write(|c| mappings::create(c, &input, Scope::All, f.admin)), Err(StoreError::Duplicate { .. })));
+        let missing = NewMapping { doctor: DoctorId(999), ..input.clone() };
+        assert!(matches!(t.db.write(|c| mappings::create(c, &missing, Scope::All, f.admin)), Err(StoreError::MissingReference { field: "doctor", id: 999 })));
+        let doctors_of = t.db.read(|c| mappings::doctors_of_patient(c, f.p1, Scope::All)).unwrap();
+        assert_eq!(doctors_of.iter().map(|d| d.id).collect::<Vec<_>>(), [f.d1]);
+        // Doctor scope sees its own mappings and the mapped patient.
+        let mine = t.db.read(|c| mappings::list(c, Scope::DoctorOf(f.d1), MappingFilter::default(), Page::default())).unwrap();
+        assert_eq!(mine.total, 1);
+        assert!(t.db.read(|c| patients::find(c, f.p1, Scope::DoctorOf(f.d1))).is_ok());
+        assert!(t.db.read(|c| patients::find(c, f.p2, Scope::DoctorOf(f.d1))).is_err());
+        assert_eq!(t.db.read(|c| mappings::list(c, Scope::DoctorOf(f.d2), MappingFilter::default(), Page::default())).unwrap().total, 0);
+        // Update and deactivate (DELETE) keep the row.
+        let ch = MappingChanges { reason_for_assignment: Some("follow-up".into()), is_active: None };
+        assert_eq!(t.db.write(|c| mappings::update(c, m.id, Scope::All, &ch)).unwrap().reason_for_assignment, "follow-up");
+        t.db.write(|c| mappings::deactivate(c, m.id, Scope::All)).unwrap();
+        assert!(!t.db.read(|c| mappings::find(c, m.id, Scope::All)).unwrap().is_active);
+        assert!(t.db.read(|c| mappings::doctors_of_patient(c, f.p1, Scope::All)).unwrap().is_empty());
+        // Re-assigning reactivates the same row.
+        let again = t.db.write(|c| mappings::create(c, &input, Scope::All, f.admin)).unwrap();
+        assert_eq!((again.id, again.is_active), (m.id, true));
+        let active = MappingFilter { is_active: Some(true), patient: Some(f.p1), ..Default::default() };
+        assert_eq!(t.db.read(|c| mappings::list(c, Scope::All, active, Page::default())).unwrap().total, 1);
+    };
+
+    overlap_rules => |t: &TestDb| {
+        let f = fixture(t);
+        let a = book(t, &f, f.d1, f.p1, at(10, 0), 30).unwrap();
+        assert_eq!(a.end_datetime, at(10, 30));
+        // Same doctor, overlapping: doctor conflict. Different patient.
+        assert!(matches!(book(t, &f, f.d1, f.p2, at(10, 15), 30), Err(StoreError::DoctorConflict)));
+        // Containing and contained intervals.
+        assert!(matches!(book(t, &f, f.d1, f.p2, at(9, 0), 120), Err(StoreError::DoctorConflict)));
+        assert!(matches!(book(t, &f, f.d1, f.p2, at(10, 10), 5), Err(StoreError::DoctorConflict)));
+        // Same patient, other doctor: patient conflict.
+        assert!(matches!(book(t, &f, f.d2, f.p1, at(10, 29), 30), Err(StoreError::PatientConflict)));
+        // Touching intervals are fine, on both sides.
+        let before = book(t, &f, f.d1, f.p2, at(9, 30), 30).unwrap();
+        let after = book(t, &f, f.d1, f.p1, at(10, 30), 30).unwrap();
+        // A long appointment far earlier does not block (the 480-minute window bound).
+        book(t, &f, f.d2, f.p2, at(1, 0), 480).unwrap();
+        assert!(matches!(book(t, &f, f.d2, f.p1, at(8, 59), 10), Err(StoreError::DoctorConflict)));
+        book(t, &f, f.d2, f.p1, at(9, 0), 10).unwrap();
+        // Cancelling frees the slot.
+        set_status(t, a.id, AppointmentStatus::Cancelled).unwrap();
+        let replacement = book(t, &f, f.d1, f.p2, at(10, 0), 30).unwrap();
+        // Rescheduling into a conflict is refused; into a free slot is allowed.
+        let into = AppointmentChanges { start: Some(at(10, 0)), ..Default::default() };
+        assert!(matches!(t.db.write(|c| appointments::update(c, before.id, Scope::All, &into, Role::Staff)), Err(StoreError::DoctorConflict)));
+        let lengthen = AppointmentChanges { duration_minutes: Some(45), ..Default::default() };
+        assert!(matches!(t.db.write(|c| appointments::update(c, replacement.id, Scope::All, &lengthen, Role::Staff)), Err(StoreError::DoctorConflict)));
+        let free = AppointmentChanges { start: Some(at(14, 0)), duration_minutes: Some(60), ..Default::default() };
+        let moved = t.db.write(|c| appointments::update(c, after.id, Scope::All, &free, Role::Staff)).unwrap();
+        assert_eq!((moved.appointment_datetime, moved.end_datetime), (at(14, 0), at(15, 0)));
+        // Moving to another doctor is checked too.
+        let other_doc = AppointmentChanges { doctor: Some(f.d2), start: Some(at(1, 30)), ..Default::default() };
+        assert!(matches!(t.db.write(|c| appointments::update(c, moved.id, Scope::All, &other_doc, Role::Staff)), Err(StoreError::DoctorConflict)));
+        // Completed and no-show appointments block nothing; archived ones neither.
+        set_status(t, replacement.id, AppointmentStatus::Completed).unwrap();
+        let c2 = book(t, &f, f.d1, f.p1, at(10, 0), 30).unwrap();
+        t.db.write(|c| appointments::archive(c, c2.id, Scope::All)).unwrap();
+        assert!(matches!(t.db.read(|c| appointments::find(c, c2.id, Scope::All)), Err(StoreError::NotFound)));
+        book(t, &f, f.d1, f.p1, at(10, 0), 30).unwrap();
+        // Final states are final; only SCHEDULED may move.
+        assert!(matches!(set_status(t, replacement.id, AppointmentStatus::Scheduled), Err(StoreError::Invalid { field: "status", .. })));
+        let mv = AppointmentChanges { start: Some(at(18, 0)), ..Default::default() };
+        assert!(matches!(t.db.write(|c| appointments::update(c, replacement.id, Scope::All, &mv, Role::Staff)), Err(StoreError::Invalid { .. })));
+        // A patient may cancel but not complete.
+        let pat_done = AppointmentChanges { status: Some(AppointmentStatus::Completed), ..Default::default() };
+        assert!(matches!(t.db.write(|c| appointments::update(c, moved.id, Scope::All, &pat_done, Role::Patient)), Err(StoreError::Forbidden)));
+    };
+
+    appointment_lists_filters_and_scope => |t: &TestDb| {
+        let f = fixture(t);
+        let a1 = book(t, &f, f.d1, f.p1, at(9, 0), 30).unwrap();
+        let a2 = book(t, &f, f.d1, f.p2, at(11, 0), 30).unwrap();
+        let a3 = book(t, &f, f.d2, f.p1, at(8, 0), 30).unwrap();
+        set_status(t, a2.id, AppointmentStatus::NoShow).unwrap();
+        let list = |filter: AppointmentFilter, scope: Scope| {
+            t.db.read(|c| appointments::list(c, scope, &filter, Page::default())).unwrap().items.iter().map(|a| a.id).collect::<Vec<_>>()
+        };
+        assert_eq!(list(AppointmentFilter::default(), Scope::All), [a3.id, a1.id, a2.id]);
+        assert_eq!(list(AppointmentFilter { order: AppointmentOrder::StartDesc, ..Default::default() }, Scope::All), [a2.id, a1.id, a3.id]);
+        assert_eq!(list(AppointmentFilter { order: AppointmentOrder::Id, ..Default::default() }, Scope::All), [a1.id, a2.id, a3.id]);
+        assert_eq!(list(AppointmentFilter { doctor: Some(f.d1), ..Default::default() }, Scope::All), [a1.id, a2.id]);
+        assert_eq!(list(AppointmentFilter { patient: Some(f.p1), ..Default::default() }, Scope::All), [a3.id, a1.id]);
+        assert_eq!(list(AppointmentFilter { statuses: vec![AppointmentStatus::NoShow], ..Default::default() }, Scope::All), [a2.id]);
+        assert_eq!(list(AppointmentFilter { statuses: vec![AppointmentStatus::NoShow, AppointmentStatus::Scheduled], ..Default::default() }, Scope::All).len(), 3);
+        assert_eq!(list(AppointmentFilter { from: Some(at(9, 0)), until: Some(at(11, 0)), ..Default::default() }, Scope::All), [a1.id]);
+        assert_eq!(list(AppointmentFilter::default(), Scope::DoctorOf(f.d2)), [a3.id]);
+        assert!(list(AppointmentFilter::default(), Scope::Nothing).is_empty());
+        let owner = t.db.write(|c| users::create(c, "owner", "", "h", Role::Patient)).unwrap().id;
+        let ch = PatientChanges { user: Some(Some(owner)), ..Default::default() };
+        t.db.write(|c| patients::update(c, f.p2, Scope::All, &ch)).unwrap();
+        assert_eq!(list(AppointmentFilter::default(), Scope::OwnedBy(owner)), [a2.id]);
+        // A doctor sees patients they have appointments with.
+        assert!(t.db.read(|c| patients::find(c, f.p2, Scope::DoctorOf(f.d1))).is_ok());
+        // A patient cannot book for someone else's record.
+        let input = NewAppointment { doctor: f.d2, patient: f.p1, start: at(15, 0), duration_minutes: 30, reason: String::new() };
+        assert!(matches!(t.db.write(|c| appointments::create(c, &input, Scope::OwnedBy(owner), owner)), Err(StoreError::MissingReference { field: "patient", .. })));
+        // Archiving a patient with future appointments is refused.
+        let future = book(t, &f, f.d2, f.p2, Utc::now() + Duration::days(1), 30).unwrap();
+        assert!(matches!(t.db.write(|c| patients::archive(c, f.p2, Scope::All)), Err(StoreError::HasFutureAppointments { count: 1 })));
+        t.db.write(|c| appointments::archive(c, future.id, Scope::All)).unwrap();
+        t.db.write(|c| patients::archive(c, f.p2, Scope::All)).unwrap();
+    };
+
+    users_tokens_and_failures => |t: &TestDb| {
+        let first = t.db.write(|c| users::register(c, "Alice", "a@example.org", "h1")).unwrap();
+        assert_eq!(first.role, Role::Admin);
+        let second = t.db.write(|c| users::register(c, "bob", "", "h2")).unwrap();
+        assert_eq!(second.role, Role::Patient);
+        assert!(matches!(t.db.write(|c| users::register(c, "ALICE", "", "h")), Err(StoreError::Duplicate { field: "username" })));
+        let row = t.db.read(|c| users::find_by_username(c, "aLiCe")).unwrap().unwrap();
+        assert_eq!(row.password_hash, "h1");
+        assert_eq!(t.db.read(|c| users::caller(c, second.id)).unwrap(), Some((Role::Patient, true, None)));
+        assert_eq!(t.db.read(|c| users::list(c, Page::default())).unwrap().total, 2);
+        // Signing secret: generated once, then stable.
+        let s1 = t.db.write(|c| tokens::signing_secret(c, || "one".into())).unwrap();
+        let s2 = t.db.write(|c| tokens::signing_secret(c, || "two".into())).unwrap();
+        assert_eq!((s1.as_str(), s2.as_str()), ("one", "one"));
+        // Refresh rotation and reuse detection.
+        let now = Utc::now();
+        t.db.write(|c| tokens::record_refresh(c, "j1", second.id, "fam", now + Duration::hours(1))).unwrap();
+        let r = t.db.write(|c| tokens::use_refresh(c, "j1", now)).unwrap();
+        assert_eq!(r, tokens::RefreshOutcome::Rotated { user: second.id, family: "fam".into() });
+        t.db.write(|c| tokens::record_refresh(c, "j2", second.id, "fam", now + Duration::hours(1))).unwrap();
+        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "j1", now)).unwrap(), tokens::RefreshOutcome::Reused);
+        // The whole family is now revoked, including the fresh j2.
+        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "j2", now)).unwrap(), tokens::RefreshOutcome::Reused);
+        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "nope", now)).unwrap(), tokens::RefreshOutcome::Unknown);
+        // Deactivation revokes tokens.
+        t.db.write(|c| tokens::record_refresh(c, "j3", second.id, "fam2", now + Duration::hours(1))).unwrap();
+        let off = users::UserUpdate { is_active: Some(false), ..Default::default() };
+        let u = t.db.write(|c| users::update(c, second.id, &off)).unwrap();
+        assert!(!u.is_active);
+        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "j3", now)).unwrap(), tokens::RefreshOutcome::Reused);
+        // Failed-login counters.
+        for _ in 0..3 {
+            t.db.write(|c| tokens::record_failure(c, "bob", "10.0.0.1", now)).unwrap();
+        }
+        t.db.write(|c| tokens::record_failure(c, "eve", "10.0.0.1", now)).unwrap();
+        let counts = t.db.read(|c| tokens::recent_failures(c, "bob", "10.0.0.1", now - Duration::minutes(15))).unwrap();
+        assert_eq!((counts.by_user.len(), counts.by_ip.len()), (3, 4));
+        t.db.write(|c| tokens::clear_failures(c, "bob")).unwrap();
+        let counts = t.db.read(|c| tokens::recent_failures(c, "bob", "10.0.0.1", now - Duration::minutes(15))).unwrap();
+        assert_eq!((counts.by_user.len(), counts.by_ip.len()), (0, 1));
+        assert!(t.db.write(|c| tokens::purge(c, now + Duration::hours(2), now + Duration::hours(2))).unwrap() >= 1);
+    };
+
+    migrations_down_and_up_again => |t: &TestDb| {
+        use healthcare_persistence::migrations;
+        let mut conn = t.db.conn().unwrap();
+        assert!(migrations::is_up_to_date(&mut conn).unwrap());
+        migrations::revert_all(&mut conn).unwrap();
+        assert!(!migrations::is_up_to_date(&mut conn).unwrap());
+        assert!(!migrations::run_pending(&mut conn).unwrap().is_empty());
+        assert!(migrations::is_up_to_date(&mut conn).unwrap());
+        drop(conn);
+        fixture(t);
+    };
+}

@@ -1,0 +1,10 @@
+DROP TRIGGER IF EXISTS appointments_no_overlap_update;
+DROP TRIGGER IF EXISTS appointments_no_overlap_insert;
+DROP TABLE login_failures;
+DROP TABLE refresh_tokens;
+DROP TABLE appointments;
+DROP TABLE mappings;
+DROP TABLE doctors;
+DROP TABLE patients;
+DROP TABLE users;
+DROP TABLE settings;
