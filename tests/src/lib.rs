@@ -1,1 +1,273 @@
-//! Black-box test helpers.
+//! Black-box test support: build and start the real `healthcare` binary on a fresh database
+//! (SQLite file or PostgreSQL database), and talk HTTP to it like a client would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use healthcare_persistence::testing::TestDb;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The `healthcare` binary, built once per test process (a no-op when up to date).
+pub fn binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "healthcare-api",
+                "--bin",
+                "healthcare",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the healthcare binary failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        target.join("debug").join("healthcare")
+    })
+    .clone()
+}
+
+/// A running server process on its own port; killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Server {
+    /// Starts the binary on `database_url` with test settings plus `extra` environment.
+    pub fn start(database_url: &str, extra: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("HEALTHCARE_BIND", "127.0.0.1:0")
+            .env("BCRYPT_COST", "4")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start healthcare");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let port = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.strip_prefix("listening on 127.0.0.1:") {
+                        break rest.trim().parse::<u16>().expect("port");
+                    }
+                }
+                _ => panic!("server exited before listening"),
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// An anonymous client of this server.
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            token: None,
+            agent: agent(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// A response: status, selected headers, JSON body (or `Value::Null`).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body parsed as JSON, `Null` when empty or not JSON.
+    pub body: Value,
+    /// All headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `id` field of the body.
+    pub fn id(&self) -> i64 {
+        self.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no id in {self:?}"))
+    }
+}
+
+/// A client, anonymous or logged in.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    /// Bearer access token.
+    pub token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// The same server, with a bearer token.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Sends `method path` with an optional JSON body.
+    pub fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let raw = body.map(|b| b.to_string());
+        self.raw(method, path, raw.as_deref(), Some("application/json"))
+    }
+
+    /// Sends raw bytes with a given content type.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Reply {
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let (Some(ct), Some(_)) = (content_type, body) {
+            req = req.header("Content-Type", ct);
+        }
+        let req = req
+            .body(body.unwrap_or("").as_bytes().to_vec())
+            .expect("request");
+        let mut res = self.agent.run(req).expect("HTTP exchange");
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None)
+    }
+
+    /// POST JSON.
+    pub fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(&body))
+    }
+
+    /// PATCH JSON.
+    pub fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send("PATCH", path, Some(&body))
+    }
+
+    /// DELETE.
+    pub fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None)
+    }
+
+    /// Logs in and returns a client carrying the access token.
+    pub fn login(&self, username: &str, password: &str) -> Client {
+        let r = self.post(
+            "/api/token/",
+            serde_json::json!({"username": username, "password": password}),
+        );
+        assert_eq!(r.status, 200, "login {username}: {r:?}");
+        self.with_token(r.body["access"].as_str().expect("access"))
+    }
+
+    /// Registers (self-registration) and logs in.
+    pub fn register(&self, username: &str, password: &str) -> Client {
+        let r = self.post(
+            "/api/auth/register/",
+            serde_json::json!({"username": username, "email": format!("{username}@example.org"), "password": password}),
+        );
+        assert_eq!(r.status, 201, "register {username}: {r:?}");
+        self.login(username, password)
+    }
+}
+
+/// A fresh database of the named backend and a server on it; `None` when PostgreSQL is not
+/// configured (the skip is announced).
+pub fn start(backend: &str) -> Option<(TestDb, Server)> {
+    let db = match backend {
+        "sqlite" => TestDb::sqlite().expect("sqlite"),
+        _ => TestDb::postgres().expect("postgres")?,
+    };
+    let server = Server::start(&db.url, &[]);
+    Some((db, server))
+}
+
+/// Defines one test per backend: `mod name { fn sqlite(); fn postgres(); }`, each getting a
+/// fresh database and a running server.
+#[macro_export]
+macro_rules! http_test {
+    ($($name:ident => $body:expr;)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                let (_db, server) = $crate::start("sqlite").expect("sqlite server");
+                ($body)(&server);
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some((_db, server)) = $crate::start("postgres") {
+                    ($body)(&server);
+                }
+            }
+        }
+    )*};
+}

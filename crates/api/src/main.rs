@@ -1,1 +1,28 @@
-fn main() {}
+//! `healthcare`: serve the API, migrate, create users, seed demo data.
+
+use clap::Parser;
+use healthcare_api::{cli, Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    cli::init_tracing();
+    let result = match args.command.unwrap_or(Command::Serve) {
+        Command::Serve => cli::serve(&args.config),
+        Command::Migrate => cli::migrate(&args.config),
+        Command::CreateUser {
+            username,
+            role,
+            email,
+            password_stdin,
+        } => cli::create_user(&args.config, &username, role, &email, password_stdin),
+        Command::SeedDemo(opts) => cli::seed_demo(&args.config, &opts),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

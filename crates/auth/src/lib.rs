@@ -1,1 +1,41 @@
-//! placeholder
+//! Authentication and authorisation of the healthcare scheduling API, without any I/O:
+//!
+//! - [`passwords`]: bcrypt hashing and verification, a constant-time path for unknown usernames,
+//!   and the password policy (Django's validators, worded as Django words them);
+//! - [`tokens`]: HS256 JSON Web Tokens (access and refresh, SimpleJWT-compatible claims);
+//! - [`policy`]: the SPEC §5 role table as one function ([`authorize`]) plus the row visibility
+//!   ([`scope`]) that persistence turns into a WHERE clause.
+//!
+//! Persistence (refresh-token rows, login-failure counters, the stored signing key) lives in
+//! `healthcare-persistence`; this crate only computes.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod passwords;
+pub mod policy;
+pub mod tokens;
+
+pub use passwords::{
+    check_password_policy, hash_password, needs_rehash, verify_against_dummy, verify_password,
+    BCRYPT_MAX_BYTES, COMMON_PASSWORDS, MIN_PASSWORD_LENGTH,
+};
+pub use policy::{
+    authorize, may_book_in_past, may_set_owner, scope, Action, Actor, Denied, ResourceKind, Target,
+};
+pub use tokens::{generate_secret, Claims, Keys, TokenConfig, TokenError, TokenKind, TokenPair};
+
+/// A failure of the machinery itself (not of the caller's input): hashing or signing failed.
+/// The API answers 500 and logs the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// bcrypt refused to hash (e.g. a cost outside 4..=31).
+    #[error("password hashing failed: {0}")]
+    Hash(#[from] bcrypt::BcryptError),
+    /// The password is longer than bcrypt can use (see [`BCRYPT_MAX_BYTES`]); the password
+    /// policy refuses such passwords first, so reaching this is a caller bug.
+    #[error("password longer than {max} bytes cannot be hashed with bcrypt", max = BCRYPT_MAX_BYTES)]
+    PasswordTooLong,
+    /// A token could not be signed.
+    #[error("token encoding failed: {0}")]
+    Encode(#[from] jsonwebtoken::errors::Error),
+}

@@ -29,8 +29,10 @@ fn check_birth(r: &mut Reader<'_>, today: NaiveDate) -> Option<NaiveDate> {
             .add("date_of_birth", "Date of birth cannot be in the future.");
         None
     } else if d < earliest_birth() {
-        r.errors
-            .add("date_of_birth", "Date of birth cannot be before 1900-01-01.");
+        r.errors.add(
+            "date_of_birth",
+            "Date of birth cannot be before 1900-01-01.",
+        );
         None
     } else {
         Some(d)
@@ -136,22 +138,30 @@ impl NewPatient {
     pub fn parse(body: &RawObject, today: NaiveDate) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Create);
         let f = read_patient(&mut r, today);
-        match (f.first_name, f.last_name, f.date_of_birth, f.gender, f.contact_number) {
-            (Some(first_name), Some(last_name), Some(date_of_birth), Some(gender), Some(contact_number))
-                if r.errors.is_empty() =>
-            {
-                Ok(Self {
-                    first_name,
-                    last_name,
-                    date_of_birth,
-                    gender,
-                    contact_number,
-                    email: f.email.unwrap_or_default(),
-                    address: f.address.unwrap_or_default(),
-                    medical_history: f.medical_history.unwrap_or_default(),
-                    user: f.user.flatten(),
-                })
-            }
+        match (
+            f.first_name,
+            f.last_name,
+            f.date_of_birth,
+            f.gender,
+            f.contact_number,
+        ) {
+            (
+                Some(first_name),
+                Some(last_name),
+                Some(date_of_birth),
+                Some(gender),
+                Some(contact_number),
+            ) if r.errors.is_empty() => Ok(Self {
+                first_name,
+                last_name,
+                date_of_birth,
+                gender,
+                contact_number,
+                email: f.email.unwrap_or_default(),
+                address: f.address.unwrap_or_default(),
+                medical_history: f.medical_history.unwrap_or_default(),
+                user: f.user.flatten(),
+            }),
             _ => Err(r.errors),
         }
     }
@@ -251,7 +261,9 @@ fn read_doctor(r: &mut Reader<'_>) -> DoctorChanges {
         license_number: r.text("license_number", 50),
         hospital: r.text("hospital", 200),
         address: r.optional_text("address", MAX_NOTE),
-        experience_years: r.int_in("experience_years", 0, 80, Some(0)).map(|n| n as i32),
+        experience_years: r
+            .int_in("experience_years", 0, 80, Some(0))
+            .map(|n| n as i32),
         user: opt_pk(r, "user"),
     }
 }
@@ -439,8 +451,16 @@ impl AppointmentChanges {
     /// Parses a partial-update body.
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Patch);
-        let doctor = if r.has("doctor") { pk(&mut r, "doctor") } else { None };
-        let patient = if r.has("patient") { pk(&mut r, "patient") } else { None };
+        let doctor = if r.has("doctor") {
+            pk(&mut r, "doctor")
+        } else {
+            None
+        };
+        let patient = if r.has("patient") {
+            pk(&mut r, "patient")
+        } else {
+            None
+        };
         let start = if r.has("appointment_datetime") {
             check_start(&mut r)
         } else {
@@ -450,7 +470,11 @@ impl AppointmentChanges {
             .int_in("duration_minutes", MIN_DURATION, MAX_DURATION, None)
             .map(|n| n as i32);
         let reason = r.optional_text("reason", MAX_NOTE);
-        let status = if r.has("status") { r.choice("status") } else { None };
+        let status = if r.has("status") {
+            r.choice("status")
+        } else {
+            None
+        };
         let cancellation_reason = r.optional_text("cancellation_reason", MAX_NOTE);
         r.finish(|| Self {
             doctor,
@@ -518,7 +542,11 @@ impl NewUser {
         let username = read_username(&mut r);
         let email = r.optional_email("email");
         let password = read_password(&mut r, true);
-        let role = if r.has("role") { r.choice("role") } else { None };
+        let role = if r.has("role") {
+            r.choice("role")
+        } else {
+            None
+        };
         match (username, email, password) {
             (Some(username), Some(email), Some(password)) if r.errors.is_empty() => Ok(Self {
                 username,
@@ -549,7 +577,11 @@ impl UserChanges {
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Patch);
         let email = r.optional_email("email");
-        let role = if r.has("role") { r.choice("role") } else { None };
+        let role = if r.has("role") {
+            r.choice("role")
+        } else {
+            None
+        };
         let is_active = r.boolean("is_active", true);
         let password = read_password(&mut r, false);
         r.finish(|| Self {
@@ -650,7 +682,10 @@ mod tests {
             ("address", s("London")),
         ]);
         let p = NewPatient::parse(&body, today());
-        assert_eq!(p.map(|p| (p.gender, p.email)), Ok((Gender::Female, String::new())));
+        assert_eq!(
+            p.map(|p| (p.gender, p.email)),
+            Ok((Gender::Female, String::new()))
+        );
     }
 
     #[test]
@@ -661,7 +696,9 @@ mod tests {
             ("appointment_datetime", s("2025-12-20T10:30:00.750+01:00")),
         ]);
         let a = NewAppointment::parse(&ok).map_err(|e| e.to_string());
-        let a = a.as_ref().map(|a| (a.duration_minutes, a.start.to_rfc3339(), a.patient));
+        let a = a
+            .as_ref()
+            .map(|a| (a.duration_minutes, a.start.to_rfc3339(), a.patient));
         assert_eq!(
             a,
             Ok((30, "2025-12-20T09:30:00+00:00".to_owned(), PatientId(2)))
@@ -715,10 +752,8 @@ mod tests {
         ]);
         let e = NewUser::parse(&body).err().unwrap_or_default();
         assert!(e.has("username"));
-        let body = RawObject::from_pairs([
-            ("username", s("alice")),
-            ("password", s(" spaced secret ")),
-        ]);
+        let body =
+            RawObject::from_pairs([("username", s("alice")), ("password", s(" spaced secret "))]);
         assert_eq!(
             NewUser::parse(&body).map(|u| u.password),
             Ok(" spaced secret ".to_owned())

@@ -107,9 +107,8 @@ impl<'de> Deserialize<'de> for RawObject {
                 Ok(RawObject(out))
             }
         }
-        d.deserialize_map(V).map_err(|e: D::Error| {
-            de::Error::custom(format!("{e}; expected a JSON object"))
-        })
+        d.deserialize_map(V)
+            .map_err(|e: D::Error| de::Error::custom(format!("{e}; expected a JSON object")))
     }
 }
 
@@ -284,8 +283,10 @@ impl<'a> Reader<'a> {
                 None
             }
             other => {
-                self.errors
-                    .add(name, format!("\"{}\" is not a valid choice.", display(other)));
+                self.errors.add(
+                    name,
+                    format!("\"{}\" is not a valid choice.", display(other)),
+                );
                 None
             }
         }
@@ -295,7 +296,13 @@ impl<'a> Reader<'a> {
     pub fn int_in(&mut self, name: &str, min: i64, max: i64, default: Option<i64>) -> Option<i64> {
         let v = match self.value(name, default.is_none()) {
             Some(v) => v,
-            None => return if self.mode == Mode::Create { default } else { None },
+            None => {
+                return if self.mode == Mode::Create {
+                    default
+                } else {
+                    None
+                }
+            }
         };
         let n = match v {
             Raw::Int(n) => Some(*n),

@@ -212,7 +212,8 @@ pub fn list(
             [one] => q = q.filter(appointments::status.eq(one.as_str())),
             many => {
                 q = q.filter(
-                    appointments::status.eq_any(many.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+                    appointments::status
+                        .eq_any(many.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
                 )
             }
         }

@@ -124,7 +124,9 @@ pub struct Manager {
 impl Manager {
     fn open(&self) -> Result<DbConnection, diesel::ConnectionError> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.target).map(DbConnection::Postgresql),
+            Backend::Postgres => {
+                PgConnection::establish(&self.target).map(DbConnection::Postgresql)
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
                 let sync = match self.sync {
@@ -190,9 +192,9 @@ impl Database {
             sync: config.sqlite_sync,
         };
         // Open one connection first so a bad URL or password is reported as it is, at once.
-        let first = manager
-            .open()
-            .map_err(|e| StoreError::Config(format!("cannot connect to {}: {e}", redact(&config.url))))?;
+        let first = manager.open().map_err(|e| {
+            StoreError::Config(format!("cannot connect to {}: {e}", redact(&config.url)))
+        })?;
         drop(first);
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size.max(1))
@@ -254,7 +256,9 @@ pub fn transaction<T>(
     if matches!(conn, DbConnection::Postgresql(_)) {
         return conn.transaction(f);
     }
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = lock
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // Diesel's own `transaction()` on SQLite is DEFERRED: two read-then-write transactions
     // then fail with "database is locked". BEGIN IMMEDIATE takes the write lock up front.
     conn.batch_execute("BEGIN IMMEDIATE")?;

@@ -7,9 +7,7 @@ use crate::schema::{doctors, users};
 use crate::time::{from_db, now, to_db};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use healthcare_domain::{
-    Doctor, DoctorChanges, DoctorId, NewDoctor, Role, Specialization, UserId,
-};
+use healthcare_domain::{Doctor, DoctorChanges, DoctorId, NewDoctor, Role, Specialization, UserId};
 
 /// A stored doctor row.
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -108,7 +108,11 @@ pub fn create(
         .get_result(conn)
         .optional()?;
     let row: MappingRow = match existing {
-        Some(row) if row.is_active => return Err(StoreError::Duplicate { field: "non_field_errors" }),
+        Some(row) if row.is_active => {
+            return Err(StoreError::Duplicate {
+                field: "non_field_errors",
+            })
+        }
         Some(row) => diesel::update(mappings::table.filter(mappings::id.eq(row.id)))
             .set((
                 mappings::is_active.eq(input.is_active),

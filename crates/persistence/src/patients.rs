@@ -7,9 +7,7 @@ use crate::schema::{appointments, mappings, patients, users};
 use crate::time::{from_db, now, to_db};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use healthcare_domain::{
-    age_on, NewPatient, Patient, PatientChanges, PatientId, Scope, UserId,
-};
+use healthcare_domain::{age_on, NewPatient, Patient, PatientChanges, PatientId, Scope, UserId};
 
 /// A stored patient row.
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -26,7 +26,11 @@ enum Cleanup {
 }
 
 fn unique_name(prefix: &str) -> String {
-    format!("{prefix}_{}_{:016x}", std::process::id(), rand::random::<u64>())
+    format!(
+        "{prefix}_{}_{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    )
 }
 
 /// The PostgreSQL server tests use, if `TEST_DATABASE_URL` is set.
@@ -92,10 +96,7 @@ impl TestDb {
             .map_err(|e| StoreError::Config(format!("TEST_DATABASE_URL: {e}")))?;
         admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
         let url = with_database(&admin_url, &name);
-        let cleanup = Cleanup::Postgres {
-            admin_url,
-            name,
-        };
+        let cleanup = Cleanup::Postgres { admin_url, name };
         let db = Database::connect(&DbConfig::new(url.clone()))?;
         db.migrate()?;
         Ok(Some(Self { url, db, cleanup }))
@@ -114,7 +115,8 @@ impl Drop for TestDb {
             }
             Cleanup::Postgres { admin_url, name } => {
                 if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }
             }
         }

@@ -31,7 +31,8 @@ pub fn signing_secret(
         .values((settings::key.eq(SECRET_KEY), settings::value.eq(generate())))
         .execute(conn);
     match inserted {
-        Ok(_) | Err(diesel::result::Error::DatabaseError(
+        Ok(_)
+        | Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
         )) => read(conn)?.ok_or(StoreError::NotFound),
@@ -93,7 +94,11 @@ pub enum RefreshOutcome {
 }
 
 /// Exchanges a refresh token (call inside a write transaction).
-pub fn use_refresh(conn: &mut DbConnection, jti: &str, now: DateTime<Utc>) -> StoreResult<RefreshOutcome> {
+pub fn use_refresh(
+    conn: &mut DbConnection,
+    jti: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<RefreshOutcome> {
     let rec: Option<RefreshRecord> = refresh_tokens::table
         .find(jti)
         .get_result(conn)
@@ -118,7 +123,11 @@ pub fn use_refresh(conn: &mut DbConnection, jti: &str, now: DateTime<Utc>) -> St
 }
 
 /// Revokes every token of a family (logout, or reuse detected). Returns whether any existed.
-pub fn revoke_family(conn: &mut DbConnection, family: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let n = diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family.eq(family))
@@ -151,16 +160,27 @@ pub fn revoke_user(conn: &mut DbConnection, user: UserId) -> StoreResult<()> {
 }
 
 /// Deletes refresh tokens that expired before `now` and login failures older than `window_start`.
-pub fn purge(conn: &mut DbConnection, now: DateTime<Utc>, window_start: DateTime<Utc>) -> StoreResult<usize> {
+pub fn purge(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    window_start: DateTime<Utc>,
+) -> StoreResult<usize> {
     let a = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(to_db(now))))
         .execute(conn)?;
-    let b = diesel::delete(login_failures::table.filter(login_failures::attempted_at.lt(to_db(window_start))))
-        .execute(conn)?;
+    let b = diesel::delete(
+        login_failures::table.filter(login_failures::attempted_at.lt(to_db(window_start))),
+    )
+    .execute(conn)?;
     Ok(a + b)
 }
 
 /// Records a failed login.
-pub fn record_failure(conn: &mut DbConnection, username_key: &str, client_ip: &str, at: DateTime<Utc>) -> StoreResult<()> {
+pub fn record_failure(
+    conn: &mut DbConnection,
+    username_key: &str,
+    client_ip: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
     diesel::insert_into(login_failures::table)
         .values((
             login_failures::username_key.eq(username_key),

@@ -1,6 +1,6 @@
 //! Accounts.
 
-use crate::db::{DbConnection};
+use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Listed, Page};
 use crate::schema::{doctors, users};
@@ -96,7 +96,11 @@ pub fn register(
         diesel::sql_query("SELECT pg_advisory_xact_lock(72731)").execute(conn)?;
     }
     let existing: i64 = users::table.count().get_result(conn)?;
-    let role = if existing == 0 { Role::Admin } else { Role::Patient };
+    let role = if existing == 0 {
+        Role::Admin
+    } else {
+        Role::Patient
+    };
     create(conn, username, email, password_hash, role)
 }
 
@@ -115,7 +119,10 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> StoreResult<
 
 /// What a request needs to know about its caller: current role, whether active, and the
 /// doctor record linked to the account. One query.
-pub fn caller(conn: &mut DbConnection, id: UserId) -> StoreResult<Option<(Role, bool, Option<DoctorId>)>> {
+pub fn caller(
+    conn: &mut DbConnection,
+    id: UserId,
+) -> StoreResult<Option<(Role, bool, Option<DoctorId>)>> {
     let row: Option<(String, bool, Option<i64>)> = users::table
         .left_join(
             doctors::table.on(doctors::user_id
@@ -143,7 +150,10 @@ pub fn list(conn: &mut DbConnection, page: Page) -> StoreResult<Listed<User>> {
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
-    let items = rows.iter().map(UserRow::to_domain).collect::<StoreResult<_>>()?;
+    let items = rows
+        .iter()
+        .map(UserRow::to_domain)
+        .collect::<StoreResult<_>>()?;
     Ok(Listed { items, total })
 }
 

@@ -58,7 +58,13 @@ fn fixture(t: &TestDb) -> Fixture {
         let d2 = doctors::create(c, &new_doctor("L-2"))?.id;
         let p1 = patients::create(c, &new_patient("Ann", None))?.id;
         let p2 = patients::create(c, &new_patient("Bob", None))?.id;
-        Ok(Fixture { admin, d1, d2, p1, p2 })
+        Ok(Fixture {
+            admin,
+            d1,
+            d2,
+            p1,
+            p2,
+        })
     })
     .unwrap()
 }
@@ -81,7 +87,11 @@ fn book(
     t.db.write(|c| appointments::create(c, &input, Scope::All, f.admin))
 }
 
-fn set_status(t: &TestDb, id: AppointmentId, status: AppointmentStatus) -> Result<Appointment, StoreError> {
+fn set_status(
+    t: &TestDb,
+    id: AppointmentId,
+    status: AppointmentStatus,
+) -> Result<Appointment, StoreError> {
     let changes = AppointmentChanges {
         status: Some(status),
         ..Default::default()

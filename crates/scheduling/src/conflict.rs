@@ -219,21 +219,39 @@ mod tests {
         let pat = BookingSet::new(vec![booking(2, 8, 2, 10, 15, 30)]);
         let empty = BookingSet::default();
         // Back-to-back on both sides is fine.
-        assert_eq!(check_conflict(&candidate(1, 2, 10, 45, 30), &doc, &pat), Ok(()));
-        assert_eq!(check_conflict(&candidate(1, 2, 9, 30, 30), &doc, &pat), Ok(()));
+        assert_eq!(
+            check_conflict(&candidate(1, 2, 10, 45, 30), &doc, &pat),
+            Ok(())
+        );
+        assert_eq!(
+            check_conflict(&candidate(1, 2, 9, 30, 30), &doc, &pat),
+            Ok(())
+        );
         let d = check_conflict(&candidate(1, 2, 9, 45, 20), &doc, &pat).unwrap_err();
         assert_eq!(d, Conflict::Doctor);
-        assert_eq!(d.message(), "Doctor already has an appointment at this time.");
+        assert_eq!(
+            d.message(),
+            "Doctor already has an appointment at this time."
+        );
         let p = check_conflict(&candidate(1, 2, 10, 30, 10), &doc, &pat).unwrap_err();
         assert_eq!(p, Conflict::Patient);
-        assert_eq!(p.message(), "Patient already has an appointment at this time.");
+        assert_eq!(
+            p.message(),
+            "Patient already has an appointment at this time."
+        );
         assert_eq!(p.to_string(), p.message());
         let b = check_conflict(&candidate(1, 2, 10, 0, 60), &doc, &pat).unwrap_err();
         assert_eq!(b, Conflict::Both);
         assert_eq!(b.message(), msg::DOCTOR_CONFLICT);
-        assert_eq!(b.messages(), vec![msg::DOCTOR_CONFLICT, msg::PATIENT_CONFLICT]);
+        assert_eq!(
+            b.messages(),
+            vec![msg::DOCTOR_CONFLICT, msg::PATIENT_CONFLICT]
+        );
         assert!(b.doctor() && b.patient() && d.doctor() && !d.patient());
-        assert_eq!(check_conflict(&candidate(1, 2, 10, 0, 60), &empty, &empty), Ok(()));
+        assert_eq!(
+            check_conflict(&candidate(1, 2, 10, 0, 60), &empty, &empty),
+            Ok(())
+        );
     }
 
     #[test]
@@ -248,7 +266,10 @@ mod tests {
         noshow.status = AppointmentStatus::NoShow;
         let other_doctor = booking(5, 7, 7, 10, 0, 60);
         let set = BookingSet::new(vec![cancelled, archived, done, noshow, other_doctor]);
-        assert_eq!(check_conflict(&candidate(1, 1, 10, 0, 60), &set, &set), Ok(()));
+        assert_eq!(
+            check_conflict(&candidate(1, 1, 10, 0, 60), &set, &set),
+            Ok(())
+        );
 
         let set = BookingSet::new(vec![booking(6, 1, 1, 10, 0, 60)]);
         let mut c = candidate(1, 1, 10, 30, 60);
@@ -266,7 +287,10 @@ mod tests {
             booking(3, 1, 1, 9, 50, 5),
         ]);
         let none = BookingSet::default();
-        assert_eq!(check_conflict(&candidate(1, 2, 10, 0, 5), &set, &none), Ok(()));
+        assert_eq!(
+            check_conflict(&candidate(1, 2, 10, 0, 5), &set, &none),
+            Ok(())
+        );
         assert_eq!(
             check_conflict(&candidate(1, 2, 9, 59, 5), &set, &none),
             Err(Conflict::Doctor)

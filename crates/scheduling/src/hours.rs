@@ -114,7 +114,10 @@ impl WeeklySchedule {
         let mut days: [Vec<(NaiveTime, usize, NaiveTime)>; 7] = Default::default();
         for (index, e) in entries.iter().enumerate() {
             if e.start >= e.end {
-                errors.push(EntryError { index, problem: EntryProblem::Inverted });
+                errors.push(EntryError {
+                    index,
+                    problem: EntryProblem::Inverted,
+                });
             } else {
                 days[day_index(e.weekday)].push((e.start, index, e.end));
             }
@@ -144,7 +147,11 @@ impl WeeklySchedule {
             return Err(ScheduleError { entries: errors });
         }
         let by_day = days.map(|day| day.into_iter().map(|(s, _, e)| (s, e)).collect());
-        Ok(WeeklySchedule { tz, entries, by_day })
+        Ok(WeeklySchedule {
+            tz,
+            entries,
+            by_day,
+        })
     }
 
     /// The time zone the local times are in.
@@ -228,7 +235,11 @@ pub struct Availability {
 impl Availability {
     /// The schedule without exceptions.
     pub fn new(schedule: WeeklySchedule) -> Availability {
-        Availability { schedule, time_off: Vec::new(), extra: Vec::new() }
+        Availability {
+            schedule,
+            time_off: Vec::new(),
+            extra: Vec::new(),
+        }
     }
 
     /// Whether the whole slot is working time and touches no time off.
@@ -275,12 +286,18 @@ impl Availability {
             return Err(FreeSlotsError::RangeTooLong { days });
         }
         if !(MIN_SLOT_MINUTES..=MAX_SLOT_MINUTES).contains(&duration_minutes) {
-            return Err(FreeSlotsError::InvalidDuration { minutes: duration_minutes });
+            return Err(FreeSlotsError::InvalidDuration {
+                minutes: duration_minutes,
+            });
         }
         let step_minutes = step_minutes.unwrap_or(duration_minutes);
         let step = match TimeDelta::try_minutes(step_minutes) {
             Some(step) if (1..=MAX_STEP_MINUTES).contains(&step_minutes) => step,
-            _ => return Err(FreeSlotsError::InvalidStep { minutes: step_minutes }),
+            _ => {
+                return Err(FreeSlotsError::InvalidStep {
+                    minutes: step_minutes,
+                })
+            }
         };
         let off = self.time_off_spans();
         let mut free = Vec::new();
@@ -337,7 +354,12 @@ impl Availability {
 
     /// Time off as sorted, joined, non-empty spans.
     fn time_off_spans(&self) -> Vec<Span> {
-        join(self.time_off.iter().filter_map(|t| Span::new(t.start, t.end)).collect())
+        join(
+            self.time_off
+                .iter()
+                .filter_map(|t| Span::new(t.start, t.end))
+                .collect(),
+        )
     }
 }
 

@@ -89,7 +89,11 @@ mod tests {
     use AppointmentStatus::{Cancelled, Completed, NoShow, Scheduled};
 
     /// The full expected table: (role, from, to) -> outcome.
-    fn expected(role: Role, from: AppointmentStatus, to: AppointmentStatus) -> Result<(), TransitionError> {
+    fn expected(
+        role: Role,
+        from: AppointmentStatus,
+        to: AppointmentStatus,
+    ) -> Result<(), TransitionError> {
         let may_set = match role {
             Role::Admin | Role::Staff | Role::Doctor => true,
             Role::Patient => to == Cancelled,
@@ -127,14 +131,23 @@ mod tests {
             for to in [Completed, Cancelled, NoShow] {
                 assert_eq!(transition(Scheduled, to, role), Ok(()));
                 for from in [Completed, Cancelled, NoShow] {
-                    assert_eq!(transition(from, to, role), Err(TransitionError::Final { from }));
+                    assert_eq!(
+                        transition(from, to, role),
+                        Err(TransitionError::Final { from })
+                    );
                 }
             }
         }
         assert_eq!(transition(Scheduled, Cancelled, Role::Patient), Ok(()));
         for to in [Completed, NoShow] {
             let e = transition(Scheduled, to, Role::Patient).unwrap_err();
-            assert_eq!(e, TransitionError::NotAllowed { role: Role::Patient, to });
+            assert_eq!(
+                e,
+                TransitionError::NotAllowed {
+                    role: Role::Patient,
+                    to
+                }
+            );
             assert!(e.is_forbidden());
         }
         assert_eq!(
@@ -167,7 +180,11 @@ mod tests {
             "Cannot change the status of an appointment that is already COMPLETED."
         );
         assert_eq!(
-            TransitionError::NotAllowed { role: Role::Patient, to: NoShow }.to_string(),
+            TransitionError::NotAllowed {
+                role: Role::Patient,
+                to: NoShow
+            }
+            .to_string(),
             "A patient may not set the status to NO_SHOW."
         );
     }

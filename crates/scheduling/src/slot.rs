@@ -193,7 +193,10 @@ mod tests {
             Err(SlotError::OutOfRange)
         );
         let s = Slot::from_minutes(at(10, 0), 30).unwrap();
-        assert_eq!((s.start(), s.end(), s.duration_minutes()), (at(10, 0), at(10, 30), 30));
+        assert_eq!(
+            (s.start(), s.end(), s.duration_minutes()),
+            (at(10, 0), at(10, 30), 30)
+        );
     }
 
     #[test]

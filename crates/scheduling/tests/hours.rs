@@ -25,7 +25,11 @@ fn utc(y: i32, mo: u32, day: u32, h: u32, mi: u32) -> DateTime<Utc> {
 }
 
 fn iv(weekday: Weekday, start: NaiveTime, end: NaiveTime) -> WeeklyInterval {
-    WeeklyInterval { weekday, start, end }
+    WeeklyInterval {
+        weekday,
+        start,
+        end,
+    }
 }
 
 fn every_day(start: NaiveTime, end: NaiveTime) -> Vec<WeeklyInterval> {
@@ -73,23 +77,35 @@ fn schedule_validation_reports_each_offending_entry() {
     let err = WeeklySchedule::new(
         Tz::UTC,
         vec![
-            iv(Weekday::Mon, t(9, 0), t(12, 0)),  // 0 ok
-            iv(Weekday::Mon, t(12, 0), t(13, 0)), // 1 touching: ok
+            iv(Weekday::Mon, t(9, 0), t(12, 0)),   // 0 ok
+            iv(Weekday::Mon, t(12, 0), t(13, 0)),  // 1 touching: ok
             iv(Weekday::Mon, t(11, 0), t(11, 30)), // 2 overlaps 0
-            iv(Weekday::Tue, t(10, 0), t(10, 0)), // 3 empty
-            iv(Weekday::Mon, t(9, 0), t(12, 0)),  // 4 duplicates 0
-            iv(Weekday::Wed, t(17, 0), t(9, 0)),  // 5 inverted
-            iv(Weekday::Tue, t(9, 0), t(12, 0)),  // 6 ok (other weekday)
+            iv(Weekday::Tue, t(10, 0), t(10, 0)),  // 3 empty
+            iv(Weekday::Mon, t(9, 0), t(12, 0)),   // 4 duplicates 0
+            iv(Weekday::Wed, t(17, 0), t(9, 0)),   // 5 inverted
+            iv(Weekday::Tue, t(9, 0), t(12, 0)),   // 6 ok (other weekday)
         ],
     )
     .unwrap_err();
     assert_eq!(
         err.entries,
         vec![
-            EntryError { index: 2, problem: EntryProblem::Overlap { with: 0 } },
-            EntryError { index: 3, problem: EntryProblem::Inverted },
-            EntryError { index: 4, problem: EntryProblem::Duplicate { of: 0 } },
-            EntryError { index: 5, problem: EntryProblem::Inverted },
+            EntryError {
+                index: 2,
+                problem: EntryProblem::Overlap { with: 0 }
+            },
+            EntryError {
+                index: 3,
+                problem: EntryProblem::Inverted
+            },
+            EntryError {
+                index: 4,
+                problem: EntryProblem::Duplicate { of: 0 }
+            },
+            EntryError {
+                index: 5,
+                problem: EntryProblem::Inverted
+            },
         ]
     );
     assert_eq!(
@@ -127,13 +143,24 @@ fn within_working_hours_uses_joined_intervals_and_time_off() {
     assert!(!a.is_within_working_hours(&slot(utc(2025, 1, 6, 16, 30), 35)));
     assert!(!a.is_within_working_hours(&slot(utc(2025, 1, 7, 9, 0), 30))); // Tuesday off
 
-    a.time_off.push(TimeOff { start: utc(2025, 1, 6, 10, 0), end: utc(2025, 1, 6, 11, 0) });
+    a.time_off.push(TimeOff {
+        start: utc(2025, 1, 6, 10, 0),
+        end: utc(2025, 1, 6, 11, 0),
+    });
     assert!(a.is_within_working_hours(&slot(utc(2025, 1, 6, 9, 30), 30))); // touching is fine
     assert!(!a.is_within_working_hours(&slot(utc(2025, 1, 6, 9, 45), 30)));
     assert!(a.is_within_working_hours(&slot(utc(2025, 1, 6, 11, 0), 30)));
 
-    a.extra.push(ExtraHours { date: d(2025, 1, 7), start: t(8, 0), end: t(9, 0) });
-    a.extra.push(ExtraHours { date: d(2025, 1, 6), start: t(13, 0), end: t(14, 0) });
+    a.extra.push(ExtraHours {
+        date: d(2025, 1, 7),
+        start: t(8, 0),
+        end: t(9, 0),
+    });
+    a.extra.push(ExtraHours {
+        date: d(2025, 1, 6),
+        start: t(13, 0),
+        end: t(14, 0),
+    });
     assert!(a.is_within_working_hours(&slot(utc(2025, 1, 7, 8, 0), 60)));
     assert!(a.is_within_working_hours(&slot(utc(2025, 1, 6, 11, 0), 360))); // 11-17 bridged
 }
@@ -142,7 +169,10 @@ fn within_working_hours_uses_joined_intervals_and_time_off() {
 fn free_slots_grid_step_bookings_and_time_off() {
     let mut a = availability(
         Tz::UTC,
-        vec![iv(Weekday::Mon, t(9, 0), t(11, 0)), iv(Weekday::Mon, t(14, 0), t(15, 10))],
+        vec![
+            iv(Weekday::Mon, t(9, 0), t(11, 0)),
+            iv(Weekday::Mon, t(14, 0), t(15, 10)),
+        ],
     );
     let none = BookingSet::default();
     let monday = d(2025, 1, 6);
@@ -168,21 +198,42 @@ fn free_slots_grid_step_bookings_and_time_off() {
         booking(2, utc(2025, 1, 6, 10, 0), 30, AppointmentStatus::Cancelled),
         booking(3, utc(2025, 1, 6, 14, 50), 5, AppointmentStatus::Scheduled),
     ]);
-    a.time_off.push(TimeOff { start: utc(2025, 1, 6, 10, 30), end: utc(2025, 1, 6, 10, 31) });
+    a.time_off.push(TimeOff {
+        start: utc(2025, 1, 6, 10, 30),
+        end: utc(2025, 1, 6, 10, 31),
+    });
     let got = a.free_slots(monday, monday, 30, None, &existing).unwrap();
     assert_eq!(
         starts(&got),
-        vec![utc(2025, 1, 6, 9, 0), utc(2025, 1, 6, 10, 0), utc(2025, 1, 6, 14, 0)]
+        vec![
+            utc(2025, 1, 6, 9, 0),
+            utc(2025, 1, 6, 10, 0),
+            utc(2025, 1, 6, 14, 0)
+        ]
     );
     for s in &got {
         assert!(a.is_within_working_hours(s));
     }
     // Tuesday has no hours; an extra hour appears.
     let tuesday = d(2025, 1, 7);
-    assert!(a.free_slots(tuesday, tuesday, 30, None, &none).unwrap().is_empty());
-    a.extra.push(ExtraHours { date: tuesday, start: t(7, 0), end: t(8, 0) });
+    assert!(a
+        .free_slots(tuesday, tuesday, 30, None, &none)
+        .unwrap()
+        .is_empty());
+    a.extra.push(ExtraHours {
+        date: tuesday,
+        start: t(7, 0),
+        end: t(8, 0),
+    });
     let got = a.free_slots(monday, tuesday, 60, None, &none).unwrap();
-    assert_eq!(starts(&got), vec![utc(2025, 1, 6, 9, 0), utc(2025, 1, 6, 14, 0), utc(2025, 1, 7, 7, 0)]);
+    assert_eq!(
+        starts(&got),
+        vec![
+            utc(2025, 1, 6, 9, 0),
+            utc(2025, 1, 6, 14, 0),
+            utc(2025, 1, 7, 7, 0)
+        ]
+    );
 }
 
 #[test]
@@ -195,7 +246,12 @@ fn free_slots_refuses_bad_requests() {
         Err(FreeSlotsError::InvertedRange)
     );
     assert_eq!(MAX_RANGE_DAYS, 31);
-    assert_eq!(a.free_slots(from, d(2025, 1, 31), 480, None, &none).unwrap().len(), 31);
+    assert_eq!(
+        a.free_slots(from, d(2025, 1, 31), 480, None, &none)
+            .unwrap()
+            .len(),
+        31
+    );
     assert_eq!(
         a.free_slots(from, d(2025, 2, 1), 30, None, &none),
         Err(FreeSlotsError::RangeTooLong { days: 32 })
@@ -225,12 +281,20 @@ fn free_slots_refuses_bad_requests() {
 #[test]
 fn extreme_dates_do_not_panic() {
     let mut a = availability(BERLIN, every_day(t(0, 0), t(23, 59)));
-    a.extra.push(ExtraHours { date: NaiveDate::MAX, start: t(0, 0), end: t(23, 0) });
+    a.extra.push(ExtraHours {
+        date: NaiveDate::MAX,
+        start: t(0, 0),
+        end: t(23, 0),
+    });
     let none = BookingSet::default();
     let max = NaiveDate::MAX;
     let min = NaiveDate::MIN;
-    let _ = a.free_slots(max - chrono::Days::new(3), max, 480, Some(1), &none).unwrap();
-    let _ = a.free_slots(min, min + chrono::Days::new(3), 5, None, &none).unwrap();
+    let _ = a
+        .free_slots(max - chrono::Days::new(3), max, 480, Some(1), &none)
+        .unwrap();
+    let _ = a
+        .free_slots(min, min + chrono::Days::new(3), 5, None, &none)
+        .unwrap();
     let late = slot(DateTime::<Utc>::MAX_UTC - chrono::TimeDelta::minutes(10), 5);
     let _ = a.is_within_working_hours(&late);
     let early = slot(DateTime::<Utc>::MIN_UTC, 5);
@@ -240,9 +304,23 @@ fn extreme_dates_do_not_panic() {
 #[test]
 fn fixed_offset_zone() {
     // Kolkata is UTC+05:30 all year.
-    let a = availability(chrono_tz::Asia::Kolkata, vec![iv(Weekday::Mon, t(9, 0), t(10, 0))]);
-    let got = a.free_slots(d(2025, 1, 6), d(2025, 1, 6), 30, None, &BookingSet::default()).unwrap();
-    assert_eq!(starts(&got), vec![utc(2025, 1, 6, 3, 30), utc(2025, 1, 6, 4, 0)]);
+    let a = availability(
+        chrono_tz::Asia::Kolkata,
+        vec![iv(Weekday::Mon, t(9, 0), t(10, 0))],
+    );
+    let got = a
+        .free_slots(
+            d(2025, 1, 6),
+            d(2025, 1, 6),
+            30,
+            None,
+            &BookingSet::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        starts(&got),
+        vec![utc(2025, 1, 6, 3, 30), utc(2025, 1, 6, 4, 0)]
+    );
 }
 
 // ---------------------------------------------------------------- DST: Europe/Berlin
@@ -252,7 +330,13 @@ fn berlin_spring_forward_keeps_local_start() {
     // 2025-03-30: 02:00 CET -> 03:00 CEST (01:00Z).
     let a = availability(BERLIN, every_day(t(9, 0), t(10, 0)));
     let got = a
-        .free_slots(d(2025, 3, 29), d(2025, 3, 31), 30, None, &BookingSet::default())
+        .free_slots(
+            d(2025, 3, 29),
+            d(2025, 3, 31),
+            30,
+            None,
+            &BookingSet::default(),
+        )
         .unwrap();
     assert_eq!(
         starts(&got),
@@ -272,10 +356,22 @@ fn berlin_spring_forward_keeps_local_start() {
 #[test]
 fn berlin_spring_forward_gap() {
     let day = d(2025, 3, 30);
-    assert_eq!(resolve_local(BERLIN, day.and_time(t(1, 59))), Some(utc(2025, 3, 30, 0, 59)));
-    assert_eq!(resolve_local(BERLIN, day.and_time(t(2, 0))), Some(utc(2025, 3, 30, 1, 0)));
-    assert_eq!(resolve_local(BERLIN, day.and_time(t(2, 30))), Some(utc(2025, 3, 30, 1, 0)));
-    assert_eq!(resolve_local(BERLIN, day.and_time(t(3, 0))), Some(utc(2025, 3, 30, 1, 0)));
+    assert_eq!(
+        resolve_local(BERLIN, day.and_time(t(1, 59))),
+        Some(utc(2025, 3, 30, 0, 59))
+    );
+    assert_eq!(
+        resolve_local(BERLIN, day.and_time(t(2, 0))),
+        Some(utc(2025, 3, 30, 1, 0))
+    );
+    assert_eq!(
+        resolve_local(BERLIN, day.and_time(t(2, 30))),
+        Some(utc(2025, 3, 30, 1, 0))
+    );
+    assert_eq!(
+        resolve_local(BERLIN, day.and_time(t(3, 0))),
+        Some(utc(2025, 3, 30, 1, 0))
+    );
     let none = BookingSet::default();
 
     // 01:30-02:30 local: ends where the gap starts: 30 real minutes.
@@ -286,26 +382,43 @@ fn berlin_spring_forward_gap() {
     // 02:00-02:45 lies wholly in the gap: no working time that day.
     let a = availability(BERLIN, vec![iv(Weekday::Sun, t(2, 0), t(2, 45))]);
     assert!(a.free_slots(day, day, 5, None, &none).unwrap().is_empty());
-    assert!(a.free_slots(d(2025, 4, 6), d(2025, 4, 6), 5, None, &none).unwrap().len() == 9);
+    assert!(
+        a.free_slots(d(2025, 4, 6), d(2025, 4, 6), 5, None, &none)
+            .unwrap()
+            .len()
+            == 9
+    );
 
     // 02:30-04:00 local starts at the first instant after the gap (03:00 CEST = 01:00Z).
     let a = availability(BERLIN, vec![iv(Weekday::Sun, t(2, 30), t(4, 0))]);
     let got = a.free_slots(day, day, 30, None, &none).unwrap();
-    assert_eq!(starts(&got), vec![utc(2025, 3, 30, 1, 0), utc(2025, 3, 30, 1, 30)]);
+    assert_eq!(
+        starts(&got),
+        vec![utc(2025, 3, 30, 1, 0), utc(2025, 3, 30, 1, 30)]
+    );
 }
 
 #[test]
 fn berlin_fall_back() {
     // 2025-10-26: 03:00 CEST -> 02:00 CET (01:00Z); 02:00-03:00 local happens twice.
     let day = d(2025, 10, 26);
-    assert_eq!(resolve_local(BERLIN, day.and_time(t(2, 30))), Some(utc(2025, 10, 26, 0, 30)));
+    assert_eq!(
+        resolve_local(BERLIN, day.and_time(t(2, 30))),
+        Some(utc(2025, 10, 26, 0, 30))
+    );
     let none = BookingSet::default();
 
     let a = availability(BERLIN, every_day(t(9, 0), t(10, 0)));
-    let got = a.free_slots(d(2025, 10, 25), d(2025, 10, 27), 60, None, &none).unwrap();
+    let got = a
+        .free_slots(d(2025, 10, 25), d(2025, 10, 27), 60, None, &none)
+        .unwrap();
     assert_eq!(
         starts(&got),
-        vec![utc(2025, 10, 25, 7, 0), utc(2025, 10, 26, 8, 0), utc(2025, 10, 27, 8, 0)]
+        vec![
+            utc(2025, 10, 25, 7, 0),
+            utc(2025, 10, 26, 8, 0),
+            utc(2025, 10, 27, 8, 0)
+        ]
     );
 
     // 01:00-04:00 local is four real hours that night.
@@ -336,33 +449,70 @@ fn berlin_fall_back() {
 fn new_york_spring_forward() {
     // 2025-03-09: 02:00 EST -> 03:00 EDT (07:00Z).
     let day = d(2025, 3, 9);
-    assert_eq!(resolve_local(NEW_YORK, day.and_time(t(2, 30))), Some(utc(2025, 3, 9, 7, 0)));
+    assert_eq!(
+        resolve_local(NEW_YORK, day.and_time(t(2, 30))),
+        Some(utc(2025, 3, 9, 7, 0))
+    );
     let a = availability(NEW_YORK, every_day(t(9, 0), t(9, 30)));
-    let got = a.free_slots(d(2025, 3, 8), d(2025, 3, 10), 30, None, &BookingSet::default()).unwrap();
+    let got = a
+        .free_slots(
+            d(2025, 3, 8),
+            d(2025, 3, 10),
+            30,
+            None,
+            &BookingSet::default(),
+        )
+        .unwrap();
     assert_eq!(
         starts(&got),
-        vec![utc(2025, 3, 8, 14, 0), utc(2025, 3, 9, 13, 0), utc(2025, 3, 10, 13, 0)]
+        vec![
+            utc(2025, 3, 8, 14, 0),
+            utc(2025, 3, 9, 13, 0),
+            utc(2025, 3, 10, 13, 0)
+        ]
     );
     // 01:00-04:00 local is only two real hours.
     let a = availability(NEW_YORK, vec![iv(Weekday::Sun, t(1, 0), t(4, 0))]);
-    let got = a.free_slots(day, day, 60, None, &BookingSet::default()).unwrap();
-    assert_eq!(starts(&got), vec![utc(2025, 3, 9, 6, 0), utc(2025, 3, 9, 7, 0)]);
+    let got = a
+        .free_slots(day, day, 60, None, &BookingSet::default())
+        .unwrap();
+    assert_eq!(
+        starts(&got),
+        vec![utc(2025, 3, 9, 6, 0), utc(2025, 3, 9, 7, 0)]
+    );
 }
 
 #[test]
 fn new_york_fall_back() {
     // 2025-11-02: 02:00 EDT -> 01:00 EST (06:00Z); 01:00-02:00 local happens twice.
     let day = d(2025, 11, 2);
-    assert_eq!(resolve_local(NEW_YORK, day.and_time(t(1, 30))), Some(utc(2025, 11, 2, 5, 30)));
+    assert_eq!(
+        resolve_local(NEW_YORK, day.and_time(t(1, 30))),
+        Some(utc(2025, 11, 2, 5, 30))
+    );
     let a = availability(NEW_YORK, every_day(t(9, 0), t(9, 30)));
-    let got = a.free_slots(d(2025, 11, 1), d(2025, 11, 3), 30, None, &BookingSet::default()).unwrap();
+    let got = a
+        .free_slots(
+            d(2025, 11, 1),
+            d(2025, 11, 3),
+            30,
+            None,
+            &BookingSet::default(),
+        )
+        .unwrap();
     assert_eq!(
         starts(&got),
-        vec![utc(2025, 11, 1, 13, 0), utc(2025, 11, 2, 14, 0), utc(2025, 11, 3, 14, 0)]
+        vec![
+            utc(2025, 11, 1, 13, 0),
+            utc(2025, 11, 2, 14, 0),
+            utc(2025, 11, 3, 14, 0)
+        ]
     );
     // 01:30-02:30 local: from the first 01:30 (EDT, 05:30Z) to 02:30 EST (07:30Z).
     let a = availability(NEW_YORK, vec![iv(Weekday::Sun, t(1, 30), t(2, 30))]);
-    let got = a.free_slots(day, day, 30, None, &BookingSet::default()).unwrap();
+    let got = a
+        .free_slots(day, day, 30, None, &BookingSet::default())
+        .unwrap();
     assert_eq!(
         starts(&got),
         vec![
@@ -376,11 +526,55 @@ fn new_york_fall_back() {
 
 #[test]
 fn dst_week_example_from_docs() {
-    // Mon-Fri 09:00-12:00 in Berlin, the week around the 2025-10-26 switch.
-    let weekdays = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
-    let a = availability(BERLIN, weekdays.iter().map(|w| iv(*w, t(9, 0), t(12, 0))).collect());
+    // Mon-Fri 09:00-12:00 in Berlin, the two weeks around the 2025-10-26 switch.
+    let weekdays = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+    ];
+    let a = availability(
+        BERLIN,
+        weekdays.iter().map(|w| iv(*w, t(9, 0), t(12, 0))).collect(),
+    );
     let got = a
-        .free_slots(d(2025, 10, 24), d(2025, 10, 27), 180, None, &BookingSet::default())
+        .free_slots(
+            d(2025, 10, 20),
+            d(2025, 10, 31),
+            180,
+            None,
+            &BookingSet::default(),
+        )
         .unwrap();
-    assert_eq!(starts(&got), vec![utc(2025, 10, 24, 7, 0), utc(2025, 10, 27, 8, 0)]);
+    let mut expected: Vec<_> = (20..=24).map(|day| utc(2025, 10, day, 7, 0)).collect();
+    expected.extend((27..=31).map(|day| utc(2025, 10, day, 8, 0)));
+    assert_eq!(starts(&got), expected);
+}
+
+#[test]
+fn conflict_example_from_docs() {
+    use healthcare_scheduling::{check_conflict, Candidate, Conflict};
+    let doctor = BookingSet::new(vec![
+        booking(1, utc(2025, 1, 6, 10, 0), 30, AppointmentStatus::Scheduled),
+        booking(2, utc(2025, 1, 6, 10, 30), 30, AppointmentStatus::Cancelled),
+    ]);
+    let mut p = booking(3, utc(2025, 1, 6, 11, 0), 30, AppointmentStatus::Scheduled);
+    p.doctor = DoctorId(2);
+    p.patient = PatientId(9);
+    let patient = BookingSet::new(vec![p]);
+    let check = |h: u32, m: u32, minutes: i64| {
+        let c = Candidate {
+            doctor: DoctorId(1),
+            patient: PatientId(9),
+            slot: slot(utc(2025, 1, 6, h, m), minutes),
+            ignore: None,
+        };
+        check_conflict(&c, &doctor, &patient)
+    };
+    assert_eq!(check(9, 30, 30), Ok(()));
+    assert_eq!(check(10, 30, 30), Ok(()));
+    assert_eq!(check(10, 15, 30), Err(Conflict::Doctor));
+    assert_eq!(check(10, 45, 30), Err(Conflict::Patient));
+    assert_eq!(check(10, 0, 75), Err(Conflict::Both));
 }

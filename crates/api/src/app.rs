@@ -1,0 +1,229 @@
+//! Building and running the server: routes, middleware, and [`Application::build`], which binds
+//! (port 0 in tests) before anything is served.
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use crate::routes::{appointments, auth, doctors, health, mappings, patients, users};
+use crate::state::{AppState, Settings};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use healthcare_auth::{generate_secret, Keys};
+use healthcare_domain::UserId;
+use healthcare_persistence::{tokens, Database, DbConfig, StoreError};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Opens the database, applies migrations and loads (or creates) the signing key.
+pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
+    let mut db_config = DbConfig::new(config.database_url.clone());
+    db_config.sqlite_sync = config.sqlite_sync;
+    db_config.pool_size = config.pool_size;
+    let db = Database::connect(&db_config)?;
+    let applied = db.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    let secret = match &config.jwt_secret {
+        Some(s) => s.clone(),
+        None => db.read(|c| tokens::signing_secret(c, generate_secret))?,
+    };
+    Ok(AppState {
+        db: Arc::new(db),
+        keys: Keys::from_secret(secret.as_bytes()),
+        settings: Settings {
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+            bcrypt_cost: config.bcrypt_cost,
+            allow_registration: config.allow_registration,
+        },
+    })
+}
+
+impl Application {
+    /// Opens the database and binds the listen address; call [`Application::run`] to serve.
+    pub fn build(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+        let state = web::Data::new(open_state(config)?);
+        let listener = TcpListener::bind(&config.bind)?;
+        let port = listener.local_addr()?.port();
+        let workers = config.workers;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
+                .configure(routes)
+                .wrap(from_fn(headers_and_logs))
+        })
+        .workers(workers)
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C; in-flight requests are finished first.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/api/docs/"))
+        .finish()
+}
+
+/// Both spellings of a path: with and without the trailing slash (SPEC §4).
+fn both(path: &str) -> Vec<String> {
+    vec![path.to_owned(), path.trim_end_matches('/').to_owned()]
+}
+
+/// Every route of the API.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let resource =
+        |path: &str| web::resource(both(path)).default_service(web::to(method_not_allowed));
+    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/schema/", ApiDoc::openapi()))
+        .route(
+            "/api/schema",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/api/schema/"))
+                    .finish()
+            }),
+        )
+        .route("/api/docs", web::get().to(docs_redirect))
+        .service(resource("/api/health/").route(web::get().to(health::health)))
+        .service(resource("/api/ready/").route(web::get().to(health::ready)))
+        .service(resource("/api/auth/").route(web::post().to(auth::register)))
+        .service(resource("/api/auth/register/").route(web::post().to(auth::register)))
+        .service(resource("/api/auth/me/").route(web::get().to(auth::me)))
+        .service(resource("/api/token/").route(web::post().to(auth::obtain)))
+        .service(resource("/api/token/refresh/").route(web::post().to(auth::refresh)))
+        .service(resource("/api/token/revoke/").route(web::post().to(auth::revoke)))
+        .service(
+            resource("/api/patients/")
+                .route(web::get().to(patients::list))
+                .route(web::post().to(patients::create)),
+        )
+        .service(
+            resource("/api/patients/{id}/")
+                .route(web::get().to(patients::get))
+                .route(web::patch().to(patients::update))
+                .route(web::delete().to(patients::archive)),
+        )
+        .service(
+            resource("/api/doctors/")
+                .route(web::get().to(doctors::list))
+                .route(web::post().to(doctors::create)),
+        )
+        .service(
+            resource("/api/doctors/{id}/")
+                .route(web::get().to(doctors::get))
+                .route(web::patch().to(doctors::update))
+                .route(web::delete().to(doctors::archive)),
+        )
+        .service(
+            resource("/api/mappings/patient/{id}/")
+                .route(web::get().to(mappings::doctors_of_patient)),
+        )
+        .service(
+            resource("/api/mappings/")
+                .route(web::get().to(mappings::list))
+                .route(web::post().to(mappings::create)),
+        )
+        .service(
+            resource("/api/mappings/{id}/")
+                .route(web::get().to(mappings::get))
+                .route(web::patch().to(mappings::update))
+                .route(web::delete().to(mappings::deactivate)),
+        )
+        .service(
+            resource("/api/appointments/")
+                .route(web::get().to(appointments::list))
+                .route(web::post().to(appointments::create)),
+        )
+        .service(
+            resource("/api/appointments/{id}/")
+                .route(web::get().to(appointments::get))
+                .route(web::patch().to(appointments::update))
+                .route(web::delete().to(appointments::archive)),
+        )
+        .service(
+            resource("/api/users/")
+                .route(web::get().to(users::list))
+                .route(web::post().to(users::create)),
+        )
+        .service(
+            resource("/api/users/{id}/")
+                .route(web::get().to(users::get))
+                .route(web::patch().to(users::update)),
+        )
+        .default_service(web::to(not_found));
+}
+
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response and one log line per request (method, path, status,
+/// latency, user id; never bodies or query strings, which may hold patient data).
+async fn headers_and_logs(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let mut res = next.call(req).await?;
+    let docs = path.starts_with("/api/docs");
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !docs {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let user = res.request().extensions().get::<UserId>().map(|u| u.0);
+    tracing::info!(
+        %method,
+        path = %path,
+        status = res.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        user,
+        "request"
+    );
+    Ok(res)
+}

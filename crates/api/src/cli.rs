@@ -1,0 +1,210 @@
+//! The operator commands: serve, migrate, create-user, seed-demo.
+
+use crate::app::{open_state, Application};
+use crate::config::{Config, SeedDemo};
+use chrono::{Duration, NaiveDate, Timelike, Utc};
+use healthcare_auth::{check_password_policy, hash_password};
+use healthcare_domain::{
+    Gender, NewAppointment, NewDoctor, NewMapping, NewPatient, Role, Scope, Specialization,
+};
+use healthcare_persistence::{appointments, doctors, mappings, patients, users};
+use std::error::Error;
+use std::io::{BufRead, IsTerminal, Write};
+
+/// Boxed error for commands.
+pub type CliResult = Result<(), Box<dyn Error>>;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Serves until SIGTERM or Ctrl-C.
+pub fn serve(config: &Config) -> CliResult {
+    actix_web::rt::System::new().block_on(async {
+        let app = Application::build(config)?;
+        let host = config.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+        println!("listening on {host}:{}", app.port());
+        tracing::info!(bind = %config.bind, port = app.port(), "serving");
+        app.run().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Applies migrations.
+pub fn migrate(config: &Config) -> CliResult {
+    open_state(config)?;
+    println!("migrations are up to date");
+    Ok(())
+}
+
+/// Creates an account; the password comes from standard input or a prompt.
+pub fn create_user(
+    config: &Config,
+    username: &str,
+    role: Role,
+    email: &str,
+    from_stdin: bool,
+) -> CliResult {
+    let stdin = std::io::stdin();
+    if !from_stdin && stdin.is_terminal() {
+        eprint!("Password for {username}: ");
+        std::io::stderr().flush()?;
+    }
+    let mut password = String::new();
+    stdin.lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    check_password_policy(&password, username).map_err(|e| e.to_string())?;
+    let state = open_state(config)?;
+    let hash = hash_password(&password, config.bcrypt_cost)?;
+    let user = state
+        .db
+        .write(|c| users::create(c, username, email, &hash, role))?;
+    println!(
+        "created user {} ({}) with id {}",
+        user.username, user.role, user.id
+    );
+    Ok(())
+}
+
+const FIRST: [&str; 12] = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Marie",
+    "Louis",
+    "Rosalind",
+    "Edsger",
+    "Barbara",
+    "Niklaus",
+    "Frances",
+    "Donald",
+    "Katherine",
+];
+const LAST: [&str; 12] = [
+    "Lovelace", "Hopper", "Turing", "Curie", "Pasteur", "Franklin", "Dijkstra", "Liskov", "Wirth",
+    "Allen", "Knuth", "Johnson",
+];
+
+/// Writes a realistic data set through the persistence layer, reporting progress.
+pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
+    let state = open_state(config)?;
+    let db = &state.db;
+    let hash = hash_password(&opts.password, config.bcrypt_cost)?;
+    let admin = db.write(|c| match users::find_by_username(c, "demo-admin")? {
+        Some(row) => Ok(row.to_domain()?.id),
+        None => {
+            let admin = users::create(c, "demo-admin", "admin@example.org", &hash, Role::Admin)?;
+            users::create(c, "demo-staff", "staff@example.org", &hash, Role::Staff)?;
+            Ok(admin.id)
+        }
+    })?;
+    let n_doctors = opts.doctors.max(1) as usize;
+    let n_patients = (opts.patients as usize).max(n_doctors);
+    let tag = Utc::now().timestamp_micros();
+    let doctor_ids = db.write(|c| {
+        (0..n_doctors)
+            .map(|i| {
+                doctors::create(
+                    c,
+                    &NewDoctor {
+                        first_name: FIRST[i % 12].into(),
+                        last_name: LAST[(i / 12) % 12].into(),
+                        specialization: Specialization::ALL[i % Specialization::ALL.len()],
+                        contact_number: format!("555 {:04}", i % 10_000),
+                        email: format!("doctor{i}@example.org"),
+                        license_number: format!("DEMO-{tag}-{i}"),
+                        hospital: "Demo General Hospital".into(),
+                        address: String::new(),
+                        experience_years: (i % 40) as i32,
+                        user: None,
+                    },
+                )
+                .map(|d| d.id)
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut patient_ids = Vec::with_capacity(n_patients);
+    for chunk in (0..n_patients).collect::<Vec<_>>().chunks(1000) {
+        let ids = db.write(|c| {
+            chunk
+                .iter()
+                .map(|&i| {
+                    patients::create(
+                        c,
+                        &NewPatient {
+                            first_name: FIRST[(i / 12) % 12].into(),
+                            last_name: LAST[i % 12].into(),
+                            date_of_birth: NaiveDate::from_ymd_opt(
+                                1940 + (i % 80) as i32,
+                                1 + (i % 12) as u32,
+                                1 + (i % 28) as u32,
+                            )
+                            .unwrap_or_default(),
+                            gender: [Gender::Female, Gender::Male, Gender::Other][i % 3],
+                            contact_number: format!("+1 555 {:04}", i % 10_000),
+                            email: format!("patient{i}@example.org"),
+                            address: format!("{} Demo Street", i + 1),
+                            medical_history: String::new(),
+                            user: None,
+                        },
+                    )
+                    .map(|p| p.id)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        patient_ids.extend(ids);
+    }
+    db.write(|c| {
+        for (i, p) in patient_ids.iter().enumerate() {
+            let input = NewMapping {
+                doctor: doctor_ids[i % n_doctors],
+                patient: *p,
+                reason_for_assignment: "Primary care".into(),
+                is_active: true,
+            };
+            mappings::create(c, &input, Scope::All, admin)?;
+        }
+        Ok(())
+    })?;
+    // Appointment i: doctor i % D in 30-minute slot i / D, starting tomorrow 08:00 UTC.
+    let base = (Utc::now() + Duration::days(1))
+        .with_hour(8)
+        .and_then(|t| t.with_minute(0))
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or_else(Utc::now);
+    let total = opts.appointments as usize;
+    let step = (total / 10).max(1);
+    let mut done = 0;
+    while done < total {
+        let end = (done + 1000).min(total);
+        db.write(|c| {
+            for i in done..end {
+                let input = NewAppointment {
+                    doctor: doctor_ids[i % n_doctors],
+                    patient: patient_ids[i % n_patients],
+                    start: base + Duration::minutes(30 * (i / n_doctors) as i64),
+                    duration_minutes: 30,
+                    reason: "Routine follow-up".into(),
+                };
+                appointments::create(c, &input, Scope::All, admin)?;
+            }
+            Ok(())
+        })?;
+        if end / step != done / step || end == total {
+            eprintln!("seed-demo: {end}/{total} appointments");
+        }
+        done = end;
+    }
+    println!(
+        "seeded {n_doctors} doctors, {n_patients} patients, {n_patients} mappings, {total} appointments (login demo-admin / demo-staff)"
+    );
+    Ok(())
+}

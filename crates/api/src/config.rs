@@ -1,0 +1,138 @@
+//! Command line and configuration (SPEC §2): every setting comes from the environment, and a
+//! flag of the same name overrides it.
+
+use clap::{Args, Parser, Subcommand};
+use healthcare_domain::Role;
+use healthcare_persistence::SqliteSync;
+
+/// The healthcare scheduling API server.
+#[derive(Debug, Parser)]
+#[command(name = "healthcare", version, about)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an account.
+    CreateUser {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Role: admin, staff, doctor or patient.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Email address.
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Write a realistic demo data set (doctors, patients, mappings, appointments).
+    SeedDemo(SeedDemo),
+}
+
+/// Size of the demo data set.
+#[derive(Debug, Clone, Args)]
+pub struct SeedDemo {
+    /// Doctors.
+    #[arg(long, default_value_t = 20)]
+    pub doctors: u32,
+    /// Patients.
+    #[arg(long, default_value_t = 200)]
+    pub patients: u32,
+    /// Appointments.
+    #[arg(long, default_value_t = 1000)]
+    pub appointments: u32,
+    /// Password of the demo accounts (admin `demo-admin`, staff `demo-staff`).
+    #[arg(long, default_value = "demo-password-1")]
+    pub password: String,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+/// Settings.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database: sqlite://PATH, sqlite:///abs/path.db or postgres://...
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://healthcare.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Listen address.
+    #[arg(
+        long,
+        env = "HEALTHCARE_BIND",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
+    pub bind: String,
+    /// HS256 signing key; when absent one is generated once and kept in the database.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// Access-token lifetime, seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, global = true)]
+    pub access_ttl: i64,
+    /// Refresh-token lifetime, seconds.
+    #[arg(
+        long,
+        env = "REFRESH_TOKEN_TTL",
+        default_value_t = 86400,
+        global = true
+    )]
+    pub refresh_ttl: i64,
+    /// bcrypt cost (4-31).
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31), global = true)]
+    pub bcrypt_cost: u32,
+    /// SQLite durability: full or normal.
+    #[arg(
+        long,
+        env = "HEALTHCARE_SQLITE_SYNC",
+        default_value = "full",
+        global = true
+    )]
+    pub sqlite_sync: SqliteSync,
+    /// Whether self-registration is open.
+    #[arg(long, env = "HEALTHCARE_ALLOW_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub allow_registration: bool,
+    /// Database connections per process.
+    #[arg(long, env = "HEALTHCARE_POOL_SIZE", default_value_t = 8, global = true)]
+    pub pool_size: u32,
+    /// HTTP worker threads.
+    #[arg(long, env = "HEALTHCARE_WORKERS", default_value_t = 2, global = true)]
+    pub workers: usize,
+}
+
+impl Config {
+    /// The defaults, as `healthcare` with no environment would use them (for tests).
+    pub fn for_tests(database_url: &str) -> Self {
+        Self {
+            database_url: database_url.to_owned(),
+            bind: "127.0.0.1:0".into(),
+            jwt_secret: None,
+            access_ttl: 3600,
+            refresh_ttl: 86400,
+            bcrypt_cost: 4,
+            sqlite_sync: SqliteSync::Full,
+            allow_registration: true,
+            pool_size: 4,
+            workers: 1,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The one error type of the API and the one place where errors become HTTP (SPEC §7).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use healthcare_domain::{msg, FieldErrors, NON_FIELD_ERRORS};
+use healthcare_persistence::StoreError;
+use serde_json::json;
+use std::fmt;
+
+/// Everything a handler can answer other than success.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 with field-keyed messages.
+    Validation(FieldErrors),
+    /// 400 `{"detail": ...}`: malformed JSON, bad query string.
+    BadRequest(String),
+    /// 401 with `WWW-Authenticate: Bearer`.
+    Unauthorized(String),
+    /// 403.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed(String),
+    /// 409 with field-keyed messages (booking conflicts).
+    Conflict(FieldErrors),
+    /// 409 `{"detail": ...}`.
+    ConflictDetail(String),
+    /// 413.
+    PayloadTooLarge(usize),
+    /// 415.
+    UnsupportedMediaType(String),
+    /// 429 with `Retry-After` seconds.
+    Throttled(u64),
+    /// 503: no database connection became free in time.
+    Unavailable,
+    /// 500; the cause is logged, never sent.
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 on one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(FieldErrors::single(field, message))
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(e: FieldErrors) -> Self {
+        Self::Validation(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::DoctorConflict => {
+                Self::Conflict(FieldErrors::non_field(msg::DOCTOR_CONFLICT))
+            }
+            StoreError::PatientConflict => {
+                Self::Conflict(FieldErrors::non_field(msg::PATIENT_CONFLICT))
+            }
+            StoreError::Duplicate { field } => Self::Validation(FieldErrors::single(
+                field,
+                match field {
+                    "username" => "A user with that username already exists.",
+                    "license_number" => "doctor with this license number already exists.",
+                    "user" => "This account is already linked to another doctor.",
+                    NON_FIELD_ERRORS => "The fields doctor, patient must make a unique set.",
+                    _ => "This value already exists.",
+                },
+            )),
+            StoreError::MissingReference { field, id } => Self::Validation(FieldErrors::single(
+                field,
+                format!("Invalid pk \"{id}\" - object does not exist."),
+            )),
+            StoreError::HasFutureAppointments { count } => Self::ConflictDetail(format!(
+                "Cannot archive: {count} future scheduled appointment(s) must be cancelled first."
+            )),
+            StoreError::Invalid { field, message } => {
+                Self::Validation(FieldErrors::single(field, message))
+            }
+            StoreError::Forbidden => Self::Forbidden,
+            StoreError::Pool(e) => {
+                tracing::warn!(error = %e, "database pool exhausted");
+                Self::Unavailable
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(format!("blocking pool: {e}"))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) | Self::ConflictDetail(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        let body = match self {
+            Self::Validation(e) | Self::Conflict(e) => serde_json::to_value(e).unwrap_or_default(),
+            Self::BadRequest(d) | Self::ConflictDetail(d) => json!({ "detail": d }),
+            Self::Unauthorized(d) => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"api\""),
+                ));
+                json!({ "detail": d })
+            }
+            Self::Forbidden => {
+                json!({ "detail": "You do not have permission to perform this action." })
+            }
+            Self::NotFound => json!({ "detail": "Not found." }),
+            Self::MethodNotAllowed(m) => {
+                json!({ "detail": format!("Method \"{m}\" not allowed.") })
+            }
+            Self::PayloadTooLarge(limit) => json!({
+                "detail": format!("Request body is too large (limit {limit} bytes).")
+            }),
+            Self::UnsupportedMediaType(ct) => json!({
+                "detail": format!("Unsupported media type \"{ct}\" in request.")
+            }),
+            Self::Throttled(secs) => {
+                res.insert_header((header::RETRY_AFTER, secs.to_string()));
+                json!({ "detail": format!("Request was throttled. Expected available in {secs} seconds.") })
+            }
+            Self::Unavailable => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+                json!({ "detail": "Service temporarily unavailable, try again." })
+            }
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                json!({ "detail": "Internal server error." })
+            }
+        };
+        res.json(body)
+    }
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;

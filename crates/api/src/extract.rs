@@ -1,0 +1,162 @@
+//! Extractors: the authenticated caller, the JSON body and the query string, each failing with
+//! the SPEC §7 JSON errors.
+
+use crate::error::ApiError;
+use crate::state::State;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use healthcare_auth::{Actor, TokenKind};
+use healthcare_domain::{FieldErrors, RawObject, UserId};
+use healthcare_persistence::users;
+
+/// Largest accepted JSON body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The authenticated caller (from `Authorization: Bearer <access token>`). Role and the linked
+/// doctor record are read fresh from the database, so deactivation and role changes apply at
+/// once.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller(pub Actor);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<State>().cloned();
+        let request = req.clone();
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .map(str::to_owned);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal("state missing".into()))?;
+            let token = token.ok_or_else(|| {
+                ApiError::Unauthorized("Authentication credentials were not provided.".into())
+            })?;
+            let token = match token.split_once(' ') {
+                Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim().to_owned(),
+                _ => return Err(ApiError::Unauthorized(
+                    "Authorization header must contain two space-delimited values: Bearer <token>"
+                        .into(),
+                )),
+            };
+            let claims = state
+                .keys
+                .verify(&token, TokenKind::Access)
+                .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+            let user = UserId(claims.user_id);
+            let found = state.read(move |c| users::caller(c, user)).await?;
+            match found {
+                Some((role, true, doctor)) => {
+                    request.extensions_mut().insert(user);
+                    Ok(Caller(Actor { user, role, doctor }))
+                }
+                _ => Err(ApiError::Unauthorized("User not found or inactive.".into())),
+            }
+        })
+    }
+}
+
+/// A JSON object body, read leniently so validation can report every field at once.
+#[derive(Debug, Clone)]
+pub struct Body(pub RawObject);
+
+impl FromRequest for Body {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| {
+                s.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if declared_len.is_some_and(|n| n > BODY_LIMIT) {
+                return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+            }
+            let bytes = bytes.await.map_err(|e| {
+                if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::PayloadTooLarge(BODY_LIMIT)
+                } else {
+                    ApiError::BadRequest(format!("Could not read the request body: {e}"))
+                }
+            })?;
+            match content_type.as_deref() {
+                Some("application/json") => {}
+                Some(ct) if ct.starts_with("application/") && ct.ends_with("+json") => {}
+                None if bytes.iter().all(u8::is_ascii_whitespace) => {
+                    return Ok(Body(RawObject::default()))
+                }
+                other => {
+                    return Err(ApiError::UnsupportedMediaType(
+                        other.unwrap_or("").chars().take(100).collect(),
+                    ))
+                }
+            }
+            serde_json::from_slice::<RawObject>(&bytes)
+                .map(Body)
+                .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}")))
+        })
+    }
+}
+
+/// The query string as name/value pairs.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl FromRequest for Params {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+                .map(Params)
+                .map_err(|e| ApiError::BadRequest(format!("Malformed query string: {e}"))),
+        )
+    }
+}
+
+impl Params {
+    /// The last value given for `name`, if any (blank counts as absent).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// An integer parameter, `None` when absent; a wrong type is a 400.
+    pub fn int(&self, name: &str, errors: &mut FieldErrors) -> Option<i64> {
+        let v = self.get(name)?;
+        match v.trim().parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.add(name, healthcare_domain::msg::NOT_INTEGER);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The healthcare scheduling HTTP server: actix-web handlers over the domain, scheduling,
+//! persistence and auth crates, with an OpenAPI document and an offline Swagger UI.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod pagination;
+pub mod routes;
+pub mod state;
+
+pub use app::Application;
+pub use config::{Cli, Command, Config};

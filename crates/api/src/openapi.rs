@@ -1,0 +1,414 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. The schema types here
+//! describe the JSON shapes of SPEC §3 (the domain crate stays free of HTTP concerns).
+#![allow(dead_code)]
+
+use crate::routes;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// A patient as returned.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Patient, example = json!({"id": 1, "first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10", "gender": "F", "contact_number": "+44 20 1234", "email": "ada@example.org", "address": "London", "medical_history": "", "age": 34, "user": 2, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))]
+pub struct PatientOut {
+    id: i64,
+    first_name: String,
+    last_name: String,
+    #[schema(format = Date)]
+    date_of_birth: String,
+    #[schema(pattern = "^(M|F|O)$")]
+    gender: String,
+    contact_number: String,
+    email: String,
+    address: String,
+    medical_history: String,
+    age: i32,
+    user: Option<i64>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// A new patient.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PatientCreate, example = json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10", "gender": "F", "contact_number": "+44 20 1234", "email": "ada@example.org", "address": "London"}))]
+pub struct PatientIn {
+    #[schema(min_length = 1, max_length = 100)]
+    first_name: String,
+    #[schema(min_length = 1, max_length = 100)]
+    last_name: String,
+    #[schema(format = Date)]
+    date_of_birth: String,
+    #[schema(pattern = "^(M|F|O)$")]
+    gender: String,
+    #[schema(min_length = 1, max_length = 15)]
+    contact_number: String,
+    email: Option<String>,
+    address: Option<String>,
+    medical_history: Option<String>,
+    /// Owning account (admin and staff only).
+    user: Option<i64>,
+}
+
+/// Changes to a patient (every field optional).
+#[derive(Serialize, ToSchema)]
+#[schema(as = PatientUpdate)]
+pub struct PatientPatch {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    #[schema(format = Date)]
+    date_of_birth: Option<String>,
+    gender: Option<String>,
+    contact_number: Option<String>,
+    email: Option<String>,
+    address: Option<String>,
+    medical_history: Option<String>,
+    user: Option<i64>,
+}
+
+/// A doctor as returned.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Doctor, example = json!({"id": 1, "first_name": "Gregory", "last_name": "House", "specialization": "GP", "contact_number": "555 0100", "email": "house@example.org", "license_number": "LIC-1", "hospital": "PPTH", "address": "", "experience_years": 12, "user": null, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))]
+pub struct DoctorOut {
+    id: i64,
+    first_name: String,
+    last_name: String,
+    #[schema(pattern = "^(GP|CAR|NEU|PED|ORTH|DERM|PSY|RAD|SUR|OTH)$")]
+    specialization: String,
+    contact_number: String,
+    email: String,
+    license_number: String,
+    hospital: String,
+    address: String,
+    experience_years: i32,
+    user: Option<i64>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// A new doctor.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DoctorCreate, example = json!({"first_name": "Gregory", "last_name": "House", "specialization": "GP", "contact_number": "555 0100", "email": "house@example.org", "license_number": "LIC-1", "hospital": "PPTH", "experience_years": 12}))]
+pub struct DoctorIn {
+    first_name: String,
+    last_name: String,
+    #[schema(pattern = "^(GP|CAR|NEU|PED|ORTH|DERM|PSY|RAD|SUR|OTH)$")]
+    specialization: String,
+    contact_number: String,
+    email: String,
+    #[schema(min_length = 1, max_length = 50)]
+    license_number: String,
+    #[schema(min_length = 1, max_length = 200)]
+    hospital: String,
+    address: Option<String>,
+    #[schema(minimum = 0, maximum = 80)]
+    experience_years: Option<i32>,
+    user: Option<i64>,
+}
+
+/// Changes to a doctor (every field optional).
+#[derive(Serialize, ToSchema)]
+#[schema(as = DoctorUpdate)]
+pub struct DoctorPatch {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    specialization: Option<String>,
+    contact_number: Option<String>,
+    email: Option<String>,
+    license_number: Option<String>,
+    hospital: Option<String>,
+    address: Option<String>,
+    experience_years: Option<i32>,
+    user: Option<i64>,
+}
+
+/// A doctor-patient mapping as returned.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Mapping)]
+pub struct MappingOut {
+    id: i64,
+    doctor: i64,
+    patient: i64,
+    reason_for_assignment: String,
+    is_active: bool,
+    assigned_by: Option<i64>,
+    #[schema(format = DateTime)]
+    assigned_date: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// A new mapping (the seed's body).
+#[derive(Serialize, ToSchema)]
+#[schema(as = MappingCreate, example = json!({"doctor": 1, "patient": 1, "reason_for_assignment": "", "is_active": true}))]
+pub struct MappingIn {
+    doctor: i64,
+    patient: i64,
+    reason_for_assignment: Option<String>,
+    is_active: Option<bool>,
+}
+
+/// Changes to a mapping.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MappingUpdate)]
+pub struct MappingPatch {
+    reason_for_assignment: Option<String>,
+    is_active: Option<bool>,
+}
+
+/// An appointment as returned.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Appointment, example = json!({"id": 1, "doctor": 1, "patient": 1, "appointment_datetime": "2025-12-20T10:30:00Z", "duration_minutes": 30, "end_datetime": "2025-12-20T11:00:00Z", "reason": "Routine follow-up", "status": "SCHEDULED", "cancellation_reason": "", "created_by": 1, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))]
+pub struct AppointmentOut {
+    id: i64,
+    doctor: i64,
+    patient: i64,
+    #[schema(format = DateTime)]
+    appointment_datetime: String,
+    duration_minutes: i32,
+    #[schema(format = DateTime)]
+    end_datetime: String,
+    reason: String,
+    #[schema(pattern = "^(SCHEDULED|COMPLETED|CANCELLED|NO_SHOW)$")]
+    status: String,
+    cancellation_reason: String,
+    created_by: Option<i64>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// A new appointment (the seed's body; `duration_minutes` defaults to 30).
+#[derive(Serialize, ToSchema)]
+#[schema(as = AppointmentCreate, example = json!({"doctor": 1, "patient": 1, "appointment_datetime": "2025-12-20T10:30:00Z", "reason": "Routine follow-up"}))]
+pub struct AppointmentIn {
+    doctor: i64,
+    patient: i64,
+    #[schema(format = DateTime)]
+    appointment_datetime: String,
+    #[schema(minimum = 5, maximum = 480)]
+    duration_minutes: Option<i32>,
+    reason: Option<String>,
+}
+
+/// Changes to an appointment (the seed cancels with `{"status": "CANCELLED"}`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = AppointmentUpdate, example = json!({"status": "CANCELLED"}))]
+pub struct AppointmentPatch {
+    doctor: Option<i64>,
+    patient: Option<i64>,
+    #[schema(format = DateTime)]
+    appointment_datetime: Option<String>,
+    duration_minutes: Option<i32>,
+    reason: Option<String>,
+    status: Option<String>,
+    cancellation_reason: Option<String>,
+}
+
+/// An account as returned.
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserOut {
+    id: i64,
+    username: String,
+    email: String,
+    #[schema(pattern = "^(admin|staff|doctor|patient)$")]
+    role: String,
+    is_active: bool,
+    #[schema(format = DateTime)]
+    date_joined: String,
+}
+
+/// The caller's account plus the linked doctor record, if any.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Me)]
+pub struct MeOut {
+    id: i64,
+    username: String,
+    email: String,
+    role: String,
+    is_active: bool,
+    #[schema(format = DateTime)]
+    date_joined: String,
+    doctor: Option<i64>,
+}
+
+/// A new account created by an admin.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UserCreate)]
+pub struct UserIn {
+    username: String,
+    email: Option<String>,
+    password: String,
+    #[schema(pattern = "^(admin|staff|doctor|patient)$")]
+    role: Option<String>,
+}
+
+/// Changes an admin makes to an account.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UserUpdate)]
+pub struct UserPatch {
+    email: Option<String>,
+    role: Option<String>,
+    is_active: Option<bool>,
+    password: Option<String>,
+}
+
+/// Self-registration.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Register, example = json!({"username": "alice", "email": "alice@example.org", "password": "correct horse battery"}))]
+pub struct RegisterIn {
+    username: String,
+    email: Option<String>,
+    password: String,
+}
+
+/// Login.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenObtain, example = json!({"username": "your_username", "password": "your_password"}))]
+pub struct CredentialsIn {
+    username: String,
+    password: String,
+}
+
+/// A refresh token.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenRefresh)]
+pub struct RefreshIn {
+    refresh: String,
+}
+
+/// A token pair.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenPair)]
+pub struct TokenPairOut {
+    access: String,
+    refresh: String,
+}
+
+/// Field-keyed errors (`{"field": ["message"]}`, `non_field_errors` for rules across fields).
+#[derive(Serialize, ToSchema)]
+#[schema(as = FieldErrors, example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))]
+pub struct FieldErrorsOut {
+    #[serde(flatten)]
+    fields: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `{"detail": "..."}` errors.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Detail, example = json!({"detail": "Not found."}))]
+pub struct DetailOut {
+    detail: String,
+}
+
+struct Security;
+
+/// Adds the SPEC §7 error responses, with their bodies, to every operation, so every status the
+/// server can answer is in the document.
+struct StandardErrors;
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let errors: [(&str, &str, &str); 11] = [
+            (
+                "400",
+                "Validation error (field-keyed) or malformed request",
+                "FieldErrors",
+            ),
+            (
+                "401",
+                "Missing, invalid, expired or revoked credentials",
+                "Detail",
+            ),
+            ("403", "Not allowed", "Detail"),
+            ("404", "Not found or not visible", "Detail"),
+            ("405", "Method not allowed", "Detail"),
+            ("409", "Booking conflict or archive refused", "FieldErrors"),
+            ("413", "Body too large", "Detail"),
+            ("415", "Unsupported media type", "Detail"),
+            ("429", "Too many login attempts", "Detail"),
+            ("500", "Internal server error", "Detail"),
+            ("503", "Temporarily unavailable", "Detail"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (code, description, schema) in errors {
+                    let entry = op.responses.responses.entry(code.to_owned());
+                    let response = ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name(schema)))
+                                .build(),
+                        )
+                        .build();
+                    match entry {
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(response.into());
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut o) => {
+                            if let utoipa::openapi::RefOr::T(r) = o.get_mut() {
+                                if r.content.is_empty() {
+                                    *r = response;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Healthcare scheduling API", description = "Patients, doctors, doctor-patient assignments and appointments behind JWT auth with role-based access. Compatible with the seed Django REST Framework service."),
+    paths(
+        routes::auth::register, routes::auth::obtain, routes::auth::refresh, routes::auth::revoke, routes::auth::me,
+        routes::patients::list, routes::patients::create, routes::patients::get, routes::patients::update, routes::patients::archive,
+        routes::doctors::list, routes::doctors::create, routes::doctors::get, routes::doctors::update, routes::doctors::archive,
+        routes::mappings::list, routes::mappings::create, routes::mappings::get, routes::mappings::update, routes::mappings::deactivate,
+        routes::mappings::doctors_of_patient,
+        routes::appointments::list, routes::appointments::create, routes::appointments::get, routes::appointments::update, routes::appointments::archive,
+        routes::users::list, routes::users::create, routes::users::get, routes::users::update,
+        routes::health::health, routes::health::ready,
+    ),
+    components(schemas(FieldErrorsOut, DetailOut)),
+    modifiers(&Security, &StandardErrors),
+    tags(
+        (name = "auth", description = "Registration and JWT tokens"),
+        (name = "patients"), (name = "doctors"), (name = "mappings", description = "Doctor-patient assignments"),
+        (name = "appointments"), (name = "users", description = "Accounts (admin only)"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;

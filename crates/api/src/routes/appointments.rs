@@ -1,0 +1,203 @@
+//! `/api/appointments/`.
+
+use super::{allow, created, id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller, Params};
+use crate::pagination;
+use crate::state::State;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use healthcare_auth::{may_book_in_past, scope, Action, ResourceKind, Target};
+use healthcare_domain::{
+    parse_datetime, AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, FieldErrors,
+    NewAppointment, PatientId, Role,
+};
+use healthcare_persistence::appointments::{self, AppointmentFilter, AppointmentOrder};
+
+const PAST: &str = "Only clinic staff may book appointments in the past.";
+
+/// `YYYY-MM-DD` (start of that UTC day, or of the next day for an end bound) or a date-time.
+fn bound(
+    params: &Params,
+    name: &str,
+    end: bool,
+    errors: &mut FieldErrors,
+) -> Option<DateTime<Utc>> {
+    let v = params.get(name)?.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let d = if end { d.succ_opt()? } else { d };
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    }
+    match parse_datetime(v) {
+        Some(t) => Some(t),
+        None => {
+            errors.add(
+                name,
+                "Enter a date (YYYY-MM-DD) or a date-time with an offset.",
+            );
+            None
+        }
+    }
+}
+
+fn filter(params: &Params, errors: &mut FieldErrors) -> AppointmentFilter {
+    let mut statuses = Vec::new();
+    for (k, v) in &params.0 {
+        if k != "status" {
+            continue;
+        }
+        for code in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match code.to_uppercase().parse::<AppointmentStatus>() {
+                Ok(s) => statuses.push(s),
+                Err(e) => errors.add("status", e.to_string()),
+            }
+        }
+    }
+    let order = match params.get("ordering") {
+        None | Some("appointment_datetime") => AppointmentOrder::StartAsc,
+        Some("-appointment_datetime") => AppointmentOrder::StartDesc,
+        Some("id") => AppointmentOrder::Id,
+        Some(other) => {
+            errors.add("ordering", format!("\"{other}\" is not a valid ordering: use appointment_datetime, -appointment_datetime or id."));
+            AppointmentOrder::StartAsc
+        }
+    };
+    AppointmentFilter {
+        doctor: params.int("doctor", errors).map(DoctorId),
+        patient: params.int("patient", errors).map(PatientId),
+        statuses,
+        from: bound(params, "date_from", false, errors),
+        until: bound(params, "date_to", true, errors),
+        order,
+    }
+}
+
+/// List the appointments the caller may see.
+#[utoipa::path(get, path = "/api/appointments/", tag = "appointments",
+    params(("doctor" = Option<i64>, Query), ("patient" = Option<i64>, Query),
+           ("status" = Option<String>, Query, description = "One status or several, comma-separated"),
+           ("date_from" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time"),
+           ("date_to" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time (exclusive)"),
+           ("ordering" = Option<String>, Query, description = "appointment_datetime | -appointment_datetime | id"),
+           ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Vec<crate::openapi::AppointmentOut>), (status = 400), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: State,
+    Caller(actor): Caller,
+    req: HttpRequest,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::List, &Target::Appointment)?;
+    let scope = scope(&actor, ResourceKind::Appointment);
+    let mut errors = FieldErrors::new();
+    let page = pagination::page(&params, &mut errors);
+    let filter = filter(&params, &mut errors);
+    pagination::check(errors)?;
+    let listed = state
+        .read(move |c| appointments::list(c, scope, &filter, page))
+        .await?;
+    Ok(pagination::respond(&req, &params, page, &listed))
+}
+
+/// Book an appointment. Conflicts answer 409.
+#[utoipa::path(post, path = "/api/appointments/", tag = "appointments",
+    request_body = crate::openapi::AppointmentIn,
+    responses((status = 201, body = crate::openapi::AppointmentOut), (status = 400), (status = 401), (status = 403),
+              (status = 409, body = crate::openapi::FieldErrorsOut, example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: State,
+    Caller(actor): Caller,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::Create, &Target::Appointment)?;
+    let input = NewAppointment::parse(&body)?;
+    if input.start < Utc::now() && !may_book_in_past(actor.role) {
+        return Err(ApiError::field("appointment_datetime", PAST));
+    }
+    let patients = scope(&actor, ResourceKind::Patient);
+    let by = actor.user;
+    let appointment = state
+        .write(move |c| appointments::create(c, &input, patients, by))
+        .await?;
+    Ok(created(&appointment))
+}
+
+/// One appointment.
+#[utoipa::path(get, path = "/api/appointments/{id}/", tag = "appointments",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = crate::openapi::AppointmentOut), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let aid = AppointmentId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Appointment);
+    let appointment = state
+        .read(move |c| appointments::find(c, aid, scope))
+        .await?;
+    Ok(HttpResponse::Ok().json(appointment))
+}
+
+/// Reschedule, change the status, or edit the reason.
+#[utoipa::path(patch, path = "/api/appointments/{id}/", tag = "appointments",
+    params(("id" = i64, Path)), request_body = crate::openapi::AppointmentPatch,
+    responses((status = 200, body = crate::openapi::AppointmentOut), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409, body = crate::openapi::FieldErrorsOut)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    let aid = AppointmentId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Appointment);
+    state
+        .read(move |c| appointments::find(c, aid, scope))
+        .await?;
+    allow(&actor, Action::Update, &Target::Appointment)?;
+    let changes = AppointmentChanges::parse(&body)?;
+    let reassigns = match actor.role {
+        Role::Doctor => changes.doctor.is_some() || changes.patient.is_some(),
+        Role::Patient => changes.doctor.is_some() || changes.patient.is_some(),
+        Role::Admin | Role::Staff => false,
+    };
+    if reassigns {
+        return Err(ApiError::Forbidden);
+    }
+    if changes.start.is_some_and(|s| s < Utc::now()) && !may_book_in_past(actor.role) {
+        return Err(ApiError::field("appointment_datetime", PAST));
+    }
+    let role = actor.role;
+    let patients = scope;
+    let appointment = state
+        .write(move |c| appointments::update(c, aid, patients, &changes, role))
+        .await?;
+    Ok(HttpResponse::Ok().json(appointment))
+}
+
+/// Archive an appointment (admin, staff): it leaves lists and frees its slot.
+#[utoipa::path(delete, path = "/api/appointments/{id}/", tag = "appointments",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn archive(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let aid = AppointmentId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Appointment);
+    state
+        .read(move |c| appointments::find(c, aid, scope))
+        .await?;
+    allow(&actor, Action::Archive, &Target::Appointment)?;
+    state
+        .write(move |c| appointments::archive(c, aid, scope))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,140 @@
+//! `/api/doctors/`.
+
+use super::{allow, created, id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller, Params};
+use crate::pagination;
+use crate::state::State;
+use actix_web::{web, HttpRequest, HttpResponse};
+use healthcare_auth::{Action, Target};
+use healthcare_domain::{DoctorChanges, DoctorId, FieldErrors, NewDoctor, Role, Specialization};
+use healthcare_persistence::doctors::{self, DoctorFilter};
+
+/// The doctor directory (every role).
+#[utoipa::path(get, path = "/api/doctors/", tag = "doctors",
+    params(("search" = Option<String>, Query, description = "Substring of a name, or a specialization code"),
+           ("specialization" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Vec<crate::openapi::DoctorOut>), (status = 400), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: State,
+    Caller(actor): Caller,
+    req: HttpRequest,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::List, &Target::Doctor { linked_user: None })?;
+    let mut errors = FieldErrors::new();
+    let page = pagination::page(&params, &mut errors);
+    let specialization = match params.get("specialization") {
+        Some(s) => match s.trim().to_uppercase().parse::<Specialization>() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.add("specialization", e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    pagination::check(errors)?;
+    let filter = DoctorFilter {
+        search: params.get("search").map(str::to_owned),
+        specialization,
+    };
+    let listed = state.read(move |c| doctors::list(c, &filter, page)).await?;
+    Ok(pagination::respond(&req, &params, page, &listed))
+}
+
+/// Create a doctor (admin, staff).
+#[utoipa::path(post, path = "/api/doctors/", tag = "doctors",
+    request_body = crate::openapi::DoctorIn,
+    responses((status = 201, body = crate::openapi::DoctorOut), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: State,
+    Caller(actor): Caller,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    allow(
+        &actor,
+        Action::Create,
+        &Target::Doctor { linked_user: None },
+    )?;
+    let input = NewDoctor::parse(&body)?;
+    let doctor = state.write(move |c| doctors::create(c, &input)).await?;
+    Ok(created(&doctor))
+}
+
+/// One doctor.
+#[utoipa::path(get, path = "/api/doctors/{id}/", tag = "doctors",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = crate::openapi::DoctorOut), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let did = DoctorId(id(&path)?);
+    let doctor = state.read(move |c| doctors::find(c, did)).await?;
+    allow(
+        &actor,
+        Action::Read,
+        &Target::Doctor {
+            linked_user: doctor.user,
+        },
+    )?;
+    Ok(HttpResponse::Ok().json(doctor))
+}
+
+/// Change a doctor (admin, staff; a doctor their own profile, but not the licence or account).
+#[utoipa::path(patch, path = "/api/doctors/{id}/", tag = "doctors",
+    params(("id" = i64, Path)), request_body = crate::openapi::DoctorPatch,
+    responses((status = 200, body = crate::openapi::DoctorOut), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    let did = DoctorId(id(&path)?);
+    let doctor = state.read(move |c| doctors::find(c, did)).await?;
+    allow(
+        &actor,
+        Action::Update,
+        &Target::Doctor {
+            linked_user: doctor.user,
+        },
+    )?;
+    let changes = DoctorChanges::parse(&body)?;
+    if actor.role == Role::Doctor && !changes.is_self_service() {
+        return Err(ApiError::Forbidden);
+    }
+    let doctor = state
+        .write(move |c| doctors::update(c, did, &changes))
+        .await?;
+    Ok(HttpResponse::Ok().json(doctor))
+}
+
+/// Archive a doctor (refused while future appointments are scheduled).
+#[utoipa::path(delete, path = "/api/doctors/{id}/", tag = "doctors",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn archive(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let did = DoctorId(id(&path)?);
+    let doctor = state.read(move |c| doctors::find(c, did)).await?;
+    allow(
+        &actor,
+        Action::Archive,
+        &Target::Doctor {
+            linked_user: doctor.user,
+        },
+    )?;
+    state.write(move |c| doctors::archive(c, did)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,146 @@
+//! `/api/mappings/`.
+
+use super::{allow, created, id};
+use crate::error::ApiResult;
+use crate::extract::{Body, Caller, Params};
+use crate::pagination;
+use crate::state::State;
+use actix_web::{web, HttpRequest, HttpResponse};
+use healthcare_auth::{scope, Action, ResourceKind, Target};
+use healthcare_domain::{DoctorId, FieldErrors, MappingChanges, MappingId, NewMapping, PatientId};
+use healthcare_persistence::mappings::{self, MappingFilter};
+
+/// List the mappings the caller may see.
+#[utoipa::path(get, path = "/api/mappings/", tag = "mappings",
+    params(("doctor" = Option<i64>, Query), ("patient" = Option<i64>, Query), ("is_active" = Option<bool>, Query),
+           ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Vec<crate::openapi::MappingOut>), (status = 400), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: State,
+    Caller(actor): Caller,
+    req: HttpRequest,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::List, &Target::Mapping)?;
+    let scope = scope(&actor, ResourceKind::Mapping);
+    let mut errors = FieldErrors::new();
+    let page = pagination::page(&params, &mut errors);
+    let is_active = match params.get("is_active") {
+        Some("true" | "True" | "1") => Some(true),
+        Some("false" | "False" | "0") => Some(false),
+        Some(_) => {
+            errors.add("is_active", healthcare_domain::msg::NOT_BOOLEAN);
+            None
+        }
+        None => None,
+    };
+    let filter = MappingFilter {
+        doctor: params.int("doctor", &mut errors).map(DoctorId),
+        patient: params.int("patient", &mut errors).map(PatientId),
+        is_active,
+    };
+    pagination::check(errors)?;
+    let listed = state
+        .read(move |c| mappings::list(c, scope, filter, page))
+        .await?;
+    Ok(pagination::respond(&req, &params, page, &listed))
+}
+
+/// Assign a doctor to a patient.
+#[utoipa::path(post, path = "/api/mappings/", tag = "mappings",
+    request_body = crate::openapi::MappingIn,
+    responses((status = 201, body = crate::openapi::MappingOut), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: State,
+    Caller(actor): Caller,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::Create, &Target::Mapping)?;
+    let input = NewMapping::parse(&body)?;
+    let patients = scope(&actor, ResourceKind::Patient);
+    let by = actor.user;
+    let mapping = state
+        .write(move |c| mappings::create(c, &input, patients, by))
+        .await?;
+    Ok(created(&mapping))
+}
+
+/// One mapping.
+#[utoipa::path(get, path = "/api/mappings/{id}/", tag = "mappings",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = crate::openapi::MappingOut), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let mid = MappingId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Mapping);
+    let mapping = state.read(move |c| mappings::find(c, mid, scope)).await?;
+    allow(&actor, Action::Read, &Target::Mapping)?;
+    Ok(HttpResponse::Ok().json(mapping))
+}
+
+/// Change a mapping's reason or active flag.
+#[utoipa::path(patch, path = "/api/mappings/{id}/", tag = "mappings",
+    params(("id" = i64, Path)), request_body = crate::openapi::MappingPatch,
+    responses((status = 200, body = crate::openapi::MappingOut), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    let mid = MappingId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Mapping);
+    state.read(move |c| mappings::find(c, mid, scope)).await?;
+    allow(&actor, Action::Update, &Target::Mapping)?;
+    let changes = MappingChanges::parse(&body)?;
+    let mapping = state
+        .write(move |c| mappings::update(c, mid, scope, &changes))
+        .await?;
+    Ok(HttpResponse::Ok().json(mapping))
+}
+
+/// Deactivate a mapping (kept as history).
+#[utoipa::path(delete, path = "/api/mappings/{id}/", tag = "mappings",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn deactivate(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let mid = MappingId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Mapping);
+    state.read(move |c| mappings::find(c, mid, scope)).await?;
+    allow(&actor, Action::Archive, &Target::Mapping)?;
+    state
+        .write(move |c| mappings::deactivate(c, mid, scope))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The doctors actively assigned to a patient (the seed's endpoint).
+#[utoipa::path(get, path = "/api/mappings/patient/{patient_id}/", tag = "mappings",
+    params(("patient_id" = i64, Path)),
+    responses((status = 200, body = Vec<crate::openapi::DoctorOut>), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn doctors_of_patient(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let pid = PatientId(id(&path)?);
+    allow(&actor, Action::Read, &Target::Mapping)?;
+    let scope = scope(&actor, ResourceKind::Patient);
+    let doctors = state
+        .read(move |c| mappings::doctors_of_patient(c, pid, scope))
+        .await?;
+    Ok(HttpResponse::Ok().json(doctors))
+}

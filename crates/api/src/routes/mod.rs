@@ -1,0 +1,34 @@
+//! HTTP handlers, one file per resource. Handlers stay thin: parse, authorize, call persistence
+//! on the blocking pool, map the result.
+
+pub mod appointments;
+pub mod auth;
+pub mod doctors;
+pub mod health;
+pub mod mappings;
+pub mod patients;
+pub mod users;
+
+use crate::error::{ApiError, ApiResult};
+use healthcare_auth::{authorize, Action, Actor, Denied, Target};
+
+/// Asks the policy; a refusal becomes 404 (cannot be seen) or 403 (seen, not allowed).
+pub fn allow(actor: &Actor, action: Action, target: &Target) -> ApiResult<()> {
+    authorize(actor, action, target).map_err(|d| match d {
+        Denied::NotFound => ApiError::NotFound,
+        Denied::Forbidden => ApiError::Forbidden,
+    })
+}
+
+/// Parses a path id; anything but a positive integer is simply not found.
+pub fn id(raw: &str) -> ApiResult<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(ApiError::NotFound)
+}
+
+/// `201 Created` with a JSON body.
+pub fn created<T: serde::Serialize>(value: &T) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Created().json(value)
+}

@@ -1,0 +1,124 @@
+//! `/api/patients/`.
+
+use super::{allow, created, id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller, Params};
+use crate::pagination;
+use crate::state::State;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use healthcare_auth::{may_set_owner, scope, Action, ResourceKind, Target};
+use healthcare_domain::{FieldErrors, NewPatient, PatientChanges, PatientId, Role};
+use healthcare_persistence::patients::{self, PatientFilter};
+
+/// List the patients the caller may see.
+#[utoipa::path(get, path = "/api/patients/", tag = "patients",
+    params(("search" = Option<String>, Query, description = "Substring of first or last name"),
+           ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Vec<crate::openapi::PatientOut>), (status = 400), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: State,
+    Caller(actor): Caller,
+    req: HttpRequest,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::List, &Target::Patient)?;
+    let scope = scope(&actor, ResourceKind::Patient);
+    let mut errors = FieldErrors::new();
+    let page = pagination::page(&params, &mut errors);
+    pagination::check(errors)?;
+    let filter = PatientFilter {
+        search: params.get("search").map(str::to_owned),
+    };
+    let listed = state
+        .read(move |c| patients::list(c, scope, &filter, page))
+        .await?;
+    Ok(pagination::respond(&req, &params, page, &listed))
+}
+
+/// Create a patient record (a patient account owns what it creates).
+#[utoipa::path(post, path = "/api/patients/", tag = "patients",
+    request_body = crate::openapi::PatientIn,
+    responses((status = 201, body = crate::openapi::PatientOut), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: State,
+    Caller(actor): Caller,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::Create, &Target::Patient)?;
+    let mut input = NewPatient::parse(&body, Utc::now().date_naive())?;
+    if actor.role == Role::Patient {
+        input.user = Some(actor.user);
+    } else if !may_set_owner(actor.role) {
+        input.user = None;
+    }
+    let patient = state.write(move |c| patients::create(c, &input)).await?;
+    Ok(created(&patient))
+}
+
+/// One patient.
+#[utoipa::path(get, path = "/api/patients/{id}/", tag = "patients",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = crate::openapi::PatientOut), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let pid = PatientId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Patient);
+    let patient = state.read(move |c| patients::find(c, pid, scope)).await?;
+    allow(&actor, Action::Read, &Target::Patient)?;
+    Ok(HttpResponse::Ok().json(patient))
+}
+
+/// Change a patient.
+#[utoipa::path(patch, path = "/api/patients/{id}/", tag = "patients",
+    params(("id" = i64, Path)), request_body = crate::openapi::PatientPatch,
+    responses((status = 200, body = crate::openapi::PatientOut), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    let pid = PatientId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Patient);
+    state.read(move |c| patients::find(c, pid, scope)).await?;
+    allow(&actor, Action::Update, &Target::Patient)?;
+    let changes = PatientChanges::parse(&body, Utc::now().date_naive())?;
+    if changes.user.is_some() && !may_set_owner(actor.role) {
+        return Err(ApiError::field(
+            "user",
+            "Only clinic staff may change the owning account.",
+        ));
+    }
+    let patient = state
+        .write(move |c| patients::update(c, pid, scope, &changes))
+        .await?;
+    Ok(HttpResponse::Ok().json(patient))
+}
+
+/// Archive a patient (refused while future appointments are scheduled).
+#[utoipa::path(delete, path = "/api/patients/{id}/", tag = "patients",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn archive(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let pid = PatientId(id(&path)?);
+    let scope = scope(&actor, ResourceKind::Patient);
+    state.read(move |c| patients::find(c, pid, scope)).await?;
+    allow(&actor, Action::Archive, &Target::Patient)?;
+    state
+        .write(move |c| patients::archive(c, pid, scope))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

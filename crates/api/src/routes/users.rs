@@ -1,0 +1,115 @@
+//! `/api/users/` (admin only).
+
+use super::{allow, created, id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller, Params};
+use crate::pagination;
+use crate::state::{blocking, State};
+use actix_web::{web, HttpRequest, HttpResponse};
+use healthcare_auth::{check_password_policy, hash_password, Action, Target};
+use healthcare_domain::{FieldErrors, NewUser, Role, UserChanges, UserId};
+use healthcare_persistence::users::{self, UserUpdate};
+
+async fn hash(state: &State, password: String) -> ApiResult<String> {
+    let cost = state.settings.bcrypt_cost;
+    blocking(move || hash_password(&password, cost))
+        .await?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// All accounts.
+#[utoipa::path(get, path = "/api/users/", tag = "users",
+    params(("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Vec<crate::openapi::UserOut>), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: State,
+    Caller(actor): Caller,
+    req: HttpRequest,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::List, &Target::User)?;
+    let mut errors = FieldErrors::new();
+    let page = pagination::page(&params, &mut errors);
+    pagination::check(errors)?;
+    let listed = state.read(move |c| users::list(c, page)).await?;
+    Ok(pagination::respond(&req, &params, page, &listed))
+}
+
+/// Create an account with a role: `{username, email, password, role}`.
+#[utoipa::path(post, path = "/api/users/", tag = "users",
+    request_body = crate::openapi::UserIn,
+    responses((status = 201, body = crate::openapi::UserOut), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: State,
+    Caller(actor): Caller,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::Create, &Target::User)?;
+    let input = NewUser::parse(&body)?;
+    check_password_policy(&input.password, &input.username)?;
+    let role = input.role.unwrap_or(Role::Patient);
+    let hashed = hash(&state, input.password.clone()).await?;
+    let user = state
+        .write(move |c| users::create(c, &input.username, &input.email, &hashed, role))
+        .await?;
+    Ok(created(&user))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/users/{id}/", tag = "users",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = crate::openapi::UserOut), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::Read, &Target::User)?;
+    let uid = UserId(id(&path)?);
+    let row = state.read(move |c| users::find(c, uid)).await?;
+    Ok(HttpResponse::Ok().json(row.to_domain()?))
+}
+
+/// Change an account's email, role, active flag or password.
+#[utoipa::path(patch, path = "/api/users/{id}/", tag = "users",
+    params(("id" = i64, Path)), request_body = crate::openapi::UserPatch,
+    responses((status = 200, body = crate::openapi::UserOut), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    allow(&actor, Action::Update, &Target::User)?;
+    let uid = UserId(id(&path)?);
+    let row = state.read(move |c| users::find(c, uid)).await?;
+    let changes = UserChanges::parse(&body)?;
+    if uid == actor.user
+        && (changes.is_active == Some(false) || changes.role.is_some_and(|r| r != Role::Admin))
+    {
+        return Err(ApiError::field(
+            "non_field_errors",
+            "Admins cannot deactivate or demote themselves.",
+        ));
+    }
+    let password_hash = match &changes.password {
+        Some(p) => {
+            let name = row.to_domain()?.username;
+            check_password_policy(p, &name)?;
+            Some(hash(&state, p.clone()).await?)
+        }
+        None => None,
+    };
+    let update = UserUpdate {
+        email: changes.email,
+        role: changes.role.map(|r| r.as_str().to_owned()),
+        is_active: changes.is_active,
+        password_hash,
+    };
+    let user = state.write(move |c| users::update(c, uid, &update)).await?;
+    Ok(HttpResponse::Ok().json(user))
+}

@@ -1,0 +1,60 @@
+//! What every handler shares: the database, the signing keys and the settings.
+
+use crate::error::{ApiError, ApiResult};
+use actix_web::web;
+use healthcare_auth::Keys;
+use healthcare_persistence::{Database, DbConnection, StoreResult};
+use std::sync::Arc;
+
+/// Settings that handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Access-token lifetime, seconds.
+    pub access_ttl: i64,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_ttl: i64,
+    /// bcrypt cost.
+    pub bcrypt_cost: u32,
+    /// Whether self-registration is open.
+    pub allow_registration: bool,
+}
+
+/// Shared application state.
+pub struct AppState {
+    /// The database.
+    pub db: Arc<Database>,
+    /// JWT keys.
+    pub keys: Keys,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// The state as handlers receive it.
+pub type State = web::Data<AppState>;
+
+impl AppState {
+    /// Runs a read on the blocking pool (never on the async executor).
+    pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        Ok(web::block(move || db.read(f)).await??)
+    }
+
+    /// Runs a write transaction on the blocking pool.
+    pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        Ok(web::block(move || db.write(f)).await??)
+    }
+}
+
+/// Runs CPU-heavy work (bcrypt) on the blocking pool.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    web::block(f).await.map_err(ApiError::from)
+}
