@@ -78,6 +78,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGKILL and waits.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -195,6 +200,71 @@ impl Client {
         }
     }
 
+    /// Sends raw bytes (which need not be UTF-8) with a given content type; a transport
+    /// failure (connection refused or reset, as when the server was killed) is an `Err`
+    /// instead of a panic.
+    pub fn try_raw_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<Reply, String> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let req = req.body(body.to_vec()).map_err(|e| e.to_string())?;
+        let mut res = self.agent.run(req).map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = res
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            body,
+            headers,
+        })
+    }
+
+    /// Sends raw bytes; panics on a transport failure.
+    pub fn raw_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Reply {
+        self.try_raw_bytes(method, path, body, content_type)
+            .unwrap_or_else(|e| panic!("HTTP exchange {method} {path}: {e}"))
+    }
+
+    /// Sends JSON (or nothing); a transport failure is an `Err` instead of a panic.
+    pub fn try_send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
+        match body {
+            Some(b) => self.try_raw_bytes(
+                method,
+                path,
+                b.to_string().as_bytes(),
+                Some("application/json"),
+            ),
+            None => self.try_raw_bytes(method, path, b"", None),
+        }
+    }
+
     /// GET.
     pub fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None)
@@ -244,6 +314,16 @@ pub fn start(backend: &str) -> Option<(TestDb, Server)> {
         _ => TestDb::postgres().expect("postgres")?,
     };
     let server = Server::start(&db.url, &[]);
+    Some((db, server))
+}
+
+/// Like [`start`], with extra environment for the server (e.g. `JWT_SECRET`).
+pub fn start_with(backend: &str, extra: &[(&str, &str)]) -> Option<(TestDb, Server)> {
+    let db = match backend {
+        "sqlite" => TestDb::sqlite().expect("sqlite"),
+        _ => TestDb::postgres().expect("postgres")?,
+    };
+    let server = Server::start(&db.url, extra);
     Some((db, server))
 }
 

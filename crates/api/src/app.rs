@@ -4,7 +4,9 @@
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{appointments, auth, doctors, health, mappings, patients, users};
+use crate::routes::{
+    appointments, auth, availability, doctors, health, mappings, patients, users,
+};
 use crate::state::{AppState, Settings};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -146,6 +148,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(doctors::get))
                 .route(web::patch().to(doctors::update))
                 .route(web::delete().to(doctors::archive)),
+        )
+        .service(
+            resource("/api/doctors/{id}/working-hours/")
+                .route(web::get().to(availability::get_working_hours))
+                .route(web::put().to(availability::put_working_hours)),
+        )
+        .service(
+            resource("/api/doctors/{id}/time-off/")
+                .route(web::get().to(availability::list_time_off))
+                .route(web::post().to(availability::add_time_off)),
+        )
+        .service(
+            resource("/api/doctors/{id}/time-off/{time_off_id}/")
+                .route(web::delete().to(availability::delete_time_off)),
+        )
+        .service(
+            resource("/api/doctors/{id}/slots/").route(web::get().to(availability::free_slots)),
         )
         .service(
             resource("/api/mappings/patient/{id}/")

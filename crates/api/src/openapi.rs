@@ -209,6 +209,79 @@ pub struct AppointmentPatch {
     cancellation_reason: Option<String>,
 }
 
+/// One weekly working interval in the doctor's local time.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WeeklyInterval, example = json!({"weekday": "MON", "start": "09:00", "end": "12:30"}))]
+pub struct WeeklyIntervalSchema {
+    #[schema(pattern = "^(MON|TUE|WED|THU|FRI|SAT|SUN)$")]
+    weekday: String,
+    /// Local start, `HH:MM`.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    start: String,
+    /// Local end (excluded), `HH:MM`, after `start` on the same day.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    end: String,
+}
+
+/// A doctor's weekly working hours. `timezone` is an IANA name, required when `weekly` is not
+/// empty; `{"weekly": []}` clears the schedule, and a doctor without one reads as
+/// `{"timezone": null, "weekly": []}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WorkingHours, example = json!({"timezone": "Europe/Berlin", "weekly": [{"weekday": "MON", "start": "09:00", "end": "12:30"}, {"weekday": "MON", "start": "13:30", "end": "17:00"}, {"weekday": "TUE", "start": "09:00", "end": "12:30"}]}))]
+pub struct WorkingHoursSchema {
+    timezone: Option<String>,
+    #[schema(max_items = 200)]
+    weekly: Vec<WeeklyIntervalSchema>,
+}
+
+/// A period of time off as returned (`reason` is `""` for callers who may not manage the
+/// doctor's availability).
+#[derive(Serialize, ToSchema)]
+#[schema(as = TimeOff, example = json!({"id": 1, "doctor": 1, "start": "2030-04-01T07:00:00Z", "end": "2030-04-01T15:00:00Z", "reason": "Conference", "created_by": 1, "created_at": "2030-03-01T09:00:00Z"}))]
+pub struct TimeOffSchema {
+    id: i64,
+    doctor: i64,
+    #[schema(format = DateTime)]
+    start: String,
+    #[schema(format = DateTime)]
+    end: String,
+    reason: String,
+    created_by: Option<i64>,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// A new period of time off. `start < end`, both with an offset or `Z`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TimeOffCreate, example = json!({"start": "2030-04-01T07:00:00Z", "end": "2030-04-01T15:00:00Z", "reason": "Conference"}))]
+pub struct TimeOffIn {
+    #[schema(format = DateTime)]
+    start: String,
+    #[schema(format = DateTime)]
+    end: String,
+    reason: Option<String>,
+    /// Add the time off even though SCHEDULED appointments fall into it (they stay booked).
+    keep_appointments: Option<bool>,
+}
+
+/// Time off refused because SCHEDULED appointments fall into it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TimeOffConflict, example = json!({"detail": "The doctor has 2 scheduled appointment(s) in this period: cancel or move them first, or send \"keep_appointments\": true.", "affected_appointments": 2}))]
+pub struct TimeOffConflictOut {
+    detail: String,
+    affected_appointments: i64,
+}
+
+/// A free slot.
+#[derive(Serialize, ToSchema)]
+#[schema(as = FreeSlot, example = json!({"start": "2030-04-01T07:00:00Z", "end": "2030-04-01T07:30:00Z"}))]
+pub struct SlotSchema {
+    #[schema(format = DateTime)]
+    start: String,
+    #[schema(format = DateTime)]
+    end: String,
+}
+
 /// An account as returned.
 #[derive(Serialize, ToSchema)]
 #[schema(as = User)]
@@ -396,6 +469,9 @@ impl Modify for Security {
         routes::auth::register, routes::auth::obtain, routes::auth::refresh, routes::auth::revoke, routes::auth::me,
         routes::patients::list, routes::patients::create, routes::patients::get, routes::patients::update, routes::patients::archive,
         routes::doctors::list, routes::doctors::create, routes::doctors::get, routes::doctors::update, routes::doctors::archive,
+        routes::availability::get_working_hours, routes::availability::put_working_hours,
+        routes::availability::list_time_off, routes::availability::add_time_off, routes::availability::delete_time_off,
+        routes::availability::free_slots,
         routes::mappings::list, routes::mappings::create, routes::mappings::get, routes::mappings::update, routes::mappings::deactivate,
         routes::mappings::doctors_of_patient,
         routes::appointments::list, routes::appointments::create, routes::appointments::get, routes::appointments::update, routes::appointments::archive,
@@ -406,7 +482,8 @@ impl Modify for Security {
     modifiers(&Security, &StandardErrors),
     tags(
         (name = "auth", description = "Registration and JWT tokens"),
-        (name = "patients"), (name = "doctors"), (name = "mappings", description = "Doctor-patient assignments"),
+        (name = "patients"), (name = "doctors"),
+        (name = "availability", description = "Doctors' working hours, time off and free slots"), (name = "mappings", description = "Doctor-patient assignments"),
         (name = "appointments"), (name = "users", description = "Accounts (admin only)"),
         (name = "operations", description = "Health and readiness"),
     )

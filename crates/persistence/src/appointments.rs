@@ -164,6 +164,7 @@ pub fn create(
     created_by: UserId,
 ) -> StoreResult<Appointment> {
     check_parties(conn, input.doctor, input.patient, scope)?;
+    crate::availability::ensure_available(conn, input.doctor, input.start, input.end())?;
     let t = to_db(now());
     let row: AppointmentRow = diesel::insert_into(appointments::table)
         .values(AppointmentInsert {
@@ -274,6 +275,14 @@ pub fn update(
     let minutes = changes.duration_minutes.unwrap_or(current.duration_minutes);
     let end = start + Duration::minutes(i64::from(minutes));
     let moved = changes.moves();
+    // A new time or another doctor must fit that doctor's working hours (when they have any);
+    // a change of patient alone, or a "move" to the same time, keeps what was already agreed.
+    if doctor != current.doctor
+        || start != current.appointment_datetime
+        || minutes != current.duration_minutes
+    {
+        crate::availability::ensure_available(conn, doctor, start, end)?;
+    }
     let row: AppointmentRow = diesel::update(appointments::table.filter(appointments::id.eq(id.0)))
         .set(AppointmentUpdate {
             doctor_id: changes.doctor.map(|d| d.0),

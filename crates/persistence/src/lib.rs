@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod appointments;
+pub mod availability;
 pub mod db;
 pub mod doctors;
 pub mod error;

@@ -110,12 +110,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    working_hours (doctor_id) {
+        doctor_id -> BigInt,
+        timezone -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    working_hours_intervals (id) {
+        id -> BigInt,
+        doctor_id -> BigInt,
+        weekday -> Integer,
+        start_minute -> Integer,
+        end_minute -> Integer,
+    }
+}
+
+diesel::table! {
+    time_off (id) {
+        id -> BigInt,
+        doctor_id -> BigInt,
+        start_at -> Timestamp,
+        end_at -> Timestamp,
+        reason -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(patients -> users (user_id));
 diesel::joinable!(mappings -> doctors (doctor_id));
 diesel::joinable!(mappings -> patients (patient_id));
 diesel::joinable!(appointments -> doctors (doctor_id));
 diesel::joinable!(appointments -> patients (patient_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(working_hours -> doctors (doctor_id));
+diesel::joinable!(working_hours_intervals -> working_hours (doctor_id));
+diesel::joinable!(time_off -> doctors (doctor_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -126,4 +159,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     appointments,
     refresh_tokens,
     login_failures,
+    working_hours,
+    working_hours_intervals,
+    time_off,
 );

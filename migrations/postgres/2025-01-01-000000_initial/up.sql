@@ -92,10 +92,10 @@ CREATE TABLE appointments (
         tstzrange(appointment_datetime, end_datetime, '[)') WITH &&
     ) WHERE (status = 'SCHEDULED' AND archived_at IS NULL)
 );
-CREATE INDEX appointments_doctor_start_idx ON appointments (doctor_id, appointment_datetime);
-CREATE INDEX appointments_patient_start_idx ON appointments (patient_id, appointment_datetime);
-CREATE INDEX appointments_status_start_idx ON appointments (status, appointment_datetime);
-CREATE INDEX appointments_start_idx ON appointments (appointment_datetime);
+CREATE INDEX appointments_doctor_start_idx ON appointments (doctor_id, appointment_datetime, id);
+CREATE INDEX appointments_patient_start_idx ON appointments (patient_id, appointment_datetime, id);
+CREATE INDEX appointments_status_start_idx ON appointments (status, appointment_datetime, id);
+CREATE INDEX appointments_start_idx ON appointments (appointment_datetime, id);
 
 CREATE TABLE refresh_tokens (
     jti TEXT PRIMARY KEY,

@@ -2,6 +2,7 @@
 //! on the blocking pool, map the result.
 
 pub mod appointments;
+pub mod availability;
 pub mod auth;
 pub mod doctors;
 pub mod health;

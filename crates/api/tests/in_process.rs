@@ -1,0 +1,252 @@
+//! In-process tests (`actix_web::test`): every endpoint × role, with role-typed clients, on
+//! SQLite and PostgreSQL; and a snapshot of the served OpenAPI document.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use actix_web::{test, web, App};
+use chrono::{Duration, Utc};
+use healthcare_api::app::{open_state, routes};
+use healthcare_api::state::AppState;
+use healthcare_api::Config;
+use healthcare_auth::TokenConfig;
+use healthcare_domain::*;
+use healthcare_persistence::testing::TestDb;
+use healthcare_persistence::{appointments, doctors, mappings, patients, users};
+use serde_json::{json, Value};
+
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum As {
+    Admin,
+    Staff,
+    Doctor,
+    Patient,
+    Anonymous,
+}
+
+const ROLES: [As; 5] = [As::Admin, As::Staff, As::Doctor, As::Patient, As::Anonymous];
+
+/// A server state on a fresh database with one account per role and a few records:
+/// D1 (linked to the doctor account), D2; P1 (owned by the patient account), P2 (owned by
+/// another patient); mapping D1-P1; A1 (D1, P1) and A2 (D2, P2) in the future.
+struct TestApp {
+    _db: TestDb,
+    state: web::Data<AppState>,
+    tokens: Vec<(As, String)>,
+    ids: Ids,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ids {
+    d1: i64,
+    d2: i64,
+    p1: i64,
+    p2: i64,
+    m1: i64,
+    a1: i64,
+    a2: i64,
+}
+
+impl TestApp {
+    fn build(db: TestDb) -> TestApp {
+        let state = web::Data::new(open_state(&Config::for_tests(&db.url)).unwrap());
+        let (accounts, ids) = db
+            .db
+            .write(|c| {
+                let admin = users::create(c, "admin", "", "x", Role::Admin)?;
+                let staff = users::create(c, "staff", "", "x", Role::Staff)?;
+                let doc = users::create(c, "doc", "", "x", Role::Doctor)?;
+                let pat = users::create(c, "pat", "", "x", Role::Patient)?;
+                let other = users::create(c, "other", "", "x", Role::Patient)?;
+                let doctor = |license: &str, user| NewDoctor {
+                    first_name: "Greg".into(),
+                    last_name: "House".into(),
+                    specialization: Specialization::GeneralPractice,
+                    contact_number: "555".into(),
+                    email: "h@example.org".into(),
+                    license_number: license.into(),
+                    hospital: "PPTH".into(),
+                    address: String::new(),
+                    experience_years: 3,
+                    user,
+                };
+                let d1 = doctors::create(c, &doctor("L1", Some(doc.id)))?.id;
+                let d2 = doctors::create(c, &doctor("L2", None))?.id;
+                let patient = |user| NewPatient {
+                    first_name: "Ann".into(),
+                    last_name: "Lee".into(),
+                    date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 2, 3).unwrap(),
+                    gender: Gender::Female,
+                    contact_number: "555".into(),
+                    email: String::new(),
+                    address: String::new(),
+                    medical_history: String::new(),
+                    user: Some(user),
+                };
+                let p1 = patients::create(c, &patient(pat.id))?.id;
+                let p2 = patients::create(c, &patient(other.id))?.id;
+                let m1 = mappings::create(
+                    c,
+                    &NewMapping { doctor: d1, patient: p1, reason_for_assignment: String::new(), is_active: true },
+                    Scope::All,
+                    admin.id,
+                )?
+                .id;
+                let start = Utc::now() + Duration::days(30);
+                let book = |c: &mut _, doctor, patient, start| {
+                    appointments::create(
+                        c,
+                        &NewAppointment { doctor, patient, start, duration_minutes: 30, reason: String::new() },
+                        Scope::All,
+                        admin.id,
+                    )
+                };
+                let a1 = book(c, d1, p1, start)?.id;
+                let a2 = book(c, d2, p2, start)?.id;
+                Ok((
+                    vec![(As::Admin, admin), (As::Staff, staff), (As::Doctor, doc), (As::Patient, pat)],
+                    Ids { d1: d1.0, d2: d2.0, p1: p1.0, p2: p2.0, m1: m1.0, a1: a1.0, a2: a2.0 },
+                ))
+            })
+            .unwrap();
+        let cfg = TokenConfig { access_ttl: 600, refresh_ttl: 600 };
+        let tokens = accounts
+            .into_iter()
+            .map(|(who, u)| {
+                let pair = state.keys.issue_pair(u.id, u.role, None, Utc::now().timestamp(), &cfg).unwrap();
+                (who, pair.access)
+            })
+            .collect();
+        TestApp { _db: db, state, tokens, ids }
+    }
+
+    async fn call(&self, who: As, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let app = test::init_service(App::new().app_data(self.state.clone()).configure(routes)).await;
+        let mut req = test::TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri(path);
+        if let Some((_, t)) = self.tokens.iter().find(|(w, _)| *w == who) {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        if let Some(b) = body {
+            req = req.set_json(b);
+        }
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status().as_u16();
+        let bytes = test::read_body(res).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+fn fresh(backend: &str) -> Option<TestApp> {
+    let db = match backend {
+        "sqlite" => TestDb::sqlite().unwrap(),
+        _ => TestDb::postgres().unwrap()?,
+    };
+    Some(TestApp::build(db))
+}
+
+/// One row of the matrix: request, and the expected status for admin, staff, doctor, patient,
+/// anonymous. Each cell runs on a fresh database.
+type Row = (&'static str, String, Option<Value>, [u16; 5]);
+
+fn matrix(i: Ids) -> Vec<Row> {
+    let patient = json!({"first_name": "Z", "last_name": "Y", "date_of_birth": "1990-01-01", "gender": "O", "contact_number": "1"});
+    let doctor = json!({"first_name": "Z", "last_name": "Y", "specialization": "CAR", "contact_number": "1", "email": "z@example.org", "license_number": "NEW", "hospital": "H"});
+    let future = (Utc::now() + Duration::days(40)).to_rfc3339();
+    vec![
+        ("GET", "/api/patients/".into(), None, [200, 200, 200, 200, 401]),
+        ("POST", "/api/patients/".into(), Some(patient.clone()), [201, 201, 403, 201, 401]),
+        ("GET", format!("/api/patients/{}/", i.p1), None, [200, 200, 200, 200, 401]),
+        ("GET", format!("/api/patients/{}/", i.p2), None, [200, 200, 404, 404, 401]),
+        ("PATCH", format!("/api/patients/{}/", i.p1), Some(json!({"address": "2 Elm St"})), [200, 200, 403, 200, 401]),
+        ("PATCH", format!("/api/patients/{}/", i.p2), Some(json!({"address": "2 Elm St"})), [200, 200, 404, 404, 401]),
+        ("DELETE", format!("/api/patients/{}/", i.p1), None, [409, 409, 403, 409, 401]),
+        ("DELETE", format!("/api/patients/{}/", i.p2), None, [409, 409, 404, 404, 401]),
+        ("GET", "/api/doctors/".into(), None, [200, 200, 200, 200, 401]),
+        ("POST", "/api/doctors/".into(), Some(doctor), [201, 201, 403, 403, 401]),
+        ("GET", format!("/api/doctors/{}/", i.d2), None, [200, 200, 200, 200, 401]),
+        ("PATCH", format!("/api/doctors/{}/", i.d1), Some(json!({"hospital": "Mercy"})), [200, 200, 200, 403, 401]),
+        ("PATCH", format!("/api/doctors/{}/", i.d2), Some(json!({"hospital": "Mercy"})), [200, 200, 403, 403, 401]),
+        ("DELETE", format!("/api/doctors/{}/", i.d2), None, [409, 409, 403, 403, 401]),
+        ("GET", "/api/mappings/".into(), None, [200, 200, 200, 200, 401]),
+        ("POST", "/api/mappings/".into(), Some(json!({"doctor": i.d2, "patient": i.p1})), [201, 201, 403, 201, 401]),
+        ("POST", "/api/mappings/".into(), Some(json!({"doctor": i.d2, "patient": i.p2})), [201, 201, 403, 400, 401]),
+        ("GET", format!("/api/mappings/{}/", i.m1), None, [200, 200, 200, 200, 401]),
+        ("PATCH", format!("/api/mappings/{}/", i.m1), Some(json!({"reason_for_assignment": "x"})), [200, 200, 403, 403, 401]),
+        ("DELETE", format!("/api/mappings/{}/", i.m1), None, [204, 204, 403, 403, 401]),
+        ("GET", format!("/api/mappings/patient/{}/", i.p1), None, [200, 200, 200, 200, 401]),
+        ("GET", format!("/api/mappings/patient/{}/", i.p2), None, [200, 200, 404, 404, 401]),
+        ("GET", "/api/appointments/".into(), None, [200, 200, 200, 200, 401]),
+        ("POST", "/api/appointments/".into(), Some(json!({"doctor": i.d2, "patient": i.p1, "appointment_datetime": future})), [201, 201, 403, 201, 401]),
+        ("GET", format!("/api/appointments/{}/", i.a1), None, [200, 200, 200, 200, 401]),
+        ("GET", format!("/api/appointments/{}/", i.a2), None, [200, 200, 404, 404, 401]),
+        ("PATCH", format!("/api/appointments/{}/", i.a1), Some(json!({"status": "COMPLETED"})), [200, 200, 200, 403, 401]),
+        ("PATCH", format!("/api/appointments/{}/", i.a1), Some(json!({"status": "CANCELLED"})), [200, 200, 200, 200, 401]),
+        ("PATCH", format!("/api/appointments/{}/", i.a2), Some(json!({"status": "CANCELLED"})), [200, 200, 404, 404, 401]),
+        ("DELETE", format!("/api/appointments/{}/", i.a1), None, [204, 204, 403, 403, 401]),
+        ("GET", "/api/users/".into(), None, [200, 403, 403, 403, 401]),
+        ("POST", "/api/users/".into(), Some(json!({"username": "newbie", "password": "long enough pass", "role": "staff"})), [201, 403, 403, 403, 401]),
+        ("GET", "/api/auth/me/".into(), None, [200, 200, 200, 200, 401]),
+        ("GET", "/api/health/".into(), None, [200, 200, 200, 200, 200]),
+    ]
+}
+
+async fn run_matrix(backend: &str) {
+    let Some(probe) = fresh(backend) else { return };
+    let rows = matrix(probe.ids);
+    drop(probe);
+    let mut failures = Vec::new();
+    // Cells that cannot change anything (reads, refusals) share one database; a successful
+    // write gets a fresh one so it cannot disturb the cells after it.
+    let shared = fresh(backend).unwrap();
+    for (method, path, body, expected) in &rows {
+        for (who, want) in ROLES.iter().zip(expected) {
+            let writes = *method != "GET" && (200..300).contains(want);
+            let own;
+            let app = if writes {
+                own = fresh(backend).unwrap();
+                &own
+            } else {
+                &shared
+            };
+            let (got, reply) = app.call(*who, method, path, body.clone()).await;
+            if got != *want {
+                failures.push(format!("{who:?} {method} {path}: want {want}, got {got} {reply}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[actix_rt::test]
+async fn every_endpoint_by_role_sqlite() {
+    run_matrix("sqlite").await;
+}
+
+#[actix_rt::test]
+async fn every_endpoint_by_role_postgres() {
+    run_matrix("postgres").await;
+}
+
+/// The served OpenAPI document equals the committed snapshot, so every change to it is
+/// deliberate. `UPDATE_SNAPSHOTS=1 cargo test -p healthcare-api --test in_process` rewrites it.
+#[actix_rt::test]
+async fn openapi_snapshot() {
+    let app = fresh("sqlite").unwrap();
+    let (status, doc) = app.call(As::Anonymous, "GET", "/api/schema/", None).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
+    for path in ["/api/patients/", "/api/appointments/{id}/", "/api/token/", "/api/mappings/patient/{patient_id}/"] {
+        assert!(doc["paths"][path].is_object(), "missing {path}");
+    }
+    let rendered = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&file, &rendered).unwrap();
+    }
+    let expected = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        expected == rendered,
+        "the OpenAPI document changed; review and run UPDATE_SNAPSHOTS=1 cargo test -p healthcare-api --test in_process"
+    );
+}
