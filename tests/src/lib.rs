@@ -253,7 +253,12 @@ impl Client {
     }
 
     /// Sends JSON (or nothing); a transport failure is an `Err` instead of a panic.
-    pub fn try_send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
         match body {
             Some(b) => self.try_raw_bytes(
                 method,
@@ -303,6 +308,22 @@ impl Client {
         );
         assert_eq!(r.status, 201, "register {username}: {r:?}");
         self.login(username, password)
+    }
+}
+
+/// Prints a figure of a reliability suite and, when `RELIABILITY_LOG` names a file (as
+/// `.ci/run` does), appends it there, past the test harness's output capture.
+pub fn report(line: &str) {
+    use std::io::Write;
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("RELIABILITY_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
     }
 }
 

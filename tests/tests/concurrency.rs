@@ -229,7 +229,10 @@ fn storm(db: &TestDb, backend: &str) {
                 );
             }
             s if s >= 500 => server_errors += 1,
-            _ => panic!("unexpected answer to {} {}: {reply:?}", shot.method, shot.path),
+            _ => panic!(
+                "unexpected answer to {} {}: {reply:?}",
+                shot.method, shot.path
+            ),
         }
     }
     assert_eq!(server_errors, 0, "5xx answers: {server_errors}");
@@ -255,7 +258,7 @@ fn storm(db: &TestDb, backend: &str) {
     let pre_existing = 2 * SLOTS * (COMPETITORS - POSTS);
     let rows = sql_count(db, "SELECT COUNT(*) AS n FROM appointments");
     assert_eq!(rows as usize, pre_existing + created);
-    eprintln!(
+    healthcare_tests::report(&format!(
         "concurrency[{backend}]: 2 processes, {} requests ({} POST, {} PATCH) on {} slots in {:.2?}: \
          {created} x 201, {moved} x 200, {conflicts} x 409, {server_errors} x 5xx; \
          overlapping SCHEDULED pairs in the database: 0; setup {:.2?}, total {:.2?}",
@@ -266,7 +269,7 @@ fn storm(db: &TestDb, backend: &str) {
         storm_time,
         setup,
         started.elapsed()
-    );
+    ));
 }
 
 #[test]

@@ -205,12 +205,12 @@ fn crash_rounds(db: &TestDb, backend: &str) {
         assert_eq!(integrity(&db.url), vec!["ok".to_owned()]);
     }
     let acked_count: Value = json!(all_acked.len());
-    eprintln!(
+    healthcare_tests::report(&format!(
         "crash[{backend}]: {ROUNDS} kills, {acked_count} acknowledged writes all present after restart{}; {} ({:.2?})",
         if sqlite { ", integrity_check ok after each kill" } else { "" },
         kill_points.join("; "),
         started.elapsed()
-    );
+    ));
 }
 
 #[test]

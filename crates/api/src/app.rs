@@ -4,9 +4,7 @@
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{
-    appointments, auth, availability, doctors, health, mappings, patients, users,
-};
+use crate::routes::{appointments, auth, availability, doctors, health, mappings, patients, users};
 use crate::state::{AppState, Settings};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -26,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct Application {
     port: u16,
     server: Server,
+    db: Arc<Database>,
 }
 
 /// Opens the database, applies migrations and loads (or creates) the signing key.
@@ -58,6 +57,7 @@ impl Application {
     /// Opens the database and binds the listen address; call [`Application::run`] to serve.
     pub fn build(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let state = web::Data::new(open_state(config)?);
+        let db = state.db.clone();
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
         let workers = config.workers;
@@ -72,7 +72,7 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self { port, server, db })
     }
 
     /// The bound port.
@@ -82,6 +82,28 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C; in-flight requests are finished first.
     pub async fn run(self) -> std::io::Result<()> {
+        let db = self.db;
+        // Expired refresh tokens and login failures older than the throttling window are purged
+        // at start and then hourly (any process may do it; the deletes are idempotent).
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                let purged = web::block(move || {
+                    let now = chrono::Utc::now();
+                    let window = now
+                        - chrono::Duration::minutes(crate::routes::auth::FAILURE_WINDOW_MINUTES);
+                    db.write(move |c| tokens::purge(c, now, window))
+                })
+                .await;
+                match purged {
+                    Ok(Ok(n)) => tracing::debug!(rows = n, "purged expired tokens and failures"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "purge failed"),
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+            }
+        });
         self.server.await
     }
 }

@@ -63,9 +63,10 @@ pub fn create_user(
     check_password_policy(&password, username).map_err(|e| e.to_string())?;
     let state = open_state(config)?;
     let hash = hash_password(&password, config.bcrypt_cost)?;
+    let (name, mail) = (username.to_owned(), email.to_owned());
     let user = state
         .db
-        .write(|c| users::create(c, username, email, &hash, role))?;
+        .write(move |c| users::create(c, &name, &mail, &hash, role))?;
     println!(
         "created user {} ({}) with id {}",
         user.username, user.role, user.id
@@ -97,7 +98,7 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
     let state = open_state(config)?;
     let db = &state.db;
     let hash = hash_password(&opts.password, config.bcrypt_cost)?;
-    let admin = db.write(|c| match users::find_by_username(c, "demo-admin")? {
+    let admin = db.write(move |c| match users::find_by_username(c, "demo-admin")? {
         Some(row) => Ok(row.to_domain()?.id),
         None => {
             let admin = users::create(c, "demo-admin", "admin@example.org", &hash, Role::Admin)?;
@@ -108,64 +109,29 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
     let n_doctors = opts.doctors.max(1) as usize;
     let n_patients = (opts.patients as usize).max(n_doctors);
     let tag = Utc::now().timestamp_micros();
-    let doctor_ids = db.write(|c| {
+    let doctor_ids = db.write(move |c| {
         (0..n_doctors)
-            .map(|i| {
-                doctors::create(
-                    c,
-                    &NewDoctor {
-                        first_name: FIRST[i % 12].into(),
-                        last_name: LAST[(i / 12) % 12].into(),
-                        specialization: Specialization::ALL[i % Specialization::ALL.len()],
-                        contact_number: format!("555 {:04}", i % 10_000),
-                        email: format!("doctor{i}@example.org"),
-                        license_number: format!("DEMO-{tag}-{i}"),
-                        hospital: "Demo General Hospital".into(),
-                        address: String::new(),
-                        experience_years: (i % 40) as i32,
-                        user: None,
-                    },
-                )
-                .map(|d| d.id)
-            })
+            .map(|i| doctors::create(c, &demo_doctor(i, tag)).map(|d| d.id))
             .collect::<Result<Vec<_>, _>>()
     })?;
     let mut patient_ids = Vec::with_capacity(n_patients);
-    for chunk in (0..n_patients).collect::<Vec<_>>().chunks(1000) {
-        let ids = db.write(|c| {
-            chunk
-                .iter()
-                .map(|&i| {
-                    patients::create(
-                        c,
-                        &NewPatient {
-                            first_name: FIRST[(i / 12) % 12].into(),
-                            last_name: LAST[i % 12].into(),
-                            date_of_birth: NaiveDate::from_ymd_opt(
-                                1940 + (i % 80) as i32,
-                                1 + (i % 12) as u32,
-                                1 + (i % 28) as u32,
-                            )
-                            .unwrap_or_default(),
-                            gender: [Gender::Female, Gender::Male, Gender::Other][i % 3],
-                            contact_number: format!("+1 555 {:04}", i % 10_000),
-                            email: format!("patient{i}@example.org"),
-                            address: format!("{} Demo Street", i + 1),
-                            medical_history: String::new(),
-                            user: None,
-                        },
-                    )
-                    .map(|p| p.id)
-                })
+    let mut start = 0;
+    while start < n_patients {
+        let end = (start + 1000).min(n_patients);
+        let ids = db.write(move |c| {
+            (start..end)
+                .map(|i| patients::create(c, &demo_patient(i)).map(|p| p.id))
                 .collect::<Result<Vec<_>, _>>()
         })?;
         patient_ids.extend(ids);
+        start = end;
     }
-    db.write(|c| {
-        for (i, p) in patient_ids.iter().enumerate() {
+    let (d, p) = (doctor_ids.clone(), patient_ids.clone());
+    db.write(move |c| {
+        for (i, patient) in p.iter().enumerate() {
             let input = NewMapping {
-                doctor: doctor_ids[i % n_doctors],
-                patient: *p,
+                doctor: d[i % d.len()],
+                patient: *patient,
                 reason_for_assignment: "Primary care".into(),
                 is_active: true,
             };
@@ -185,12 +151,13 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
     let mut done = 0;
     while done < total {
         let end = (done + 1000).min(total);
-        db.write(|c| {
+        let (d, p) = (doctor_ids.clone(), patient_ids.clone());
+        db.write(move |c| {
             for i in done..end {
                 let input = NewAppointment {
-                    doctor: doctor_ids[i % n_doctors],
-                    patient: patient_ids[i % n_patients],
-                    start: base + Duration::minutes(30 * (i / n_doctors) as i64),
+                    doctor: d[i % d.len()],
+                    patient: p[i % p.len()],
+                    start: base + Duration::minutes(30 * (i / d.len()) as i64),
                     duration_minutes: 30,
                     reason: "Routine follow-up".into(),
                 };
@@ -207,4 +174,38 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
         "seeded {n_doctors} doctors, {n_patients} patients, {n_patients} mappings, {total} appointments (login demo-admin / demo-staff)"
     );
     Ok(())
+}
+
+fn demo_doctor(i: usize, tag: i64) -> NewDoctor {
+    NewDoctor {
+        first_name: FIRST[i % 12].into(),
+        last_name: LAST[(i / 12) % 12].into(),
+        specialization: Specialization::ALL[i % Specialization::ALL.len()],
+        contact_number: format!("555 {:04}", i % 10_000),
+        email: format!("doctor{i}@example.org"),
+        license_number: format!("DEMO-{tag}-{i}"),
+        hospital: "Demo General Hospital".into(),
+        address: String::new(),
+        experience_years: (i % 40) as i32,
+        user: None,
+    }
+}
+
+fn demo_patient(i: usize) -> NewPatient {
+    NewPatient {
+        first_name: FIRST[(i / 12) % 12].into(),
+        last_name: LAST[i % 12].into(),
+        date_of_birth: NaiveDate::from_ymd_opt(
+            1940 + (i % 80) as i32,
+            1 + (i % 12) as u32,
+            1 + (i % 28) as u32,
+        )
+        .unwrap_or_default(),
+        gender: [Gender::Female, Gender::Male, Gender::Other][i % 3],
+        contact_number: format!("+1 555 {:04}", i % 10_000),
+        email: format!("patient{i}@example.org"),
+        address: format!("{} Demo Street", i + 1),
+        medical_history: String::new(),
+        user: None,
+    }
 }

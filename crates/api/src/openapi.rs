@@ -391,7 +391,7 @@ impl Modify for StandardErrors {
             (
                 "400",
                 "Validation error (field-keyed) or malformed request",
-                "FieldErrors",
+                "Error",
             ),
             (
                 "401",
@@ -401,13 +401,26 @@ impl Modify for StandardErrors {
             ("403", "Not allowed", "Detail"),
             ("404", "Not found or not visible", "Detail"),
             ("405", "Method not allowed", "Detail"),
-            ("409", "Booking conflict or archive refused", "FieldErrors"),
+            ("409", "Booking conflict or archive refused", "Error"),
             ("413", "Body too large", "Detail"),
             ("415", "Unsupported media type", "Detail"),
             ("429", "Too many login attempts", "Detail"),
             ("500", "Internal server error", "Detail"),
             ("503", "Temporarily unavailable", "Detail"),
         ];
+        // 400 and 409 bodies are field-keyed (validation, booking conflicts) or a `detail`
+        // (malformed JSON, archive refused): `Error` is either.
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            "Error".to_owned(),
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(Ref::from_schema_name("FieldErrors"))
+                .item(Ref::from_schema_name("Detail"))
+                .description(Some(
+                    "Field-keyed errors, or `{\"detail\": \"...\"}` for a malformed request or a refused archive",
+                ))
+                .into(),
+        );
         for item in openapi.paths.paths.values_mut() {
             let ops = [
                 &mut item.get,

@@ -67,15 +67,17 @@ pub fn respond<T: Serialize>(
     listed: &Listed<T>,
 ) -> HttpResponse {
     let mut links = Vec::new();
-    if page.offset + page.limit < listed.total {
-        links.push(link(req, params, page, page.offset + page.limit, "next"));
+    // Saturating: `offset` comes from the client and may be as large as i64::MAX.
+    let next = page.offset.saturating_add(page.limit);
+    if next < listed.total {
+        links.push(link(req, params, page, next, "next"));
     }
     if page.offset > 0 {
         links.push(link(
             req,
             params,
             page,
-            (page.offset - page.limit).max(0),
+            page.offset.saturating_sub(page.limit).max(0),
             "prev",
         ));
     }

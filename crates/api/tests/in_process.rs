@@ -86,7 +86,12 @@ impl TestApp {
                 let p2 = patients::create(c, &patient(other.id))?.id;
                 let m1 = mappings::create(
                     c,
-                    &NewMapping { doctor: d1, patient: p1, reason_for_assignment: String::new(), is_active: true },
+                    &NewMapping {
+                        doctor: d1,
+                        patient: p1,
+                        reason_for_assignment: String::new(),
+                        is_active: true,
+                    },
                     Scope::All,
                     admin.id,
                 )?
@@ -95,7 +100,13 @@ impl TestApp {
                 let book = |c: &mut _, doctor, patient, start| {
                     appointments::create(
                         c,
-                        &NewAppointment { doctor, patient, start, duration_minutes: 30, reason: String::new() },
+                        &NewAppointment {
+                            doctor,
+                            patient,
+                            start,
+                            duration_minutes: 30,
+                            reason: String::new(),
+                        },
                         Scope::All,
                         admin.id,
                     )
@@ -103,24 +114,49 @@ impl TestApp {
                 let a1 = book(c, d1, p1, start)?.id;
                 let a2 = book(c, d2, p2, start)?.id;
                 Ok((
-                    vec![(As::Admin, admin), (As::Staff, staff), (As::Doctor, doc), (As::Patient, pat)],
-                    Ids { d1: d1.0, d2: d2.0, p1: p1.0, p2: p2.0, m1: m1.0, a1: a1.0, a2: a2.0 },
+                    vec![
+                        (As::Admin, admin),
+                        (As::Staff, staff),
+                        (As::Doctor, doc),
+                        (As::Patient, pat),
+                    ],
+                    Ids {
+                        d1: d1.0,
+                        d2: d2.0,
+                        p1: p1.0,
+                        p2: p2.0,
+                        m1: m1.0,
+                        a1: a1.0,
+                        a2: a2.0,
+                    },
                 ))
             })
             .unwrap();
-        let cfg = TokenConfig { access_ttl: 600, refresh_ttl: 600 };
+        let cfg = TokenConfig {
+            access_ttl: 600,
+            refresh_ttl: 600,
+        };
         let tokens = accounts
             .into_iter()
             .map(|(who, u)| {
-                let pair = state.keys.issue_pair(u.id, u.role, None, Utc::now().timestamp(), &cfg).unwrap();
+                let pair = state
+                    .keys
+                    .issue_pair(u.id, u.role, None, Utc::now().timestamp(), &cfg)
+                    .unwrap();
                 (who, pair.access)
             })
             .collect();
-        TestApp { _db: db, state, tokens, ids }
+        TestApp {
+            _db: db,
+            state,
+            tokens,
+            ids,
+        }
     }
 
     async fn call(&self, who: As, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let app = test::init_service(App::new().app_data(self.state.clone()).configure(routes)).await;
+        let app =
+            test::init_service(App::new().app_data(self.state.clone()).configure(routes)).await;
         let mut req = test::TestRequest::default()
             .method(method.parse().unwrap())
             .uri(path);
@@ -133,7 +169,10 @@ impl TestApp {
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status().as_u16();
         let bytes = test::read_body(res).await;
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -154,40 +193,205 @@ fn matrix(i: Ids) -> Vec<Row> {
     let doctor = json!({"first_name": "Z", "last_name": "Y", "specialization": "CAR", "contact_number": "1", "email": "z@example.org", "license_number": "NEW", "hospital": "H"});
     let future = (Utc::now() + Duration::days(40)).to_rfc3339();
     vec![
-        ("GET", "/api/patients/".into(), None, [200, 200, 200, 200, 401]),
-        ("POST", "/api/patients/".into(), Some(patient.clone()), [201, 201, 403, 201, 401]),
-        ("GET", format!("/api/patients/{}/", i.p1), None, [200, 200, 200, 200, 401]),
-        ("GET", format!("/api/patients/{}/", i.p2), None, [200, 200, 404, 404, 401]),
-        ("PATCH", format!("/api/patients/{}/", i.p1), Some(json!({"address": "2 Elm St"})), [200, 200, 403, 200, 401]),
-        ("PATCH", format!("/api/patients/{}/", i.p2), Some(json!({"address": "2 Elm St"})), [200, 200, 404, 404, 401]),
-        ("DELETE", format!("/api/patients/{}/", i.p1), None, [409, 409, 403, 409, 401]),
-        ("DELETE", format!("/api/patients/{}/", i.p2), None, [409, 409, 404, 404, 401]),
-        ("GET", "/api/doctors/".into(), None, [200, 200, 200, 200, 401]),
-        ("POST", "/api/doctors/".into(), Some(doctor), [201, 201, 403, 403, 401]),
-        ("GET", format!("/api/doctors/{}/", i.d2), None, [200, 200, 200, 200, 401]),
-        ("PATCH", format!("/api/doctors/{}/", i.d1), Some(json!({"hospital": "Mercy"})), [200, 200, 200, 403, 401]),
-        ("PATCH", format!("/api/doctors/{}/", i.d2), Some(json!({"hospital": "Mercy"})), [200, 200, 403, 403, 401]),
-        ("DELETE", format!("/api/doctors/{}/", i.d2), None, [409, 409, 403, 403, 401]),
-        ("GET", "/api/mappings/".into(), None, [200, 200, 200, 200, 401]),
-        ("POST", "/api/mappings/".into(), Some(json!({"doctor": i.d2, "patient": i.p1})), [201, 201, 403, 201, 401]),
-        ("POST", "/api/mappings/".into(), Some(json!({"doctor": i.d2, "patient": i.p2})), [201, 201, 403, 400, 401]),
-        ("GET", format!("/api/mappings/{}/", i.m1), None, [200, 200, 200, 200, 401]),
-        ("PATCH", format!("/api/mappings/{}/", i.m1), Some(json!({"reason_for_assignment": "x"})), [200, 200, 403, 403, 401]),
-        ("DELETE", format!("/api/mappings/{}/", i.m1), None, [204, 204, 403, 403, 401]),
-        ("GET", format!("/api/mappings/patient/{}/", i.p1), None, [200, 200, 200, 200, 401]),
-        ("GET", format!("/api/mappings/patient/{}/", i.p2), None, [200, 200, 404, 404, 401]),
-        ("GET", "/api/appointments/".into(), None, [200, 200, 200, 200, 401]),
-        ("POST", "/api/appointments/".into(), Some(json!({"doctor": i.d2, "patient": i.p1, "appointment_datetime": future})), [201, 201, 403, 201, 401]),
-        ("GET", format!("/api/appointments/{}/", i.a1), None, [200, 200, 200, 200, 401]),
-        ("GET", format!("/api/appointments/{}/", i.a2), None, [200, 200, 404, 404, 401]),
-        ("PATCH", format!("/api/appointments/{}/", i.a1), Some(json!({"status": "COMPLETED"})), [200, 200, 200, 403, 401]),
-        ("PATCH", format!("/api/appointments/{}/", i.a1), Some(json!({"status": "CANCELLED"})), [200, 200, 200, 200, 401]),
-        ("PATCH", format!("/api/appointments/{}/", i.a2), Some(json!({"status": "CANCELLED"})), [200, 200, 404, 404, 401]),
-        ("DELETE", format!("/api/appointments/{}/", i.a1), None, [204, 204, 403, 403, 401]),
+        (
+            "GET",
+            "/api/patients/".into(),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "POST",
+            "/api/patients/".into(),
+            Some(patient.clone()),
+            [201, 201, 403, 201, 401],
+        ),
+        (
+            "GET",
+            format!("/api/patients/{}/", i.p1),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            format!("/api/patients/{}/", i.p2),
+            None,
+            [200, 200, 404, 404, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/patients/{}/", i.p1),
+            Some(json!({"address": "2 Elm St"})),
+            [200, 200, 403, 200, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/patients/{}/", i.p2),
+            Some(json!({"address": "2 Elm St"})),
+            [200, 200, 404, 404, 401],
+        ),
+        (
+            "DELETE",
+            format!("/api/patients/{}/", i.p1),
+            None,
+            [409, 409, 403, 409, 401],
+        ),
+        (
+            "DELETE",
+            format!("/api/patients/{}/", i.p2),
+            None,
+            [409, 409, 404, 404, 401],
+        ),
+        (
+            "GET",
+            "/api/doctors/".into(),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "POST",
+            "/api/doctors/".into(),
+            Some(doctor),
+            [201, 201, 403, 403, 401],
+        ),
+        (
+            "GET",
+            format!("/api/doctors/{}/", i.d2),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/doctors/{}/", i.d1),
+            Some(json!({"hospital": "Mercy"})),
+            [200, 200, 200, 403, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/doctors/{}/", i.d2),
+            Some(json!({"hospital": "Mercy"})),
+            [200, 200, 403, 403, 401],
+        ),
+        (
+            "DELETE",
+            format!("/api/doctors/{}/", i.d2),
+            None,
+            [409, 409, 403, 403, 401],
+        ),
+        (
+            "GET",
+            "/api/mappings/".into(),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "POST",
+            "/api/mappings/".into(),
+            Some(json!({"doctor": i.d2, "patient": i.p1})),
+            [201, 201, 403, 201, 401],
+        ),
+        (
+            "POST",
+            "/api/mappings/".into(),
+            Some(json!({"doctor": i.d2, "patient": i.p2})),
+            [201, 201, 403, 400, 401],
+        ),
+        (
+            "GET",
+            format!("/api/mappings/{}/", i.m1),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/mappings/{}/", i.m1),
+            Some(json!({"reason_for_assignment": "x"})),
+            [200, 200, 403, 403, 401],
+        ),
+        (
+            "DELETE",
+            format!("/api/mappings/{}/", i.m1),
+            None,
+            [204, 204, 403, 403, 401],
+        ),
+        (
+            "GET",
+            format!("/api/mappings/patient/{}/", i.p1),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            format!("/api/mappings/patient/{}/", i.p2),
+            None,
+            [200, 200, 404, 404, 401],
+        ),
+        (
+            "GET",
+            "/api/appointments/".into(),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "POST",
+            "/api/appointments/".into(),
+            Some(json!({"doctor": i.d2, "patient": i.p1, "appointment_datetime": future})),
+            [201, 201, 403, 201, 401],
+        ),
+        (
+            "GET",
+            format!("/api/appointments/{}/", i.a1),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            format!("/api/appointments/{}/", i.a2),
+            None,
+            [200, 200, 404, 404, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/appointments/{}/", i.a1),
+            Some(json!({"status": "COMPLETED"})),
+            [200, 200, 200, 403, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/appointments/{}/", i.a1),
+            Some(json!({"status": "CANCELLED"})),
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "PATCH",
+            format!("/api/appointments/{}/", i.a2),
+            Some(json!({"status": "CANCELLED"})),
+            [200, 200, 404, 404, 401],
+        ),
+        (
+            "DELETE",
+            format!("/api/appointments/{}/", i.a1),
+            None,
+            [204, 204, 403, 403, 401],
+        ),
         ("GET", "/api/users/".into(), None, [200, 403, 403, 403, 401]),
-        ("POST", "/api/users/".into(), Some(json!({"username": "newbie", "password": "long enough pass", "role": "staff"})), [201, 403, 403, 403, 401]),
-        ("GET", "/api/auth/me/".into(), None, [200, 200, 200, 200, 401]),
-        ("GET", "/api/health/".into(), None, [200, 200, 200, 200, 200]),
+        (
+            "POST",
+            "/api/users/".into(),
+            Some(json!({"username": "newbie", "password": "long enough pass", "role": "staff"})),
+            [201, 403, 403, 403, 401],
+        ),
+        (
+            "GET",
+            "/api/auth/me/".into(),
+            None,
+            [200, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            "/api/health/".into(),
+            None,
+            [200, 200, 200, 200, 200],
+        ),
     ]
 }
 
@@ -211,11 +415,18 @@ async fn run_matrix(backend: &str) {
             };
             let (got, reply) = app.call(*who, method, path, body.clone()).await;
             if got != *want {
-                failures.push(format!("{who:?} {method} {path}: want {want}, got {got} {reply}"));
+                failures.push(format!(
+                    "{who:?} {method} {path}: want {want}, got {got} {reply}"
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[actix_rt::test]
@@ -235,12 +446,21 @@ async fn openapi_snapshot() {
     let app = fresh("sqlite").unwrap();
     let (status, doc) = app.call(As::Anonymous, "GET", "/api/schema/", None).await;
     assert_eq!(status, 200);
-    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
-    for path in ["/api/patients/", "/api/appointments/{id}/", "/api/token/", "/api/mappings/patient/{patient_id}/"] {
+    assert!(doc["openapi"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("3.1"));
+    for path in [
+        "/api/patients/",
+        "/api/appointments/{id}/",
+        "/api/token/",
+        "/api/mappings/patient/{patient_id}/",
+    ] {
         assert!(doc["paths"][path].is_object(), "missing {path}");
     }
     let rendered = serde_json::to_string_pretty(&doc).unwrap() + "\n";
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&file, &rendered).unwrap();
     }

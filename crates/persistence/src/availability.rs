@@ -77,7 +77,10 @@ fn require_doctor(conn: &mut DbConnection, doctor: DoctorId) -> StoreResult<()> 
 
 /// A doctor's working hours, `None` when none are set. Entries come in weekday, then start
 /// order. Does not check that the doctor exists.
-pub fn working_hours(conn: &mut DbConnection, doctor: DoctorId) -> StoreResult<Option<WeeklySchedule>> {
+pub fn working_hours(
+    conn: &mut DbConnection,
+    doctor: DoctorId,
+) -> StoreResult<Option<WeeklySchedule>> {
     let zone: Option<String> = working_hours::table
         .find(doctor.0)
         .select(working_hours::timezone)
@@ -86,7 +89,8 @@ pub fn working_hours(conn: &mut DbConnection, doctor: DoctorId) -> StoreResult<O
     let Some(zone) = zone else {
         return Ok(None);
     };
-    let corrupt = |what: &str| StoreError::Corrupt(format!("working hours of doctor {}: {what}", doctor.0));
+    let corrupt =
+        |what: &str| StoreError::Corrupt(format!("working hours of doctor {}: {what}", doctor.0));
     let tz = parse_time_zone(&zone).ok_or_else(|| corrupt("time zone"))?;
     let rows: Vec<(i32, i32, i32)> = working_hours_intervals::table
         .filter(working_hours_intervals::doctor_id.eq(doctor.0))
@@ -401,11 +405,7 @@ pub struct Snapshot {
 /// within ±14 h): from the start of the UTC day before `from` to the end of the day after `to`.
 fn covering(from: NaiveDate, to: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let lo = from.pred_opt()?.and_hms_opt(0, 0, 0)?.and_utc();
-    let hi = to
-        .succ_opt()?
-        .succ_opt()?
-        .and_hms_opt(0, 0, 0)?
-        .and_utc();
+    let hi = to.succ_opt()?.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc();
     Some((lo, hi))
 }
 

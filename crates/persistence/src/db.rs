@@ -4,11 +4,11 @@
 //! are served by one Diesel codebase through [`DbConnection`] (`#[derive(MultiConnection)]`).
 
 use crate::error::StoreError;
+use crate::writer::Writer;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
-use std::sync::Mutex;
 use std::time::Duration;
 
 #[allow(missing_docs)]
@@ -169,9 +169,9 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Database {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
-    /// SQLite allows one writer at a time: writers of this process queue here instead of
-    /// sleeping in `busy_timeout` against each other.
-    write_lock: Mutex<()>,
+    /// SQLite allows one writer at a time: this process's writes go through one writer thread
+    /// with group commit instead of fighting for the lock.
+    writer: Option<Writer>,
 }
 
 impl std::fmt::Debug for Database {
@@ -195,7 +195,13 @@ impl Database {
         let first = manager.open().map_err(|e| {
             StoreError::Config(format!("cannot connect to {}: {e}", redact(&config.url)))
         })?;
-        drop(first);
+        let writer = match backend {
+            Backend::Sqlite => Some(Writer::spawn(first)?),
+            Backend::Postgres => {
+                drop(first);
+                None
+            }
+        };
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size.max(1))
             .min_idle(Some(1))
@@ -206,7 +212,7 @@ impl Database {
         Ok(Self {
             pool,
             backend,
-            write_lock: Mutex::new(()),
+            writer,
         })
     }
 
@@ -235,44 +241,23 @@ impl Database {
         f(&mut conn)
     }
 
-    /// Runs `f` in one write transaction: IMMEDIATE on SQLite (the write lock is taken before
-    /// the first read, so check-then-write is atomic across processes), a regular transaction
-    /// on PostgreSQL (where constraints arbitrate). Rolled back when `f` fails.
-    pub fn write<T>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.conn()?;
-        transaction(&mut conn, &self.write_lock, f)
-    }
-}
-
-/// Runs `f` in a write transaction on `conn` (see [`Database::write`]).
-pub fn transaction<T>(
-    conn: &mut DbConnection,
-    lock: &Mutex<()>,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    if matches!(conn, DbConnection::Postgresql(_)) {
-        return conn.transaction(f);
-    }
-    let _guard = lock
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Diesel's own `transaction()` on SQLite is DEFERRED: two read-then-write transactions
-    // then fail with "database is locked". BEGIN IMMEDIATE takes the write lock up front.
-    conn.batch_execute("BEGIN IMMEDIATE")?;
-    match f(conn) {
-        Ok(value) => match conn.batch_execute("COMMIT") {
-            Ok(()) => Ok(value),
-            Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK");
-                Err(e.into())
+    /// Runs `f` atomically and durably: on SQLite in its own SAVEPOINT of a group-committed
+    /// IMMEDIATE transaction (the write lock is taken before the first read, so check-then-write
+    /// is atomic across processes; see [`crate::writer`]); on PostgreSQL in a regular
+    /// transaction on a pooled connection (where constraints arbitrate). Its changes are rolled
+    /// back when `f` fails, and `Ok` is returned only once they are committed.
+    pub fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(f),
+            None => {
+                let mut conn = self.conn()?;
+                let conn: &mut DbConnection = &mut conn;
+                conn.transaction(f)
             }
-        },
-        Err(e) => {
-            conn.batch_execute("ROLLBACK")?;
-            Err(e)
         }
     }
 }

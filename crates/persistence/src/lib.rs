@@ -19,6 +19,7 @@ pub mod testing;
 pub mod time;
 pub mod tokens;
 pub mod users;
+pub mod writer;
 
 pub use db::{Backend, Database, DbConfig, DbConnection, SqliteSync};
 pub use error::{StoreError, StoreResult};

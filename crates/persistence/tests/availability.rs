@@ -52,6 +52,7 @@ fn new_patient(first: &str) -> NewPatient {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Fixture {
     admin: UserId,
     /// Mon-Fri 09:00-12:00 and 13:00-17:00, Europe/Berlin.
@@ -86,20 +87,25 @@ fn weekdays_berlin() -> WeeklySchedule {
 }
 
 fn fixture(t: &TestDb) -> Fixture {
-    t.db.write(|c| {
-        let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
-        let berlin = doctors::create(c, &new_doctor("L-1"))?.id;
-        let free = doctors::create(c, &new_doctor("L-2"))?.id;
-        let p1 = patients::create(c, &new_patient("Ann"))?.id;
-        let p2 = patients::create(c, &new_patient("Bob"))?.id;
-        availability::set_working_hours(c, berlin, Some(&weekdays_berlin()))?;
-        Ok(Fixture {
-            admin,
-            berlin,
-            free,
-            p1,
-            p2,
-        })
+    t.db.write({
+        let new_doctor = new_doctor.clone();
+        let new_patient = new_patient.clone();
+        let weekdays_berlin = weekdays_berlin.clone();
+        move |c| {
+            let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
+            let berlin = doctors::create(c, &new_doctor("L-1"))?.id;
+            let free = doctors::create(c, &new_doctor("L-2"))?.id;
+            let p1 = patients::create(c, &new_patient("Ann"))?.id;
+            let p2 = patients::create(c, &new_patient("Bob"))?.id;
+            availability::set_working_hours(c, berlin, Some(&weekdays_berlin()))?;
+            Ok(Fixture {
+                admin,
+                berlin,
+                free,
+                p1,
+                p2,
+            })
+        }
     })
     .unwrap()
 }
@@ -119,20 +125,28 @@ fn book(
         duration_minutes: minutes,
         reason: String::new(),
     };
-    t.db.write(|c| appointments::create(c, &input, Scope::All, f.admin))
+    let f = *f;
+    t.db.write(move |c| appointments::create(c, &input, Scope::All, f.admin))
 }
 
 fn not_available(r: Result<Appointment, StoreError>) -> bool {
     matches!(r, Err(StoreError::Invalid { field: "non_field_errors", message }) if message == NOT_AVAILABLE)
 }
 
-fn time_off(t: &TestDb, f: &Fixture, start: DateTime<Utc>, end: DateTime<Utc>, keep: bool) -> AddTimeOff {
+fn time_off(
+    t: &TestDb,
+    f: &Fixture,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    keep: bool,
+) -> AddTimeOff {
     let input = NewTimeOff {
         start,
         end,
         reason: "Conference".into(),
     };
-    t.db.write(|c| availability::add_time_off(c, f.berlin, &input, keep, f.admin))
+    let f = *f;
+    t.db.write(move |c| availability::add_time_off(c, f.berlin, &input, keep, f.admin))
         .unwrap()
 }
 
@@ -155,23 +169,23 @@ both_backends! {
             parse_time_zone("America/New_York").unwrap(),
             vec![WeeklyInterval { weekday: Weekday::Sat, start: hm(8, 30), end: hm(23, 59) }],
         ).unwrap();
-        let now = t.db.write(|c| availability::set_working_hours(c, f.berlin, Some(&saturday))).unwrap().unwrap();
+        let now = t.db.write({ let saturday = saturday.clone(); move |c| availability::set_working_hours(c, f.berlin, Some(&saturday)) }).unwrap().unwrap();
         assert_eq!((now.tz().name(), now.entries().len()), ("America/New_York", 1));
         assert_eq!(now.entries()[0].end, hm(23, 59));
         // An empty schedule clears, like None.
         let empty = WeeklySchedule::new(parse_time_zone("UTC").unwrap(), Vec::new()).unwrap();
-        assert_eq!(t.db.write(|c| availability::set_working_hours(c, f.berlin, Some(&empty))).unwrap(), None);
+        assert_eq!(t.db.write({ let empty = empty.clone(); move |c| availability::set_working_hours(c, f.berlin, Some(&empty)) }).unwrap(), None);
         assert_eq!(t.db.read(|c| availability::working_hours(c, f.berlin)).unwrap(), None);
-        t.db.write(|c| availability::set_working_hours(c, f.berlin, Some(&saturday))).unwrap();
-        assert_eq!(t.db.write(|c| availability::set_working_hours(c, f.berlin, None)).unwrap(), None);
+        t.db.write({ let saturday = saturday.clone(); move |c| availability::set_working_hours(c, f.berlin, Some(&saturday)) }).unwrap();
+        assert_eq!(t.db.write(move |c| availability::set_working_hours(c, f.berlin, None)).unwrap(), None);
         // Unknown and archived doctors.
         assert!(matches!(
-            t.db.write(|c| availability::set_working_hours(c, DoctorId(999), None)),
+            t.db.write(move |c| availability::set_working_hours(c, DoctorId(999), None)),
             Err(StoreError::NotFound)
         ));
-        t.db.write(|c| doctors::archive(c, f.free)).unwrap();
+        t.db.write(move |c| doctors::archive(c, f.free)).unwrap();
         assert!(matches!(
-            t.db.write(|c| availability::set_working_hours(c, f.free, Some(&saturday))),
+            t.db.write({ let saturday = saturday.clone(); move |c| availability::set_working_hours(c, f.free, Some(&saturday)) }),
             Err(StoreError::NotFound)
         ));
         // Zone names are exact.
@@ -187,7 +201,7 @@ both_backends! {
         // A cancelled appointment in the same period blocks nothing.
         let b = book(t, &f, f.berlin, f.p2, utc(2030, 4, 1, 8, 0), 30).unwrap();
         let cancel = AppointmentChanges { status: Some(AppointmentStatus::Cancelled), ..Default::default() };
-        t.db.write(|c| appointments::update(c, b.id, Scope::All, &cancel, Role::Staff)).unwrap();
+        t.db.write({ let cancel = cancel.clone(); move |c| appointments::update(c, b.id, Scope::All, &cancel, Role::Staff) }).unwrap();
         let day = (utc(2030, 4, 1, 0, 0), utc(2030, 4, 2, 0, 0));
         assert_eq!(time_off(t, &f, day.0, day.1, false), AddTimeOff::Blocked { affected: 1 });
         assert_eq!(t.db.read(|c| availability::list_time_off(c, f.berlin, Page::default())).unwrap().total, 0);
@@ -212,18 +226,18 @@ both_backends! {
         // Inverted ranges and unknown doctors.
         let inverted = NewTimeOff { start: day.1, end: day.0, reason: String::new() };
         assert!(matches!(
-            t.db.write(|c| availability::add_time_off(c, f.berlin, &inverted, false, f.admin)),
+            t.db.write({ let inverted = inverted.clone(); move |c| availability::add_time_off(c, f.berlin, &inverted, false, f.admin) }),
             Err(StoreError::Invalid { field: "end", .. })
         ));
         let ok = NewTimeOff { start: day.0, end: day.1, reason: String::new() };
         assert!(matches!(
-            t.db.write(|c| availability::add_time_off(c, DoctorId(999), &ok, false, f.admin)),
+            t.db.write({ let ok = ok.clone(); move |c| availability::add_time_off(c, DoctorId(999), &ok, false, f.admin) }),
             Err(StoreError::NotFound)
         ));
         // Deleting removes the row; another doctor's id or a second delete is NotFound.
-        assert!(matches!(t.db.write(|c| availability::delete_time_off(c, f.free, kept.id)), Err(StoreError::NotFound)));
-        t.db.write(|c| availability::delete_time_off(c, f.berlin, kept.id)).unwrap();
-        assert!(matches!(t.db.write(|c| availability::delete_time_off(c, f.berlin, kept.id)), Err(StoreError::NotFound)));
+        assert!(matches!(t.db.write(move |c| availability::delete_time_off(c, f.free, kept.id)), Err(StoreError::NotFound)));
+        t.db.write(move |c| availability::delete_time_off(c, f.berlin, kept.id)).unwrap();
+        assert!(matches!(t.db.write(move |c| availability::delete_time_off(c, f.berlin, kept.id)), Err(StoreError::NotFound)));
         let listed = t.db.read(|c| availability::list_time_off(c, f.berlin, Page::default())).unwrap();
         assert_eq!(listed.items.iter().map(|e| e.id).collect::<Vec<_>>(), [later.id]);
     };
@@ -259,7 +273,7 @@ both_backends! {
         // Booked with the hours-less doctor at 06:00 local.
         let a = book(t, &f, f.free, f.p1, utc(2030, 4, 1, 4, 0), 30).unwrap();
         let update = |changes: AppointmentChanges| {
-            t.db.write(|c| appointments::update(c, a.id, Scope::All, &changes, Role::Staff))
+            t.db.write({ let changes = changes.clone(); move |c| appointments::update(c, a.id, Scope::All, &changes, Role::Staff) })
         };
         // Moving it to the doctor with hours at the same time is refused.
         assert!(not_available(update(AppointmentChanges { doctor: Some(f.berlin), ..Default::default() })));
@@ -278,7 +292,7 @@ both_backends! {
             parse_time_zone("Europe/Berlin").unwrap(),
             vec![WeeklyInterval { weekday: Weekday::Mon, start: hm(7, 0), end: hm(8, 0) }],
         ).unwrap();
-        t.db.write(|c| availability::set_working_hours(c, f.berlin, Some(&early))).unwrap();
+        t.db.write({ let early = early.clone(); move |c| availability::set_working_hours(c, f.berlin, Some(&early)) }).unwrap();
         assert!(update(AppointmentChanges { patient: Some(f.p2), ..Default::default() }).is_ok());
         assert!(update(AppointmentChanges { start: Some(utc(2030, 4, 1, 9, 0)), reason: Some("same".into()), ..Default::default() }).is_ok());
         assert!(update(AppointmentChanges { status: Some(AppointmentStatus::Completed), ..Default::default() }).is_ok());
@@ -294,11 +308,11 @@ both_backends! {
                 .map(|weekday| WeeklyInterval { weekday, start: hm(9, 0), end: hm(12, 0) })
                 .collect(),
         ).unwrap();
-        t.db.write(|c| availability::set_working_hours(c, f.berlin, Some(&mornings))).unwrap();
+        t.db.write({ let mornings = mornings.clone(); move |c| availability::set_working_hours(c, f.berlin, Some(&mornings)) }).unwrap();
         book(t, &f, f.berlin, f.p1, utc(2030, 4, 1, 8, 0), 60).unwrap();
         // A cancelled and an archived booking free their slots.
         let gone = book(t, &f, f.berlin, f.p2, utc(2030, 3, 29, 8, 0), 60).unwrap();
-        t.db.write(|c| appointments::archive(c, gone.id, Scope::All)).unwrap();
+        t.db.write(move |c| appointments::archive(c, gone.id, Scope::All)).unwrap();
         let snap = t.db.read(|c| availability::snapshot(c, f.berlin, date(2030, 3, 29), date(2030, 4, 1))).unwrap().unwrap();
         assert_eq!(snap.bookings.len(), 1);
         let starts: Vec<_> = snap.availability

@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 
 both_backends! {
     thirty_two_threads_one_slot => |t: &TestDb| {
-        let (admin, doctor, patients_ids) = t.db.write(|c| {
+        let (admin, doctor, patients_ids) = t.db.write(move |c| {
             let admin = users::create(c, "admin", "", "h", Role::Admin)?.id;
             let doctor = doctors::create(c, &NewDoctor {
                 first_name: "A".into(), last_name: "B".into(),
@@ -47,7 +47,7 @@ both_backends! {
                     reason: String::new(),
                 };
                 barrier.wait();
-                db.write(|c| appointments::create(c, &input, Scope::All, admin))
+                db.write(move |c| appointments::create(c, &input, Scope::All, admin))
             })
         }).collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();

@@ -43,6 +43,7 @@ fn new_doctor(license: &str) -> NewDoctor {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Fixture {
     admin: UserId,
     d1: DoctorId,
@@ -52,7 +53,7 @@ struct Fixture {
 }
 
 fn fixture(t: &TestDb) -> Fixture {
-    t.db.write(|c| {
+    t.db.write(move |c| {
         let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
         let d1 = doctors::create(c, &new_doctor("L-1"))?.id;
         let d2 = doctors::create(c, &new_doctor("L-2"))?.id;
@@ -84,7 +85,11 @@ fn book(
         duration_minutes: minutes,
         reason: "check-up".into(),
     };
-    t.db.write(|c| appointments::create(c, &input, Scope::All, f.admin))
+    let admin = f.admin;
+    t.db.write({
+        let input = input.clone();
+        move |c| appointments::create(c, &input, Scope::All, admin)
+    })
 }
 
 fn set_status(
@@ -96,14 +101,17 @@ fn set_status(
         status: Some(status),
         ..Default::default()
     };
-    t.db.write(|c| appointments::update(c, id, Scope::All, &changes, Role::Staff))
+    t.db.write({
+        let changes = changes.clone();
+        move |c| appointments::update(c, id, Scope::All, &changes, Role::Staff)
+    })
 }
 
 both_backends! {
     patients_crud => |t: &TestDb| {
         let f = fixture(t);
-        let owner = t.db.write(|c| users::create(c, "pat", "", "h", Role::Patient)).unwrap().id;
-        let own = t.db.write(|c| patients::create(c, &new_patient("Cleo", Some(owner)))).unwrap();
+        let owner = t.db.write(move |c| users::create(c, "pat", "", "h", Role::Patient)).unwrap().id;
+        let own = t.db.write(move |c| patients::create(c, &new_patient("Cleo", Some(owner)))).unwrap();
         assert_eq!(own.user, Some(owner));
         assert!(own.age >= 35);
         // Scope: the owner sees only their record.
@@ -122,40 +130,40 @@ both_backends! {
         assert_eq!((page.total, page.items.len()), (3, 2));
         // Update.
         let changes = PatientChanges { last_name: Some("Smith".into()), user: Some(None), ..Default::default() };
-        let updated = t.db.write(|c| patients::update(c, own.id, Scope::All, &changes)).unwrap();
+        let updated = t.db.write({ let changes = changes.clone(); move |c| patients::update(c, own.id, Scope::All, &changes) }).unwrap();
         assert_eq!((updated.last_name.as_str(), updated.user), ("Smith", None));
         // Missing owner account is a typed missing reference.
         let bad = PatientChanges { user: Some(Some(UserId(999))), ..Default::default() };
-        assert!(matches!(t.db.write(|c| patients::update(c, own.id, Scope::All, &bad)), Err(StoreError::MissingReference { field: "user", id: 999 })));
+        assert!(matches!(t.db.write({ let bad = bad.clone(); move |c| patients::update(c, own.id, Scope::All, &bad) }), Err(StoreError::MissingReference { field: "user", id: 999 })));
         // Archive: gone from lists and finds, still in the table.
-        t.db.write(|c| patients::archive(c, own.id, Scope::All)).unwrap();
+        t.db.write(move |c| patients::archive(c, own.id, Scope::All)).unwrap();
         assert!(matches!(t.db.read(|c| patients::find(c, own.id, Scope::All)), Err(StoreError::NotFound)));
         assert_eq!(t.db.read(|c| patients::list(c, Scope::All, &PatientFilter::default(), Page::default())).unwrap().total, 2);
     };
 
     doctors_crud_and_unique_license => |t: &TestDb| {
         let f = fixture(t);
-        let dup = t.db.write(|c| doctors::create(c, &new_doctor("L-1")));
+        let dup = t.db.write(move |c| doctors::create(c, &new_doctor("L-1")));
         assert!(matches!(dup, Err(StoreError::Duplicate { field: "license_number" })), "{dup:?}");
         let changes = DoctorChanges { license_number: Some("L-2".into()), ..Default::default() };
-        assert!(matches!(t.db.write(|c| doctors::update(c, f.d1, &changes)), Err(StoreError::Duplicate { field: "license_number" })));
+        assert!(matches!(t.db.write({ let changes = changes.clone(); move |c| doctors::update(c, f.d1, &changes) }), Err(StoreError::Duplicate { field: "license_number" })));
         let changes = DoctorChanges { hospital: Some("Mercy".into()), experience_years: Some(11), ..Default::default() };
-        let d = t.db.write(|c| doctors::update(c, f.d1, &changes)).unwrap();
+        let d = t.db.write({ let changes = changes.clone(); move |c| doctors::update(c, f.d1, &changes) }).unwrap();
         assert_eq!((d.hospital.as_str(), d.experience_years), ("Mercy", 11));
         // Linking accounts: must exist, must be a doctor account, one doctor per account.
-        let acc = t.db.write(|c| users::create(c, "drh", "", "h", Role::Doctor)).unwrap().id;
+        let acc = t.db.write(move |c| users::create(c, "drh", "", "h", Role::Doctor)).unwrap().id;
         let link = DoctorChanges { user: Some(Some(acc)), ..Default::default() };
-        t.db.write(|c| doctors::update(c, f.d1, &link)).unwrap();
+        t.db.write({ let link = link.clone(); move |c| doctors::update(c, f.d1, &link) }).unwrap();
         assert_eq!(t.db.read(|c| doctors::for_user(c, acc)).unwrap(), Some(f.d1));
-        assert!(matches!(t.db.write(|c| doctors::update(c, f.d2, &link)), Err(StoreError::Duplicate { field: "user" })));
-        let pat = t.db.write(|c| users::create(c, "p", "", "h", Role::Patient)).unwrap().id;
+        assert!(matches!(t.db.write({ let link = link.clone(); move |c| doctors::update(c, f.d2, &link) }), Err(StoreError::Duplicate { field: "user" })));
+        let pat = t.db.write(move |c| users::create(c, "p", "", "h", Role::Patient)).unwrap().id;
         let bad = DoctorChanges { user: Some(Some(pat)), ..Default::default() };
-        assert!(matches!(t.db.write(|c| doctors::update(c, f.d2, &bad)), Err(StoreError::Invalid { field: "user", .. })));
+        assert!(matches!(t.db.write({ let bad = bad.clone(); move |c| doctors::update(c, f.d2, &bad) }), Err(StoreError::Invalid { field: "user", .. })));
         // Filters.
         let mut other = new_doctor("L-3");
         other.specialization = Specialization::Cardiology;
         other.last_name = "Wilson".into();
-        t.db.write(|c| doctors::create(c, &other)).unwrap();
+        t.db.write({ let other = other.clone(); move |c| doctors::create(c, &other) }).unwrap();
         let by_spec = DoctorFilter { specialization: Some(Specialization::Cardiology), ..Default::default() };
         assert_eq!(t.db.read(|c| doctors::list(c, &by_spec, Page::default())).unwrap().total, 1);
         let by_search = DoctorFilter { search: Some("wIlS".into()), ..Default::default() };
@@ -164,9 +172,9 @@ both_backends! {
         assert_eq!(t.db.read(|c| doctors::list(c, &by_code, Page::default())).unwrap().total, 1);
         // Archive refused with future appointments, allowed after cancelling.
         let a = book(t, &f, f.d2, f.p1, Utc::now() + Duration::days(3), 30).unwrap();
-        assert!(matches!(t.db.write(|c| doctors::archive(c, f.d2)), Err(StoreError::HasFutureAppointments { count: 1 })));
+        assert!(matches!(t.db.write(move |c| doctors::archive(c, f.d2)), Err(StoreError::HasFutureAppointments { count: 1 })));
         set_status(t, a.id, AppointmentStatus::Cancelled).unwrap();
-        t.db.write(|c| doctors::archive(c, f.d2)).unwrap();
+        t.db.write(move |c| doctors::archive(c, f.d2)).unwrap();
         assert!(matches!(t.db.read(|c| doctors::find(c, f.d2)), Err(StoreError::NotFound)));
         // Booking with an archived doctor is a missing reference.
         let err = book(t, &f, f.d2, f.p2, at(9, 0), 30);
@@ -176,11 +184,11 @@ both_backends! {
     mappings_one_per_pair => |t: &TestDb| {
         let f = fixture(t);
         let input = NewMapping { doctor: f.d1, patient: f.p1, reason_for_assignment: "GP".into(), is_active: true };
-        let m = t.db.write(|c| mappings::create(c, &input, Scope::All, f.admin)).unwrap();
+        let m = t.db.write({ let input = input.clone(); move |c| mappings::create(c, &input, Scope::All, f.admin) }).unwrap();
         assert_eq!((m.doctor, m.patient, m.assigned_by), (f.d1, f.p1, Some(f.admin)));
-        assert!(matches!(t.db.write(|c| mappings::create(c, &input, Scope::All, f.admin)), Err(StoreError::Duplicate { .. })));
+        assert!(matches!(t.db.write({ let input = input.clone(); move |c| mappings::create(c, &input, Scope::All, f.admin) }), Err(StoreError::Duplicate { .. })));
         let missing = NewMapping { doctor: DoctorId(999), ..input.clone() };
-        assert!(matches!(t.db.write(|c| mappings::create(c, &missing, Scope::All, f.admin)), Err(StoreError::MissingReference { field: "doctor", id: 999 })));
+        assert!(matches!(t.db.write({ let missing = missing.clone(); move |c| mappings::create(c, &missing, Scope::All, f.admin) }), Err(StoreError::MissingReference { field: "doctor", id: 999 })));
         let doctors_of = t.db.read(|c| mappings::doctors_of_patient(c, f.p1, Scope::All)).unwrap();
         assert_eq!(doctors_of.iter().map(|d| d.id).collect::<Vec<_>>(), [f.d1]);
         // Doctor scope sees its own mappings and the mapped patient.
@@ -191,12 +199,12 @@ both_backends! {
         assert_eq!(t.db.read(|c| mappings::list(c, Scope::DoctorOf(f.d2), MappingFilter::default(), Page::default())).unwrap().total, 0);
         // Update and deactivate (DELETE) keep the row.
         let ch = MappingChanges { reason_for_assignment: Some("follow-up".into()), is_active: None };
-        assert_eq!(t.db.write(|c| mappings::update(c, m.id, Scope::All, &ch)).unwrap().reason_for_assignment, "follow-up");
-        t.db.write(|c| mappings::deactivate(c, m.id, Scope::All)).unwrap();
+        assert_eq!(t.db.write({ let ch = ch.clone(); move |c| mappings::update(c, m.id, Scope::All, &ch) }).unwrap().reason_for_assignment, "follow-up");
+        t.db.write(move |c| mappings::deactivate(c, m.id, Scope::All)).unwrap();
         assert!(!t.db.read(|c| mappings::find(c, m.id, Scope::All)).unwrap().is_active);
         assert!(t.db.read(|c| mappings::doctors_of_patient(c, f.p1, Scope::All)).unwrap().is_empty());
         // Re-assigning reactivates the same row.
-        let again = t.db.write(|c| mappings::create(c, &input, Scope::All, f.admin)).unwrap();
+        let again = t.db.write({ let input = input.clone(); move |c| mappings::create(c, &input, Scope::All, f.admin) }).unwrap();
         assert_eq!((again.id, again.is_active), (m.id, true));
         let active = MappingFilter { is_active: Some(true), patient: Some(f.p1), ..Default::default() };
         assert_eq!(t.db.read(|c| mappings::list(c, Scope::All, active, Page::default())).unwrap().total, 1);
@@ -225,28 +233,28 @@ both_backends! {
         let replacement = book(t, &f, f.d1, f.p2, at(10, 0), 30).unwrap();
         // Rescheduling into a conflict is refused; into a free slot is allowed.
         let into = AppointmentChanges { start: Some(at(10, 0)), ..Default::default() };
-        assert!(matches!(t.db.write(|c| appointments::update(c, before.id, Scope::All, &into, Role::Staff)), Err(StoreError::DoctorConflict)));
+        assert!(matches!(t.db.write({ let into = into.clone(); move |c| appointments::update(c, before.id, Scope::All, &into, Role::Staff) }), Err(StoreError::DoctorConflict)));
         let lengthen = AppointmentChanges { duration_minutes: Some(45), ..Default::default() };
-        assert!(matches!(t.db.write(|c| appointments::update(c, replacement.id, Scope::All, &lengthen, Role::Staff)), Err(StoreError::DoctorConflict)));
+        assert!(matches!(t.db.write({ let lengthen = lengthen.clone(); move |c| appointments::update(c, replacement.id, Scope::All, &lengthen, Role::Staff) }), Err(StoreError::DoctorConflict)));
         let free = AppointmentChanges { start: Some(at(14, 0)), duration_minutes: Some(60), ..Default::default() };
-        let moved = t.db.write(|c| appointments::update(c, after.id, Scope::All, &free, Role::Staff)).unwrap();
+        let moved = t.db.write({ let free = free.clone(); move |c| appointments::update(c, after.id, Scope::All, &free, Role::Staff) }).unwrap();
         assert_eq!((moved.appointment_datetime, moved.end_datetime), (at(14, 0), at(15, 0)));
         // Moving to another doctor is checked too.
         let other_doc = AppointmentChanges { doctor: Some(f.d2), start: Some(at(1, 30)), ..Default::default() };
-        assert!(matches!(t.db.write(|c| appointments::update(c, moved.id, Scope::All, &other_doc, Role::Staff)), Err(StoreError::DoctorConflict)));
+        assert!(matches!(t.db.write({ let other_doc = other_doc.clone(); move |c| appointments::update(c, moved.id, Scope::All, &other_doc, Role::Staff) }), Err(StoreError::DoctorConflict)));
         // Completed and no-show appointments block nothing; archived ones neither.
         set_status(t, replacement.id, AppointmentStatus::Completed).unwrap();
         let c2 = book(t, &f, f.d1, f.p1, at(10, 0), 30).unwrap();
-        t.db.write(|c| appointments::archive(c, c2.id, Scope::All)).unwrap();
+        t.db.write(move |c| appointments::archive(c, c2.id, Scope::All)).unwrap();
         assert!(matches!(t.db.read(|c| appointments::find(c, c2.id, Scope::All)), Err(StoreError::NotFound)));
         book(t, &f, f.d1, f.p1, at(10, 0), 30).unwrap();
         // Final states are final; only SCHEDULED may move.
         assert!(matches!(set_status(t, replacement.id, AppointmentStatus::Scheduled), Err(StoreError::Invalid { field: "status", .. })));
         let mv = AppointmentChanges { start: Some(at(18, 0)), ..Default::default() };
-        assert!(matches!(t.db.write(|c| appointments::update(c, replacement.id, Scope::All, &mv, Role::Staff)), Err(StoreError::Invalid { .. })));
+        assert!(matches!(t.db.write({ let mv = mv.clone(); move |c| appointments::update(c, replacement.id, Scope::All, &mv, Role::Staff) }), Err(StoreError::Invalid { .. })));
         // A patient may cancel but not complete.
         let pat_done = AppointmentChanges { status: Some(AppointmentStatus::Completed), ..Default::default() };
-        assert!(matches!(t.db.write(|c| appointments::update(c, moved.id, Scope::All, &pat_done, Role::Patient)), Err(StoreError::Forbidden)));
+        assert!(matches!(t.db.write({ let pat_done = pat_done.clone(); move |c| appointments::update(c, moved.id, Scope::All, &pat_done, Role::Patient) }), Err(StoreError::Forbidden)));
     };
 
     appointment_lists_filters_and_scope => |t: &TestDb| {
@@ -268,63 +276,63 @@ both_backends! {
         assert_eq!(list(AppointmentFilter { from: Some(at(9, 0)), until: Some(at(11, 0)), ..Default::default() }, Scope::All), [a1.id]);
         assert_eq!(list(AppointmentFilter::default(), Scope::DoctorOf(f.d2)), [a3.id]);
         assert!(list(AppointmentFilter::default(), Scope::Nothing).is_empty());
-        let owner = t.db.write(|c| users::create(c, "owner", "", "h", Role::Patient)).unwrap().id;
+        let owner = t.db.write(move |c| users::create(c, "owner", "", "h", Role::Patient)).unwrap().id;
         let ch = PatientChanges { user: Some(Some(owner)), ..Default::default() };
-        t.db.write(|c| patients::update(c, f.p2, Scope::All, &ch)).unwrap();
+        t.db.write({ let ch = ch.clone(); move |c| patients::update(c, f.p2, Scope::All, &ch) }).unwrap();
         assert_eq!(list(AppointmentFilter::default(), Scope::OwnedBy(owner)), [a2.id]);
         // A doctor sees patients they have appointments with.
         assert!(t.db.read(|c| patients::find(c, f.p2, Scope::DoctorOf(f.d1))).is_ok());
         // A patient cannot book for someone else's record.
         let input = NewAppointment { doctor: f.d2, patient: f.p1, start: at(15, 0), duration_minutes: 30, reason: String::new() };
-        assert!(matches!(t.db.write(|c| appointments::create(c, &input, Scope::OwnedBy(owner), owner)), Err(StoreError::MissingReference { field: "patient", .. })));
+        assert!(matches!(t.db.write({ let input = input.clone(); move |c| appointments::create(c, &input, Scope::OwnedBy(owner), owner) }), Err(StoreError::MissingReference { field: "patient", .. })));
         // Archiving a patient with future appointments is refused.
         let future = book(t, &f, f.d2, f.p2, Utc::now() + Duration::days(1), 30).unwrap();
-        assert!(matches!(t.db.write(|c| patients::archive(c, f.p2, Scope::All)), Err(StoreError::HasFutureAppointments { count: 1 })));
-        t.db.write(|c| appointments::archive(c, future.id, Scope::All)).unwrap();
-        t.db.write(|c| patients::archive(c, f.p2, Scope::All)).unwrap();
+        assert!(matches!(t.db.write(move |c| patients::archive(c, f.p2, Scope::All)), Err(StoreError::HasFutureAppointments { count: 1 })));
+        t.db.write(move |c| appointments::archive(c, future.id, Scope::All)).unwrap();
+        t.db.write(move |c| patients::archive(c, f.p2, Scope::All)).unwrap();
     };
 
     users_tokens_and_failures => |t: &TestDb| {
-        let first = t.db.write(|c| users::register(c, "Alice", "a@example.org", "h1")).unwrap();
+        let first = t.db.write(move |c| users::register(c, "Alice", "a@example.org", "h1")).unwrap();
         assert_eq!(first.role, Role::Admin);
-        let second = t.db.write(|c| users::register(c, "bob", "", "h2")).unwrap();
+        let second = t.db.write(move |c| users::register(c, "bob", "", "h2")).unwrap();
         assert_eq!(second.role, Role::Patient);
-        assert!(matches!(t.db.write(|c| users::register(c, "ALICE", "", "h")), Err(StoreError::Duplicate { field: "username" })));
+        assert!(matches!(t.db.write(move |c| users::register(c, "ALICE", "", "h")), Err(StoreError::Duplicate { field: "username" })));
         let row = t.db.read(|c| users::find_by_username(c, "aLiCe")).unwrap().unwrap();
         assert_eq!(row.password_hash, "h1");
         assert_eq!(t.db.read(|c| users::caller(c, second.id)).unwrap(), Some((Role::Patient, true, None)));
         assert_eq!(t.db.read(|c| users::list(c, Page::default())).unwrap().total, 2);
         // Signing secret: generated once, then stable.
-        let s1 = t.db.write(|c| tokens::signing_secret(c, || "one".into())).unwrap();
-        let s2 = t.db.write(|c| tokens::signing_secret(c, || "two".into())).unwrap();
+        let s1 = t.db.write(move |c| tokens::signing_secret(c, || "one".into())).unwrap();
+        let s2 = t.db.write(move |c| tokens::signing_secret(c, || "two".into())).unwrap();
         assert_eq!((s1.as_str(), s2.as_str()), ("one", "one"));
         // Refresh rotation and reuse detection.
         let now = Utc::now();
-        t.db.write(|c| tokens::record_refresh(c, "j1", second.id, "fam", now + Duration::hours(1))).unwrap();
-        let r = t.db.write(|c| tokens::use_refresh(c, "j1", now)).unwrap();
+        t.db.write(move |c| tokens::record_refresh(c, "j1", second.id, "fam", now + Duration::hours(1))).unwrap();
+        let r = t.db.write(move |c| tokens::use_refresh(c, "j1", now)).unwrap();
         assert_eq!(r, tokens::RefreshOutcome::Rotated { user: second.id, family: "fam".into() });
-        t.db.write(|c| tokens::record_refresh(c, "j2", second.id, "fam", now + Duration::hours(1))).unwrap();
-        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "j1", now)).unwrap(), tokens::RefreshOutcome::Reused);
+        t.db.write(move |c| tokens::record_refresh(c, "j2", second.id, "fam", now + Duration::hours(1))).unwrap();
+        assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "j1", now)).unwrap(), tokens::RefreshOutcome::Reused);
         // The whole family is now revoked, including the fresh j2.
-        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "j2", now)).unwrap(), tokens::RefreshOutcome::Reused);
-        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "nope", now)).unwrap(), tokens::RefreshOutcome::Unknown);
+        assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "j2", now)).unwrap(), tokens::RefreshOutcome::Reused);
+        assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "nope", now)).unwrap(), tokens::RefreshOutcome::Unknown);
         // Deactivation revokes tokens.
-        t.db.write(|c| tokens::record_refresh(c, "j3", second.id, "fam2", now + Duration::hours(1))).unwrap();
+        t.db.write(move |c| tokens::record_refresh(c, "j3", second.id, "fam2", now + Duration::hours(1))).unwrap();
         let off = users::UserUpdate { is_active: Some(false), ..Default::default() };
-        let u = t.db.write(|c| users::update(c, second.id, &off)).unwrap();
+        let u = t.db.write({ let off = off.clone(); move |c| users::update(c, second.id, &off) }).unwrap();
         assert!(!u.is_active);
-        assert_eq!(t.db.write(|c| tokens::use_refresh(c, "j3", now)).unwrap(), tokens::RefreshOutcome::Reused);
+        assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "j3", now)).unwrap(), tokens::RefreshOutcome::Reused);
         // Failed-login counters.
         for _ in 0..3 {
-            t.db.write(|c| tokens::record_failure(c, "bob", "10.0.0.1", now)).unwrap();
+            t.db.write(move |c| tokens::record_failure(c, "bob", "10.0.0.1", now)).unwrap();
         }
-        t.db.write(|c| tokens::record_failure(c, "eve", "10.0.0.1", now)).unwrap();
+        t.db.write(move |c| tokens::record_failure(c, "eve", "10.0.0.1", now)).unwrap();
         let counts = t.db.read(|c| tokens::recent_failures(c, "bob", "10.0.0.1", now - Duration::minutes(15))).unwrap();
         assert_eq!((counts.by_user.len(), counts.by_ip.len()), (3, 4));
-        t.db.write(|c| tokens::clear_failures(c, "bob")).unwrap();
+        t.db.write(move |c| tokens::clear_failures(c, "bob")).unwrap();
         let counts = t.db.read(|c| tokens::recent_failures(c, "bob", "10.0.0.1", now - Duration::minutes(15))).unwrap();
         assert_eq!((counts.by_user.len(), counts.by_ip.len()), (0, 1));
-        assert!(t.db.write(|c| tokens::purge(c, now + Duration::hours(2), now + Duration::hours(2))).unwrap() >= 1);
+        assert!(t.db.write(move |c| tokens::purge(c, now + Duration::hours(2), now + Duration::hours(2))).unwrap() >= 1);
     };
 
     migrations_down_and_up_again => |t: &TestDb| {

@@ -2,8 +2,8 @@
 //! on the blocking pool, map the result.
 
 pub mod appointments;
-pub mod availability;
 pub mod auth;
+pub mod availability;
 pub mod doctors;
 pub mod health;
 pub mod mappings;

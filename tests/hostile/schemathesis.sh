@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Schemathesis against the real server: property-based requests generated from the served
+# OpenAPI document (/api/schema/), checked for server errors, schema-conformant responses and
+# documented status codes. Zero failures required.
+#
+#   tests/hostile/schemathesis.sh
+#
+# Environment: CARGO_TARGET_DIR (default target/), SCHEMATHESIS_MAX_EXAMPLES (default 20 per
+# operation), SCHEMATHESIS_TIMEOUT (overall seconds, default 360), SCHEMATHESIS_SEED.
+# The virtualenv with the pinned schemathesis lives in $CARGO_TARGET_DIR/venv.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+target="${CARGO_TARGET_DIR:-$root/target}"
+venv="$target/venv"
+version="4.32.5"
+max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-20}"
+overall="${SCHEMATHESIS_TIMEOUT:-360}"
+seed="${SCHEMATHESIS_SEED:-$RANDOM}"
+
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+    echo "== installing schemathesis $version into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+fi
+"$venv/bin/schemathesis" --version
+
+if [ -n "${HEALTHCARE_BIN:-}" ]; then
+    bin="$HEALTHCARE_BIN"
+else
+    cargo build --quiet -p healthcare-api --bin healthcare
+    bin="$target/debug/healthcare"
+fi
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+DATABASE_URL="sqlite://$work/schemathesis.db" HEALTHCARE_BIND=127.0.0.1:0 BCRYPT_COST=4 RUST_LOG=error \
+    "$bin" serve >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.out" | head -n1)
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; echo "FATAL: server exited" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "FATAL: server did not start" >&2; exit 1; }
+base="http://127.0.0.1:$port"
+echo "server on $base (seed $seed, $max_examples examples per operation)"
+
+# An admin (the first account), and one record of each kind so that ids 1 exist.
+token=$("$venv/bin/python" - "$base" <<'PY'
+import json, sys, urllib.request
+base = sys.argv[1]
+def call(method, path, body, token=None):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+pw = "schemathesis correct horse"
+call("POST", "/api/auth/register/", {"username": "admin", "email": "a@example.org", "password": pw})
+t = call("POST", "/api/token/", {"username": "admin", "password": pw})["access"]
+d = call("POST", "/api/doctors/", {"first_name": "G", "last_name": "H", "specialization": "GP",
+        "contact_number": "555 0101", "email": "h@example.org", "license_number": "L-1",
+        "hospital": "P"}, t)["id"]
+p = call("POST", "/api/patients/", {"first_name": "J", "last_name": "D", "date_of_birth": "1990-05-17",
+        "gender": "F", "contact_number": "555 0100"}, t)["id"]
+call("POST", "/api/appointments/", {"doctor": d, "patient": p,
+        "appointment_datetime": "2035-12-20T10:30:00Z"}, t)
+call("POST", "/api/mappings/", {"doctor": d, "patient": p}, t)
+print(t)
+PY
+)
+
+set +e
+timeout --signal=INT "$overall" "$venv/bin/schemathesis" --no-color run "$base/api/schema/" \
+    --url "$base" \
+    -H "Authorization: Bearer $token" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$max_examples" \
+    --seed "$seed" \
+    --request-timeout 20 \
+    --workers 2 \
+    --suppress-health-check all \
+    --report junit --report-dir "$target/schemathesis-report" 2>&1 | tee "$target/schemathesis.log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -eq 124 ]; then
+    echo "FATAL: schemathesis did not finish within ${overall}s" >&2
+    exit 1
+fi
+if grep -qiE 'panicked|internal error' "$work/server.err"; then
+    grep -iE 'panicked|internal error' "$work/server.err" | head -n 20 >&2
+    echo "FATAL: the server logged panics or internal errors" >&2
+    exit 1
+fi
+if [ "$status" -ne 0 ]; then
+    echo "FATAL: schemathesis found failures (exit $status); see $target/schemathesis.log" >&2
+    exit "$status"
+fi
+echo "schemathesis: no failures"

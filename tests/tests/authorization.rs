@@ -1,0 +1,688 @@
+//! The authorization matrix, against the real binary on both backends: for each role (admin,
+//! staff, doctor linked to a Doctor, doctor with no Doctor, patient) and each endpoint, another
+//! account's records are invisible (404) or, where the role may see but not change them, refused
+//! (403), and they are unchanged afterwards; forged, expired, wrong-kind, revoked and
+//! deactivated tokens get 401; five failed logins get 429 with `Retry-After`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use healthcare_tests::{start_with, Client, Reply, Server};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const PW: &str = "correct horse battery";
+const SECRET: &str = "authorization-matrix-secret-0123456789abcdef";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn claims(user: i64, role: &str, kind: &str, exp: i64) -> Value {
+    json!({"sub": user.to_string(), "user_id": user, "role": role, "exp": exp, "iat": now(),
+           "jti": format!("{:032x}", rand::random::<u128>()), "token_type": kind})
+}
+
+fn sign(alg: Algorithm, key: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn patient_body(first: &str) -> Value {
+    json!({"first_name": first, "last_name": "Matrix", "date_of_birth": "1985-04-01", "gender": "F",
+           "contact_number": "555 0100"})
+}
+
+fn doctor_body(license: &str) -> Value {
+    json!({"first_name": "Doc", "last_name": license, "specialization": "CAR",
+           "contact_number": "555 0101", "email": "doc@example.org", "license_number": license,
+           "hospital": "General"})
+}
+
+fn ok(r: Reply, what: &str) -> Reply {
+    assert!((200..300).contains(&r.status), "{what}: {r:?}");
+    r
+}
+
+/// One cell of the matrix.
+struct Cell<'a> {
+    role: &'static str,
+    client: &'a Client,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    expected: u16,
+}
+
+fn cell<'a>(
+    role: &'static str,
+    client: &'a Client,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    expected: u16,
+) -> Cell<'a> {
+    Cell {
+        role,
+        client,
+        method,
+        path,
+        body,
+        expected,
+    }
+}
+
+fn matrix(server: &Server, backend: &str) {
+    let anon = server.client();
+    let admin = anon.register("admin", PW);
+    // Accounts: staff, two linked doctors, one unlinked doctor, two patients.
+    let account = |name: &str, role: &str| {
+        let r = admin.post(
+            "/api/users/",
+            json!({"username": name, "email": format!("{name}@example.org"), "password": PW, "role": role}),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        (r.id(), anon.login(name, PW))
+    };
+    let (_, staff) = account("staff1", "staff");
+    let (doc1_user, doc1) = account("doc1", "doctor");
+    let (doc2_user, doc2) = account("doc2", "doctor");
+    let (_, loose) = account("doc3", "doctor");
+    let pat1 = anon.register("pat1", PW);
+    let pat2 = anon.register("pat2", PW);
+    let pat2_user = pat2.get("/api/auth/me/").id();
+    let dr1 = ok(admin.post("/api/doctors/", doctor_body("M-1")), "dr1").id();
+    let dr2 = ok(admin.post("/api/doctors/", doctor_body("M-2")), "dr2").id();
+    ok(
+        admin.patch(&format!("/api/doctors/{dr1}/"), json!({"user": doc1_user})),
+        "link dr1",
+    );
+    ok(
+        admin.patch(&format!("/api/doctors/{dr2}/"), json!({"user": doc2_user})),
+        "link dr2",
+    );
+    // Each patient account owns one record, booked with and mapped to its own doctor.
+    let p1 = ok(pat1.post("/api/patients/", patient_body("One")), "p1").id();
+    let p2 = ok(pat2.post("/api/patients/", patient_body("Two")), "p2").id();
+    let a1 = ok(
+        pat1.post(
+            "/api/appointments/",
+            json!({"doctor": dr1, "patient": p1, "appointment_datetime": "2036-01-05T09:00:00Z"}),
+        ),
+        "a1",
+    )
+    .id();
+    let a2 = ok(
+        pat2.post(
+            "/api/appointments/",
+            json!({"doctor": dr2, "patient": p2, "appointment_datetime": "2036-01-05T09:00:00Z"}),
+        ),
+        "a2",
+    )
+    .id();
+    let m1 = ok(
+        pat1.post("/api/mappings/", json!({"doctor": dr1, "patient": p1})),
+        "m1",
+    )
+    .id();
+    let m2 = ok(
+        pat2.post("/api/mappings/", json!({"doctor": dr2, "patient": p2})),
+        "m2",
+    )
+    .id();
+    let snapshot = |admin: &Client| {
+        [
+            format!("/api/patients/{p2}/"),
+            format!("/api/appointments/{a2}/"),
+            format!("/api/mappings/{m2}/"),
+            format!("/api/doctors/{dr2}/"),
+            format!("/api/users/{pat2_user}/"),
+        ]
+        .map(|p| {
+            let r = admin.get(&p);
+            assert_eq!(r.status, 200, "{p}: {r:?}");
+            r.body
+        })
+    };
+    let before = snapshot(&admin);
+
+    let change_patient = json!({"first_name": "Changed", "medical_history": "stolen"});
+    let change_appt =
+        json!({"status": "CANCELLED", "appointment_datetime": "2036-02-01T09:00:00Z"});
+    let change_mapping = json!({"is_active": false});
+    let change_doctor = json!({"hospital": "Elsewhere"});
+    let change_user = json!({"is_active": false, "role": "admin"});
+    let mut cells: Vec<Cell> = Vec::new();
+    // The records of pat2 / dr2, seen by everyone who is not entitled to them.
+    for (role, client) in [
+        ("patient", &pat1),
+        ("doctor", &doc1),
+        ("unlinked doctor", &loose),
+    ] {
+        for (method, body) in [
+            ("GET", None),
+            ("PATCH", Some(change_patient.clone())),
+            ("DELETE", None),
+        ] {
+            cells.push(cell(
+                role,
+                client,
+                method,
+                format!("/api/patients/{p2}/"),
+                body,
+                404,
+            ));
+        }
+        for (method, body) in [
+            ("GET", None),
+            ("PATCH", Some(change_appt.clone())),
+            ("DELETE", None),
+        ] {
+            cells.push(cell(
+                role,
+                client,
+                method,
+                format!("/api/appointments/{a2}/"),
+                body,
+                404,
+            ));
+        }
+        for (method, body) in [
+            ("GET", None),
+            ("PATCH", Some(change_mapping.clone())),
+            ("DELETE", None),
+        ] {
+            cells.push(cell(
+                role,
+                client,
+                method,
+                format!("/api/mappings/{m2}/"),
+                body,
+                404,
+            ));
+        }
+        cells.push(cell(
+            role,
+            client,
+            "GET",
+            format!("/api/mappings/patient/{p2}/"),
+            None,
+            404,
+        ));
+        // The doctor directory is readable by all; only the doctor's own account (and clinic
+        // staff) may change it.
+        cells.push(cell(
+            role,
+            client,
+            "GET",
+            format!("/api/doctors/{dr2}/"),
+            None,
+            200,
+        ));
+        cells.push(cell(
+            role,
+            client,
+            "PATCH",
+            format!("/api/doctors/{dr2}/"),
+            Some(change_doctor.clone()),
+            403,
+        ));
+        cells.push(cell(
+            role,
+            client,
+            "DELETE",
+            format!("/api/doctors/{dr2}/"),
+            None,
+            403,
+        ));
+        cells.push(cell(
+            role,
+            client,
+            "POST",
+            "/api/doctors/".into(),
+            Some(doctor_body("M-X")),
+            403,
+        ));
+    }
+    // Booking or mapping for someone else's patient: the patient does not exist for them.
+    cells.push(cell(
+        "patient",
+        &pat1,
+        "POST",
+        "/api/appointments/".into(),
+        Some(json!({"doctor": dr2, "patient": p2, "appointment_datetime": "2036-03-01T09:00:00Z"})),
+        400,
+    ));
+    cells.push(cell(
+        "patient",
+        &pat1,
+        "POST",
+        "/api/mappings/".into(),
+        Some(json!({"doctor": dr1, "patient": p2})),
+        400,
+    ));
+    // Moving one's own appointment onto another patient or doctor is refused.
+    cells.push(cell(
+        "patient",
+        &pat1,
+        "PATCH",
+        format!("/api/appointments/{a1}/"),
+        Some(json!({"patient": p2})),
+        403,
+    ));
+    cells.push(cell(
+        "doctor",
+        &doc1,
+        "PATCH",
+        format!("/api/appointments/{a1}/"),
+        Some(json!({"doctor": dr2})),
+        403,
+    ));
+    // Handing one's own patient record to another account is refused.
+    cells.push(cell(
+        "patient",
+        &pat1,
+        "PATCH",
+        format!("/api/patients/{p1}/"),
+        Some(json!({"user": pat2_user})),
+        400,
+    ));
+    // Doctors read their patients but do not edit them, nor book.
+    cells.push(cell(
+        "doctor",
+        &doc1,
+        "PATCH",
+        format!("/api/patients/{p1}/"),
+        Some(change_patient.clone()),
+        403,
+    ));
+    cells.push(cell(
+        "doctor",
+        &doc1,
+        "POST",
+        "/api/appointments/".into(),
+        Some(json!({"doctor": dr1, "patient": p1, "appointment_datetime": "2036-03-02T09:00:00Z"})),
+        403,
+    ));
+    // Users are admin-only: every other role gets 403 on every users endpoint.
+    for (role, client) in [
+        ("staff", &staff),
+        ("doctor", &doc1),
+        ("unlinked doctor", &loose),
+        ("patient", &pat1),
+    ] {
+        cells.push(cell(role, client, "GET", "/api/users/".into(), None, 403));
+        cells.push(cell(
+            role,
+            client,
+            "GET",
+            format!("/api/users/{pat2_user}/"),
+            None,
+            403,
+        ));
+        cells.push(cell(
+            role,
+            client,
+            "PATCH",
+            format!("/api/users/{pat2_user}/"),
+            Some(change_user.clone()),
+            403,
+        ));
+        cells.push(cell(
+            role,
+            client,
+            "POST",
+            "/api/users/".into(),
+            Some(json!({"username": "intruder", "email": "i@example.org", "password": PW, "role": "admin"})),
+            403,
+        ));
+    }
+    // Clinic staff and admin see everything.
+    for (role, client) in [("staff", &staff), ("admin", &admin)] {
+        for path in [
+            format!("/api/patients/{p2}/"),
+            format!("/api/appointments/{a2}/"),
+            format!("/api/mappings/{m2}/"),
+            format!("/api/mappings/patient/{p2}/"),
+            format!("/api/doctors/{dr2}/"),
+        ] {
+            cells.push(cell(role, client, "GET", path, None, 200));
+        }
+    }
+    cells.push(cell(
+        "admin",
+        &admin,
+        "GET",
+        format!("/api/users/{pat2_user}/"),
+        None,
+        200,
+    ));
+
+    let mut wrong = Vec::new();
+    for c in &cells {
+        let r = c.client.send(c.method, &c.path, c.body.as_ref());
+        let shape_ok = match r.status {
+            404 => r.body == json!({"detail": "Not found."}),
+            403 => {
+                r.body == json!({"detail": "You do not have permission to perform this action."})
+            }
+            400 => r.body.is_object(),
+            _ => true,
+        };
+        if r.status != c.expected || !shape_ok {
+            wrong.push(format!(
+                "{} {} {} -> {} {} (expected {})",
+                c.role, c.method, c.path, r.status, r.body, c.expected
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "matrix mismatches:\n{}", wrong.join("\n"));
+
+    // Lists show only one's own.
+    let ids = |client: &Client, path: &str| -> Vec<i64> {
+        let r = client.get(path);
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&pat1, "/api/patients/"), vec![p1]);
+    assert_eq!(ids(&pat1, "/api/appointments/"), vec![a1]);
+    assert_eq!(
+        ids(&pat1, &format!("/api/appointments/?patient={p2}")),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        ids(&pat1, &format!("/api/appointments/?doctor={dr2}")),
+        Vec::<i64>::new()
+    );
+    assert_eq!(ids(&pat1, "/api/mappings/"), vec![m1]);
+    assert_eq!(ids(&doc1, "/api/patients/"), vec![p1]);
+    assert_eq!(ids(&doc1, "/api/appointments/"), vec![a1]);
+    assert_eq!(ids(&doc1, "/api/mappings/"), vec![m1]);
+    assert_eq!(ids(&doc1, "/api/patients/?search=Two"), Vec::<i64>::new());
+    assert_eq!(ids(&doc2, "/api/appointments/"), vec![a2]);
+    assert_eq!(ids(&loose, "/api/patients/"), Vec::<i64>::new());
+    assert_eq!(ids(&loose, "/api/appointments/"), Vec::<i64>::new());
+    assert_eq!(ids(&loose, "/api/mappings/"), Vec::<i64>::new());
+    assert_eq!(ids(&staff, "/api/patients/").len(), 2);
+    assert_eq!(ids(&admin, "/api/appointments/").len(), 2);
+    // A foreign id and an id that does not exist answer alike.
+    assert_eq!(
+        pat1.get(&format!("/api/patients/{p2}/")).body,
+        pat1.get("/api/patients/999999/").body
+    );
+    // Nothing of pat2's changed.
+    assert_eq!(
+        snapshot(&admin),
+        before,
+        "records changed by unauthorized requests"
+    );
+    healthcare_tests::report(&format!(
+        "authorization[{backend}]: {} matrix cells (5 roles x foreign records and endpoints) as expected",
+        cells.len()
+    ));
+
+    forged_tokens(server, backend, &admin, &pat1, &pat2, pat2_user);
+}
+
+fn unauthorized(r: &Reply, what: &str) {
+    assert_eq!(r.status, 401, "{what}: {r:?}");
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer")),
+        "{what}: {r:?}"
+    );
+    assert!(r.body["detail"].is_string(), "{what}: {r:?}");
+}
+
+fn forged_tokens(
+    server: &Server,
+    backend: &str,
+    admin: &Client,
+    pat1: &Client,
+    pat2: &Client,
+    pat2_user: i64,
+) {
+    let anon = server.client();
+    let admin_id = admin.get("/api/auth/me/").id();
+    let pat1_id = pat1.get("/api/auth/me/").id();
+    let valid = claims(admin_id, "admin", "access", now() + 600);
+    // Sanity: a token the test signs with the server's key is accepted.
+    let good = sign(Algorithm::HS256, SECRET, &valid);
+    assert_eq!(anon.with_token(&good).get("/api/users/").status, 200);
+
+    let none = format!(
+        "{}.{}.",
+        b64url(br#"{"alg":"none","typ":"JWT"}"#),
+        b64url(valid.to_string().as_bytes())
+    );
+    let none_sig = format!(
+        "{}.{}.{}",
+        b64url(br#"{"alg":"none","typ":"JWT"}"#),
+        b64url(valid.to_string().as_bytes()),
+        good.rsplit('.').next().unwrap()
+    );
+    // Header claims HS256 but the payload was swapped: the signature no longer matches.
+    let pat1_token = pat1.token.clone().unwrap();
+    let mut parts = pat1_token.split('.');
+    let tampered = format!(
+        "{}.{}.{}",
+        parts.next().unwrap(),
+        b64url(valid.to_string().as_bytes()),
+        parts.nth(1).unwrap()
+    );
+    let pair = anon.post("/api/token/", json!({"username": "pat1", "password": PW}));
+    assert_eq!(pair.status, 200);
+    let refresh = pair.body["refresh"].as_str().unwrap().to_owned();
+    let forged: Vec<(&str, String)> = vec![
+        ("alg none", none),
+        ("alg none with a signature", none_sig),
+        (
+            "HS384 with the server's key",
+            sign(Algorithm::HS384, SECRET, &valid),
+        ),
+        (
+            "HS512 with the server's key",
+            sign(Algorithm::HS512, SECRET, &valid),
+        ),
+        (
+            "HS256 with another key",
+            sign(
+                Algorithm::HS256,
+                "not-the-server-secret-0123456789abcdef",
+                &valid,
+            ),
+        ),
+        (
+            "expired",
+            sign(
+                Algorithm::HS256,
+                SECRET,
+                &claims(admin_id, "admin", "access", now() - 3600),
+            ),
+        ),
+        ("no exp", {
+            let mut c = valid.clone();
+            c.as_object_mut().unwrap().remove("exp");
+            sign(Algorithm::HS256, SECRET, &c)
+        }),
+        ("sub and user_id disagree", {
+            let mut c = valid.clone();
+            c["sub"] = json!(pat1_id.to_string());
+            sign(Algorithm::HS256, SECRET, &c)
+        }),
+        (
+            "refresh token signed by the test",
+            sign(
+                Algorithm::HS256,
+                SECRET,
+                &claims(admin_id, "admin", "refresh", now() + 600),
+            ),
+        ),
+        ("a real refresh token as access", refresh.clone()),
+        ("tampered payload", tampered),
+        (
+            "unknown user",
+            sign(
+                Algorithm::HS256,
+                SECRET,
+                &claims(987_654, "admin", "access", now() + 600),
+            ),
+        ),
+        ("garbage", "not.a.jwt".into()),
+        ("empty", String::new()),
+    ];
+    for (what, token) in &forged {
+        unauthorized(&anon.with_token(token).get("/api/auth/me/"), what);
+        unauthorized(&anon.with_token(token).get("/api/patients/"), what);
+    }
+    // Other schemes are refused.
+    let basic = anon.raw_bytes("GET", "/api/auth/me/", b"", None);
+    unauthorized(&basic, "no header");
+    // The role claim is informational: the database's role counts.
+    let escalated = sign(
+        Algorithm::HS256,
+        SECRET,
+        &claims(pat1_id, "admin", "access", now() + 600),
+    );
+    let escalated = anon.with_token(&escalated);
+    assert_eq!(escalated.get("/api/auth/me/").body["role"], "patient");
+    assert_eq!(escalated.get("/api/users/").status, 403);
+
+    // Refresh tokens: rotation, reuse, revocation.
+    let rotated = anon.post("/api/token/refresh/", json!({"refresh": refresh}));
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    unauthorized(
+        &anon.post("/api/token/refresh/", json!({"refresh": refresh})),
+        "reused refresh",
+    );
+    let fresh = anon.post("/api/token/", json!({"username": "pat1", "password": PW}));
+    let r = fresh.body["refresh"].as_str().unwrap().to_owned();
+    assert_eq!(
+        anon.post("/api/token/revoke/", json!({"refresh": r}))
+            .status,
+        204
+    );
+    unauthorized(
+        &anon.post("/api/token/refresh/", json!({"refresh": r})),
+        "revoked refresh",
+    );
+    // An access token where a refresh token is expected.
+    unauthorized(
+        &anon.post("/api/token/refresh/", json!({"refresh": pat1_token})),
+        "access as refresh",
+    );
+    let forged_refresh = sign(
+        Algorithm::HS384,
+        SECRET,
+        &claims(pat1_id, "patient", "refresh", now() + 600),
+    );
+    unauthorized(
+        &anon.post("/api/token/refresh/", json!({"refresh": forged_refresh})),
+        "HS384 refresh",
+    );
+    // A refresh token the server never issued (right key, unknown jti) does not work either.
+    let mut unknown = claims(pat1_id, "patient", "refresh", now() + 600);
+    unknown["fam"] = json!("f00d");
+    let unknown = sign(Algorithm::HS256, SECRET, &unknown);
+    unauthorized(
+        &anon.post("/api/token/refresh/", json!({"refresh": unknown})),
+        "unissued refresh",
+    );
+
+    // A deactivated account's live access token stops working at once; so does its login.
+    let pat2_refresh = anon.post("/api/token/", json!({"username": "pat2", "password": PW}));
+    assert_eq!(pat2.get("/api/patients/").status, 200);
+    assert_eq!(
+        admin
+            .patch(
+                &format!("/api/users/{pat2_user}/"),
+                json!({"is_active": false})
+            )
+            .status,
+        200
+    );
+    unauthorized(&pat2.get("/api/patients/"), "deactivated access token");
+    unauthorized(
+        &anon.post(
+            "/api/token/refresh/",
+            json!({"refresh": pat2_refresh.body["refresh"]}),
+        ),
+        "deactivated refresh",
+    );
+    unauthorized(
+        &anon.post("/api/token/", json!({"username": "pat2", "password": PW})),
+        "deactivated login",
+    );
+
+    // Login throttling: five failures, then 429 with Retry-After, even with the right password.
+    for i in 0..5 {
+        unauthorized(
+            &anon.post(
+                "/api/token/",
+                json!({"username": "pat1", "password": "wrong password"}),
+            ),
+            &format!("failure {i}"),
+        );
+    }
+    let throttled = anon.post("/api/token/", json!({"username": "pat1", "password": PW}));
+    assert_eq!(throttled.status, 429, "{throttled:?}");
+    assert!(throttled.body["detail"].is_string());
+    let retry = throttled
+        .header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        retry.is_some_and(|s| s > 0 && s <= 15 * 60),
+        "{throttled:?}"
+    );
+    // Other accounts are not locked out by it.
+    assert_eq!(
+        anon.post("/api/token/", json!({"username": "admin", "password": PW}))
+            .status,
+        200
+    );
+    healthcare_tests::report(&format!(
+        "authorization[{backend}]: {} forged or unusable access tokens refused with 401 on 2 endpoints each",
+        forged.len()
+    ));
+}
+
+#[test]
+fn matrix_sqlite() {
+    let (_db, server) = start_with("sqlite", &[("JWT_SECRET", SECRET)]).unwrap();
+    matrix(&server, "sqlite");
+}
+
+#[test]
+fn matrix_postgres() {
+    if let Some((_db, server)) = start_with("postgres", &[("JWT_SECRET", SECRET)]) {
+        matrix(&server, "postgres");
+    }
+}
