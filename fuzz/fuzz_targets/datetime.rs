@@ -18,7 +18,10 @@ fuzz_target!(|input: (&str, i64)| {
             last == 'Z' || last == 'z' || last.is_ascii_digit(),
             "accepted {text:?}"
         );
-        assert!(s.contains(['Z', 'z', '+']) || s[10..].contains('-'), "naive {text:?}");
+        assert!(
+            s.contains(['Z', 'z', '+']) || s[10..].contains('-'),
+            "naive {text:?}"
+        );
         let again = DateTime::parse_from_rfc3339(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
             .expect("round trip");
         assert_eq!(again, t);
@@ -31,6 +34,9 @@ fuzz_target!(|input: (&str, i64)| {
     ]);
     if let Ok(a) = NewAppointment::parse(&body) {
         assert!(a.end() > a.start);
-        assert_eq!((a.end() - a.start).num_minutes(), i64::from(a.duration_minutes));
+        assert_eq!(
+            (a.end() - a.start).num_minutes(),
+            i64::from(a.duration_minutes)
+        );
     }
 });

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
+case "${CARGO_TARGET_DIR:-}" in /*|"") ;; *) CARGO_TARGET_DIR="$root/$CARGO_TARGET_DIR" ;; esac
 target="${CARGO_TARGET_DIR:-$root/target}"
 venv="$target/venv"
 version="4.32.5"
@@ -81,6 +82,9 @@ PY
 )
 
 set +e
+# From the scratch directory: schemathesis keeps a `.schemathesis/` cache in its working
+# directory, which must not land in the repository.
+cd "$work"
 timeout --signal=INT "$overall" "$venv/bin/schemathesis" --no-color run "$base/api/schema/" \
     --url "$base" \
     -H "Authorization: Bearer $token" \

@@ -5,6 +5,7 @@
 //! 409, none gets a 5xx, and afterwards an SQL self-join over the database finds no overlapping
 //! pair of SCHEDULED appointments.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::needless_range_loop)] // k indexes several parallel pools at once
 
 use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};

@@ -143,7 +143,16 @@ fn crash_rounds(db: &TestDb, backend: &str) {
                 std::thread::spawn(move || writer(client, round, t, doctor, acked_total, stop))
             })
             .collect();
-        // A random moment in the stream of writes.
+        // A random moment in the stream of writes (counted from the first acknowledged one,
+        // so a slow start on a loaded machine cannot leave a round without writes).
+        let waiting = Instant::now();
+        while acked_total.load(Ordering::Relaxed) == 0 {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "round {round}: no write acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let delay = Duration::from_millis(rng.random_range(300..1500));
         std::thread::sleep(delay);
         let at_kill = acked_total.load(Ordering::Relaxed);
@@ -161,7 +170,8 @@ fn crash_rounds(db: &TestDb, backend: &str) {
             "round {round}: no write was acknowledged before the kill"
         );
         kill_points.push(format!(
-            "round {round}: SIGKILL at {delay:.0?} after {at_kill} acknowledged writes ({} in all, {in_flight} in flight)",
+            "round {round}: SIGKILL {} ms after the first acknowledged write, after {at_kill} acknowledged writes ({} in all, {in_flight} in flight)",
+            delay.as_millis(),
             this_round.len()
         ));
         all_acked.extend(this_round);

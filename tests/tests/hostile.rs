@@ -185,12 +185,11 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
         ("patient", "-"),
         ("status", "%00"),
         ("status", "SCHEDULED,%27%20OR%201=1"),
-        ("date_from", "0000-01-01"),
         ("date_from", "2025-02-30"),
         ("date_to", "%2B275760-01-01"),
         ("date_to", "2025-12-20T24:00:00Z"),
         ("date_from", "2025-12-20T10:00:00"),
-        ("ordering", "id;DROP TABLE appointments"),
+        ("ordering", "id%3BDROP%20TABLE%20appointments"),
     ] {
         c.push(case(
             format!("appointments ?{name}={value}"),
@@ -200,6 +199,7 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
         ));
     }
     for (value, want) in [
+        ("0000-01-01", 200),
         ("9999-12-31T23:59:59Z", 200),
         ("2025-12-20T10:00:00%2B14:00", 200),
     ] {
@@ -235,9 +235,9 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
         }
     }
     c.push(case(
-        "search of 100 000 characters",
+        "search of 6 000 percent signs",
         "GET",
-        format!("/api/patients/?search={}", "%25".repeat(100_000)),
+        format!("/api/patients/?search={}", "%25".repeat(6_000)),
         OneOf(&[200, 400, 414, 431]),
     ));
     c.push(case(
@@ -763,15 +763,23 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
         Is(413),
     ));
     c.push(raw_case(
-        "100 000 [",
+        "100 000 [ (over the body limit)",
         "POST",
         p,
         vec![b'['; 100_000],
         Some("application/json"),
+        Is(413),
+    ));
+    c.push(raw_case(
+        "60 000 [",
+        "POST",
+        p,
+        vec![b'['; 60_000],
+        Some("application/json"),
         Is(400),
     ));
     c.push(raw_case(
-        "100 000 [ inside a field",
+        "60 000 [ inside a field",
         "POST",
         p,
         format!("{{\"first_name\": {}", "[".repeat(60_000)).into_bytes(),
@@ -779,10 +787,10 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
         Is(400),
     ));
     c.push(raw_case(
-        "20 000 nested objects",
+        "10 000 nested objects",
         "POST",
         p,
-        "{\"a\":".repeat(20_000).into_bytes(),
+        "{\"a\":".repeat(10_000).into_bytes(),
         Some("application/json"),
         Is(400),
     ));
@@ -969,12 +977,12 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
         Is(400),
     ));
     c.push(raw_case(
-        "10 000 keys",
+        "3 000 unknown keys",
         "POST",
         p,
         format!(
             "{{{}}}",
-            (0..10_000)
+            (0..3_000)
                 .map(|i| format!("\"k{i}\": {i}"))
                 .collect::<Vec<_>>()
                 .join(",")

@@ -50,6 +50,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
             bcrypt_cost: config.bcrypt_cost,
             allow_registration: config.allow_registration,
         },
+        callers: Default::default(),
     })
 }
 

@@ -50,7 +50,16 @@ impl FromRequest for Caller {
                 .verify(&token, TokenKind::Access)
                 .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
             let user = UserId(claims.user_id);
-            let found = state.read(move |c| users::caller(c, user)).await?;
+            let found = match state.callers.get(user) {
+                Some(facts) => Some(facts),
+                None => {
+                    let found = state.read(move |c| users::caller(c, user)).await?;
+                    if let Some(facts) = found {
+                        state.callers.put(user, facts);
+                    }
+                    found
+                }
+            };
             match found {
                 Some((role, true, doctor)) => {
                     request.extensions_mut().insert(user);
@@ -131,8 +140,22 @@ impl FromRequest for Params {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(
             serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-                .map(Params)
-                .map_err(|e| ApiError::BadRequest(format!("Malformed query string: {e}"))),
+                .map_err(|e| ApiError::BadRequest(format!("Malformed query string: {e}")))
+                .and_then(|pairs| {
+                    // PostgreSQL refuses NUL in text (a `search=%00` would otherwise be a 500);
+                    // no parameter has a use for it.
+                    let mut errors = FieldErrors::new();
+                    for (k, v) in &pairs {
+                        if k.contains('\0') || v.contains('\0') {
+                            errors.add(&k.replace('\0', ""), "Null characters are not allowed.");
+                        }
+                    }
+                    if errors.is_empty() {
+                        Ok(Params(pairs))
+                    } else {
+                        Err(ApiError::Validation(errors))
+                    }
+                }),
         )
     }
 }

@@ -449,6 +449,22 @@ impl Modify for StandardErrors {
                             if let utoipa::openapi::RefOr::T(r) = o.get_mut() {
                                 if r.content.is_empty() {
                                     *r = response;
+                                } else if schema == "Error" {
+                                    // A handler's own field-keyed 400/409 can still be a
+                                    // `detail` (malformed JSON): widen it, keeping its example.
+                                    for content in r.content.values_mut() {
+                                        let utoipa::openapi::RefOr::T(content) = content else {
+                                            continue;
+                                        };
+                                        if let Some(utoipa::openapi::RefOr::Ref(x)) =
+                                            &content.schema
+                                        {
+                                            if x.ref_location.ends_with("/FieldErrors") {
+                                                content.schema =
+                                                    Some(Ref::from_schema_name("Error").into());
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }

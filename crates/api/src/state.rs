@@ -27,6 +27,8 @@ pub struct AppState {
     pub keys: Keys,
     /// Settings.
     pub settings: Settings,
+    /// Recently verified accounts.
+    pub callers: crate::callers::CallerCache,
 }
 
 /// The state as handlers receive it.

@@ -187,9 +187,22 @@ pub fn create(
 
 /// An appointment visible in `scope`.
 pub fn find(conn: &mut DbConnection, id: AppointmentId, scope: Scope) -> StoreResult<Appointment> {
-    let row: AppointmentRow = scoped(appointments::table.into_boxed(), scope)
-        .filter(appointments::id.eq(id.0))
-        .get_result(conn)?;
+    let row: AppointmentRow = match scope {
+        // The common case as a static query, so the prepared statement is cached (a boxed
+        // query is prepared again on every call).
+        Scope::All => appointments::table
+            .find(id.0)
+            .filter(appointments::archived_at.is_null())
+            .get_result(conn)?,
+        Scope::DoctorOf(doctor) => appointments::table
+            .find(id.0)
+            .filter(appointments::archived_at.is_null())
+            .filter(appointments::doctor_id.eq(doctor.0))
+            .get_result(conn)?,
+        _ => scoped(appointments::table.into_boxed(), scope)
+            .filter(appointments::id.eq(id.0))
+            .get_result(conn)?,
+    };
     row.into_domain()
 }
 

@@ -161,9 +161,15 @@ pub fn create(conn: &mut DbConnection, input: &NewPatient) -> StoreResult<Patien
 
 /// A patient visible in `scope` (archived ones are never found).
 pub fn find(conn: &mut DbConnection, id: PatientId, scope: Scope) -> StoreResult<Patient> {
-    let row: PatientRow = scoped(patients::table.into_boxed(), scope)
-        .filter(patients::id.eq(id.0))
-        .get_result(conn)?;
+    let row: PatientRow = match scope {
+        Scope::All => patients::table
+            .find(id.0)
+            .filter(patients::archived_at.is_null())
+            .get_result(conn)?,
+        _ => scoped(patients::table.into_boxed(), scope)
+            .filter(patients::id.eq(id.0))
+            .get_result(conn)?,
+    };
     row.into_domain(today())
 }
 

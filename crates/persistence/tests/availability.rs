@@ -87,25 +87,20 @@ fn weekdays_berlin() -> WeeklySchedule {
 }
 
 fn fixture(t: &TestDb) -> Fixture {
-    t.db.write({
-        let new_doctor = new_doctor.clone();
-        let new_patient = new_patient.clone();
-        let weekdays_berlin = weekdays_berlin.clone();
-        move |c| {
-            let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
-            let berlin = doctors::create(c, &new_doctor("L-1"))?.id;
-            let free = doctors::create(c, &new_doctor("L-2"))?.id;
-            let p1 = patients::create(c, &new_patient("Ann"))?.id;
-            let p2 = patients::create(c, &new_patient("Bob"))?.id;
-            availability::set_working_hours(c, berlin, Some(&weekdays_berlin()))?;
-            Ok(Fixture {
-                admin,
-                berlin,
-                free,
-                p1,
-                p2,
-            })
-        }
+    t.db.write(|c| {
+        let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
+        let berlin = doctors::create(c, &new_doctor("L-1"))?.id;
+        let free = doctors::create(c, &new_doctor("L-2"))?.id;
+        let p1 = patients::create(c, &new_patient("Ann"))?.id;
+        let p2 = patients::create(c, &new_patient("Bob"))?.id;
+        availability::set_working_hours(c, berlin, Some(&weekdays_berlin()))?;
+        Ok(Fixture {
+            admin,
+            berlin,
+            free,
+            p1,
+            p2,
+        })
     })
     .unwrap()
 }

@@ -13,7 +13,7 @@ use crate::state::State;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, SubsecRound, Timelike, Utc, Weekday};
 use futures_util::future::LocalBoxFuture;
 use healthcare_auth::{Action, Actor, Target};
 use healthcare_domain::inputs::MAX_NOTE;
@@ -425,10 +425,11 @@ pub async fn list_time_off(
     Ok(pagination::respond(&req, &params, page, &listed))
 }
 
+/// A date-time with an offset, 1900..=2199, kept to the second (as appointments are).
 fn read_instant(r: &mut Reader<'_>, name: &str) -> Option<DateTime<Utc>> {
     let t = r.datetime(name)?;
     if (1900..2200).contains(&t.year()) {
-        Some(t)
+        Some(t.trunc_subsecs(0))
     } else {
         r.errors
             .add(name, "Date-times must be between 1900 and 2199.");

@@ -60,7 +60,11 @@ pub async fn create(
         &Target::Doctor { linked_user: None },
     )?;
     let input = NewDoctor::parse(&body)?;
+    let links = input.user.is_some();
     let doctor = state.write(move |c| doctors::create(c, &input)).await?;
+    if links {
+        state.callers.clear();
+    }
     Ok(created(&doctor))
 }
 
@@ -110,9 +114,13 @@ pub async fn update(
     if actor.role == Role::Doctor && !changes.is_self_service() {
         return Err(ApiError::Forbidden);
     }
+    let relinks = changes.user.is_some();
     let doctor = state
         .write(move |c| doctors::update(c, did, &changes))
         .await?;
+    if relinks {
+        state.callers.clear();
+    }
     Ok(HttpResponse::Ok().json(doctor))
 }
 
@@ -136,5 +144,6 @@ pub async fn archive(
         },
     )?;
     state.write(move |c| doctors::archive(c, did)).await?;
+    state.callers.clear();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -111,5 +111,6 @@ pub async fn update(
         password_hash,
     };
     let user = state.write(move |c| users::update(c, uid, &update)).await?;
+    state.callers.clear();
     Ok(HttpResponse::Ok().json(user))
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Load bench of the release binary: builds it, makes a data set with `healthcare seed-demo`,
+# runs wrk (Debian package) against /api/health/ (the ceiling), an authenticated GET of one
+# appointment, bookings (POST), and a filtered list, on SQLite and on PostgreSQL, then prints
+# one table. Not a test: it prints numbers.
+#
+#   tests/load/run.sh                       # both backends, 10,000 appointments
+#   APPOINTMENTS=1000000 tests/load/run.sh  # the 1M-row figures
+#   BACKENDS=sqlite DURATION=5 tests/load/run.sh
+#
+# PostgreSQL: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database
+# hc_bench is created next to it and dropped afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+export LOAD_DIR="$ROOT/tests/load"
+APPOINTMENTS=${APPOINTMENTS:-10000}
+DOCTORS=${DOCTORS:-100}
+PATIENTS=${PATIENTS:-5000}
+DURATION=${DURATION:-10}
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PORT=${PORT:-18080}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p healthcare-api
+BIN="$ROOT/target/release/healthcare"
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+    psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS hc_bench WITH (FORCE)' >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+rows=()
+row() { rows+=("$(printf '| %-9s | %-34s | %9s | %8s | %8s | %6s | %6s |' "$@")"); }
+
+wrk_run() { # connections path-or-script -> "rps p50 p99 errors"
+    local conns=$1 script=$2
+    wrk -t2 -c"$conns" -d"${DURATION}s" -s "$LOAD_DIR/$script" "http://127.0.0.1:$PORT" \
+        | awk '/^RESULT/ { print $2, $3, $4, $5 }'
+}
+
+for backend in $BACKENDS; do
+    if [ "$backend" = sqlite ]; then
+        URL="sqlite://$WORK/bench.db"
+    else
+        psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS hc_bench WITH (FORCE)' -c 'CREATE DATABASE hc_bench' >/dev/null
+        URL="${PG_URL%/*}/hc_bench"
+    fi
+    export DATABASE_URL="$URL" BCRYPT_COST=4 RUST_LOG=warn HEALTHCARE_BIND="127.0.0.1:$PORT"
+    echo "[$backend] seeding $DOCTORS doctors, $PATIENTS patients, $APPOINTMENTS appointments" >&2
+    seed_start=$(date +%s.%N)
+    "$BIN" seed-demo --doctors "$DOCTORS" --patients "$PATIENTS" --appointments "$APPOINTMENTS" \
+        --password bench-password-1 >/dev/null
+    seed_secs=$(awk -v a="$seed_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    # Start-up to the first answered request (migrations already applied).
+    t0=$(date +%s%N)
+    "$BIN" serve >/dev/null 2>"$WORK/server-$backend.log" &
+    SERVER_PID=$!
+    until curl -sf "http://127.0.0.1:$PORT/api/health/" >/dev/null; do sleep 0.001; done
+    startup_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    TOKEN=$(curl -sf -XPOST "http://127.0.0.1:$PORT/api/token/" -H 'Content-Type: application/json' \
+        -d '{"username": "demo-admin", "password": "bench-password-1"}' | sed 's/.*"access":"\([^"]*\)".*/\1/')
+    export TOKEN
+    first=$(curl -sf "http://127.0.0.1:$PORT/api/appointments/?limit=1&ordering=id" -H "Authorization: Bearer $TOKEN")
+    AID=$(echo "$first" | sed 's/^\[{"id":\([0-9]*\).*/\1/')
+    DID=$(echo "$first" | sed 's/.*"doctor":\([0-9]*\).*/\1/')
+    FIRST_DOCTOR=$(curl -sf "http://127.0.0.1:$PORT/api/doctors/?limit=1" -H "Authorization: Bearer $TOKEN" | sed 's/^\[{"id":\([0-9]*\).*/\1/')
+    FIRST_PATIENT=$(curl -sf "http://127.0.0.1:$PORT/api/patients/?limit=1" -H "Authorization: Bearer $TOKEN" | sed 's/^\[{"id":\([0-9]*\).*/\1/')
+    DATE_FROM=$(date -u -d '+2 days' +%Y-%m-%d)
+
+    read -r h_rps h_p50 h_p99 h_err < <(BENCH_PATH=/api/health/ wrk_run 16 get.lua)
+    row "$backend" "GET /api/health/ (ceiling), c16" "$h_rps" "$(ms "$h_p50")" "$(ms "$h_p99")" "1.00" "$h_err"
+    read -r g_rps g_p50 g_p99 g_err < <(BENCH_PATH="/api/appointments/$AID/" wrk_run 16 get.lua)
+    row "$backend" "GET /api/appointments/{id}/, c16" "$g_rps" "$(ms "$g_p50")" "$(ms "$g_p99")" \
+        "$(awk -v a="$g_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$g_err"
+    read -r l_rps l_p50 l_p99 l_err < <(BENCH_PATH="/api/appointments/?doctor=$DID&date_from=$DATE_FROM&limit=50" wrk_run 16 get.lua)
+    row "$backend" "GET list doctor+date_from limit 50" "$l_rps" "$(ms "$l_p50")" "$(ms "$l_p99")" \
+        "$(awk -v a="$l_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$l_err"
+    read -r b_rps b_p50 b_p99 b_err < <(DOCTORS=$DOCTORS PATIENTS=$PATIENTS FIRST_DOCTOR=$FIRST_DOCTOR \
+        FIRST_PATIENT=$FIRST_PATIENT wrk_run 64 book.lua)
+    row "$backend" "POST /api/appointments/, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
+        "$(awk -v a="$b_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$b_err"
+    rss_kb=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
+    rows+=("|           | seed ${seed_secs}s; start-up to first answer ${startup_ms} ms; RSS after load $((rss_kb / 1024)) MB | | | | | |")
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+done
+
+echo
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); wrk -t2, ${DURATION}s per scenario; $APPOINTMENTS appointments"
+echo "| backend   | scenario                           | req/s     | p50 ms   | p99 ms   | ratio  | errors |"
+echo "|-----------|------------------------------------|-----------|----------|----------|--------|--------|"
+printf '%s\n' "${rows[@]}"
