@@ -27,6 +27,8 @@ pub enum ApiError {
     Conflict(FieldErrors),
     /// 409 `{"detail": ...}`.
     ConflictDetail(String),
+    /// 409: time off would cover this many SCHEDULED appointments.
+    TimeOffConflict(i64),
     /// 413.
     PayloadTooLarge(usize),
     /// 415.
@@ -112,7 +114,9 @@ impl ResponseError for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::ConflictDetail(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ConflictDetail(_) | Self::TimeOffConflict(_) => {
+                StatusCode::CONFLICT
+            }
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -136,6 +140,12 @@ impl ResponseError for ApiError {
             Self::Forbidden => {
                 json!({ "detail": "You do not have permission to perform this action." })
             }
+            Self::TimeOffConflict(affected) => json!({
+                "detail": format!(
+                    "The doctor has {affected} scheduled appointment(s) in this period: cancel or move them first, or send \"keep_appointments\": true."
+                ),
+                "affected_appointments": affected,
+            }),
             Self::NotFound => json!({ "detail": "Not found." }),
             Self::MethodNotAllowed(m) => {
                 json!({ "detail": format!("Method \"{m}\" not allowed.") })

@@ -80,53 +80,64 @@ impl FromRequest for Body {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| {
-                s.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let bytes = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            if declared_len.is_some_and(|n| n > BODY_LIMIT) {
-                return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
-            }
-            let bytes = bytes.await.map_err(|e| {
-                if e.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                {
-                    ApiError::PayloadTooLarge(BODY_LIMIT)
-                } else {
-                    ApiError::BadRequest(format!("Could not read the request body: {e}"))
-                }
-            })?;
-            match content_type.as_deref() {
-                Some("application/json") => {}
-                Some(ct) if ct.starts_with("application/") && ct.ends_with("+json") => {}
-                None if bytes.iter().all(u8::is_ascii_whitespace) => {
-                    return Ok(Body(RawObject::default()))
-                }
-                other => {
-                    return Err(ApiError::UnsupportedMediaType(
-                        other.unwrap_or("").chars().take(100).collect(),
-                    ))
-                }
-            }
-            serde_json::from_slice::<RawObject>(&bytes)
-                .map(Body)
-                .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}")))
-        })
+        let body = read_json(req, payload, RawObject::default, |bytes| {
+            serde_json::from_slice::<RawObject>(bytes).map_err(|e| e.to_string())
+        });
+        Box::pin(async move { body.await.map(Body) })
     }
+}
+
+/// Reads a JSON request body the one way every extractor does: `application/json` (or
+/// `application/*+json`) only (415 otherwise), at most [`BODY_LIMIT`] bytes (413), an empty body
+/// without a content type read as `empty()`, anything `parse` refuses a 400
+/// `{"detail": "JSON parse error - ..."}`.
+pub fn read_json<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    empty: fn() -> T,
+    parse: fn(&[u8]) -> Result<T, String>,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let bytes = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        if declared_len.is_some_and(|n| n > BODY_LIMIT) {
+            return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+        }
+        let bytes = bytes.await.map_err(|e| {
+            if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+            {
+                ApiError::PayloadTooLarge(BODY_LIMIT)
+            } else {
+                ApiError::BadRequest(format!("Could not read the request body: {e}"))
+            }
+        })?;
+        match content_type.as_deref() {
+            Some("application/json") => {}
+            Some(ct) if ct.starts_with("application/") && ct.ends_with("+json") => {}
+            None if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(empty()),
+            other => {
+                return Err(ApiError::UnsupportedMediaType(
+                    other.unwrap_or("").chars().take(100).collect(),
+                ))
+            }
+        }
+        parse(&bytes).map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}")))
+    })
 }
 
 /// The query string as name/value pairs.

@@ -7,11 +7,10 @@
 
 use super::{allow, created, id};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, Caller, Params, BODY_LIMIT};
+use crate::extract::{read_json, Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, SubsecRound, Timelike, Utc, Weekday};
 use futures_util::future::LocalBoxFuture;
@@ -26,7 +25,7 @@ use healthcare_scheduling::{
     MAX_STEP_MINUTES, MIN_SLOT_MINUTES,
 };
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Most intervals one weekly schedule may hold.
 pub const MAX_WEEKLY_ENTRIES: usize = 200;
@@ -58,56 +57,17 @@ impl FromRequest for JsonObject {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| {
-                s.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let bytes = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            if declared_len.is_some_and(|n| n > BODY_LIMIT) {
-                return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
-            }
-            let bytes = bytes.await.map_err(|e| {
-                if e.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                {
-                    ApiError::PayloadTooLarge(BODY_LIMIT)
-                } else {
-                    ApiError::BadRequest(format!("Could not read the request body: {e}"))
-                }
-            })?;
-            match content_type.as_deref() {
-                Some("application/json") => {}
-                Some(ct) if ct.starts_with("application/") && ct.ends_with("+json") => {}
-                None if bytes.iter().all(u8::is_ascii_whitespace) => {
-                    return Ok(JsonObject(Map::new()))
-                }
-                other => {
-                    return Err(ApiError::UnsupportedMediaType(
-                        other.unwrap_or("").chars().take(100).collect(),
-                    ))
-                }
-            }
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(map)) => Ok(JsonObject(map)),
-                Ok(_) => Err(ApiError::BadRequest(
-                    "JSON parse error - expected a JSON object".into(),
-                )),
-                Err(e) => Err(ApiError::BadRequest(format!("JSON parse error - {e}"))),
-            }
-        })
+        let body = read_json(
+            req,
+            payload,
+            Map::new,
+            |bytes| match serde_json::from_slice::<Value>(bytes) {
+                Ok(Value::Object(map)) => Ok(map),
+                Ok(_) => Err("expected a JSON object".into()),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+        Box::pin(async move { body.await.map(JsonObject) })
     }
 }
 
@@ -480,13 +440,7 @@ pub async fn add_time_off(
         .await?;
     match outcome {
         AddTimeOff::Added(entry) => Ok(created(&TimeOffOut::new(entry, true))),
-        // A 409 with a count next to the detail, which `ApiError::ConflictDetail` cannot carry.
-        AddTimeOff::Blocked { affected } => Ok(HttpResponse::Conflict().json(json!({
-            "detail": format!(
-                "The doctor has {affected} scheduled appointment(s) in this period: cancel or move them first, or send \"keep_appointments\": true."
-            ),
-            "affected_appointments": affected,
-        }))),
+        AddTimeOff::Blocked { affected } => Err(ApiError::TimeOffConflict(affected)),
     }
 }
 
