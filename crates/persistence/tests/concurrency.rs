@@ -58,3 +58,25 @@ both_backends! {
         assert_eq!(listed.total, 1);
     };
 }
+
+both_backends! {
+    first_registrations_race_for_admin => |t: &TestDb| {
+        // Sixteen "processes" register at the same moment on an empty database: exactly one
+        // becomes admin.
+        let barrier = Arc::new(Barrier::new(16));
+        let handles: Vec<_> = (0..16).map(|i| {
+            let url = t.url.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let mut cfg = DbConfig::new(url);
+                cfg.pool_size = 1;
+                let db = Database::connect(&cfg).unwrap();
+                barrier.wait();
+                db.write(move |c| users::register(c, &format!("user{i}"), "", "hash")).unwrap().role
+            })
+        }).collect();
+        let roles: Vec<Role> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(roles.iter().filter(|r| **r == Role::Admin).count(), 1, "{roles:?}");
+        assert_eq!(roles.iter().filter(|r| **r == Role::Patient).count(), 15);
+    };
+}
