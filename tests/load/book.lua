@@ -1,5 +1,7 @@
 -- POST /api/appointments/: every request books a distinct 30-minute slot, so every answer must
--- be 201 (any 409 or 5xx counts as an error). Slots of thread k start in year 2040 + 50k.
+-- be 201 (any 409 or 5xx counts as an error). Slots of thread k start in year BOOK_YEAR + 50k
+-- (BOOK_YEAR defaults to 2040; a second run on the same data needs another one; the API takes
+-- years up to 2199).
 dofile(os.getenv("LOAD_DIR") .. "/report.lua")
 local token = os.getenv("TOKEN")
 local doctors = tonumber(os.getenv("DOCTORS"))
@@ -17,7 +19,7 @@ end
 
 function init(args)
    counter = 0
-   base = os.time({year = 2040 + 50 * id, month = 1, day = 1, hour = 0}) 
+   base = os.time({year = (tonumber(os.getenv("BOOK_YEAR")) or 2040) + 50 * id, month = 1, day = 1, hour = 0})
 end
 
 function request()

@@ -51,6 +51,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
             allow_registration: config.allow_registration,
         },
         callers: Default::default(),
+        tokens: Default::default(),
     })
 }
 
@@ -123,15 +124,106 @@ async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
-/// Both spellings of a path: with and without the trailing slash (SPEC §4).
-fn both(path: &str) -> Vec<String> {
-    vec![path.to_owned(), path.trim_end_matches('/').to_owned()]
-}
-
 /// Every route of the API.
+///
+/// Each path is served with and without its trailing slash (SPEC §4) by two single-pattern
+/// resources: actix tries resources in registration order, compares a static pattern as a
+/// string but a resource with several patterns through a regular expression set, so the
+/// canonical (slash) spellings come first, hot paths at the top, and the slash-less ones after.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let resource =
-        |path: &str| web::resource(both(path)).default_service(web::to(method_not_allowed));
+    for slash in [true, false] {
+        let resource = |path: &str| {
+            let path = if slash {
+                path
+            } else {
+                path.trim_end_matches('/')
+            };
+            web::resource(path).default_service(web::to(method_not_allowed))
+        };
+        cfg.service(resource("/api/health/").route(web::get().to(health::health)))
+            .service(
+                resource("/api/appointments/")
+                    .route(web::get().to(appointments::list))
+                    .route(web::post().to(appointments::create)),
+            )
+            .service(
+                resource("/api/appointments/{id}/")
+                    .route(web::get().to(appointments::get))
+                    .route(web::patch().to(appointments::update))
+                    .route(web::delete().to(appointments::archive)),
+            )
+            .service(resource("/api/ready/").route(web::get().to(health::ready)))
+            .service(resource("/api/auth/").route(web::post().to(auth::register)))
+            .service(resource("/api/auth/register/").route(web::post().to(auth::register)))
+            .service(resource("/api/auth/me/").route(web::get().to(auth::me)))
+            .service(resource("/api/token/").route(web::post().to(auth::obtain)))
+            .service(resource("/api/token/refresh/").route(web::post().to(auth::refresh)))
+            .service(resource("/api/token/revoke/").route(web::post().to(auth::revoke)))
+            .service(
+                resource("/api/patients/")
+                    .route(web::get().to(patients::list))
+                    .route(web::post().to(patients::create)),
+            )
+            .service(
+                resource("/api/patients/{id}/")
+                    .route(web::get().to(patients::get))
+                    .route(web::patch().to(patients::update))
+                    .route(web::delete().to(patients::archive)),
+            )
+            .service(
+                resource("/api/doctors/")
+                    .route(web::get().to(doctors::list))
+                    .route(web::post().to(doctors::create)),
+            )
+            .service(
+                resource("/api/doctors/{id}/")
+                    .route(web::get().to(doctors::get))
+                    .route(web::patch().to(doctors::update))
+                    .route(web::delete().to(doctors::archive)),
+            )
+            .service(
+                resource("/api/doctors/{id}/working-hours/")
+                    .route(web::get().to(availability::get_working_hours))
+                    .route(web::put().to(availability::put_working_hours)),
+            )
+            .service(
+                resource("/api/doctors/{id}/time-off/")
+                    .route(web::get().to(availability::list_time_off))
+                    .route(web::post().to(availability::add_time_off)),
+            )
+            .service(
+                resource("/api/doctors/{id}/time-off/{time_off_id}/")
+                    .route(web::delete().to(availability::delete_time_off)),
+            )
+            .service(
+                resource("/api/doctors/{id}/slots/").route(web::get().to(availability::free_slots)),
+            )
+            .service(
+                resource("/api/mappings/patient/{id}/")
+                    .route(web::get().to(mappings::doctors_of_patient)),
+            )
+            .service(
+                resource("/api/mappings/")
+                    .route(web::get().to(mappings::list))
+                    .route(web::post().to(mappings::create)),
+            )
+            .service(
+                resource("/api/mappings/{id}/")
+                    .route(web::get().to(mappings::get))
+                    .route(web::patch().to(mappings::update))
+                    .route(web::delete().to(mappings::deactivate)),
+            )
+            .service(
+                resource("/api/users/")
+                    .route(web::get().to(users::list))
+                    .route(web::post().to(users::create)),
+            )
+            .service(
+                resource("/api/users/{id}/")
+                    .route(web::get().to(users::get))
+                    .route(web::patch().to(users::update)),
+            );
+    }
     cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/schema/", ApiDoc::openapi()))
         .route(
             "/api/schema",
@@ -142,89 +234,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             }),
         )
         .route("/api/docs", web::get().to(docs_redirect))
-        .service(resource("/api/health/").route(web::get().to(health::health)))
-        .service(resource("/api/ready/").route(web::get().to(health::ready)))
-        .service(resource("/api/auth/").route(web::post().to(auth::register)))
-        .service(resource("/api/auth/register/").route(web::post().to(auth::register)))
-        .service(resource("/api/auth/me/").route(web::get().to(auth::me)))
-        .service(resource("/api/token/").route(web::post().to(auth::obtain)))
-        .service(resource("/api/token/refresh/").route(web::post().to(auth::refresh)))
-        .service(resource("/api/token/revoke/").route(web::post().to(auth::revoke)))
-        .service(
-            resource("/api/patients/")
-                .route(web::get().to(patients::list))
-                .route(web::post().to(patients::create)),
-        )
-        .service(
-            resource("/api/patients/{id}/")
-                .route(web::get().to(patients::get))
-                .route(web::patch().to(patients::update))
-                .route(web::delete().to(patients::archive)),
-        )
-        .service(
-            resource("/api/doctors/")
-                .route(web::get().to(doctors::list))
-                .route(web::post().to(doctors::create)),
-        )
-        .service(
-            resource("/api/doctors/{id}/")
-                .route(web::get().to(doctors::get))
-                .route(web::patch().to(doctors::update))
-                .route(web::delete().to(doctors::archive)),
-        )
-        .service(
-            resource("/api/doctors/{id}/working-hours/")
-                .route(web::get().to(availability::get_working_hours))
-                .route(web::put().to(availability::put_working_hours)),
-        )
-        .service(
-            resource("/api/doctors/{id}/time-off/")
-                .route(web::get().to(availability::list_time_off))
-                .route(web::post().to(availability::add_time_off)),
-        )
-        .service(
-            resource("/api/doctors/{id}/time-off/{time_off_id}/")
-                .route(web::delete().to(availability::delete_time_off)),
-        )
-        .service(
-            resource("/api/doctors/{id}/slots/").route(web::get().to(availability::free_slots)),
-        )
-        .service(
-            resource("/api/mappings/patient/{id}/")
-                .route(web::get().to(mappings::doctors_of_patient)),
-        )
-        .service(
-            resource("/api/mappings/")
-                .route(web::get().to(mappings::list))
-                .route(web::post().to(mappings::create)),
-        )
-        .service(
-            resource("/api/mappings/{id}/")
-                .route(web::get().to(mappings::get))
-                .route(web::patch().to(mappings::update))
-                .route(web::delete().to(mappings::deactivate)),
-        )
-        .service(
-            resource("/api/appointments/")
-                .route(web::get().to(appointments::list))
-                .route(web::post().to(appointments::create)),
-        )
-        .service(
-            resource("/api/appointments/{id}/")
-                .route(web::get().to(appointments::get))
-                .route(web::patch().to(appointments::update))
-                .route(web::delete().to(appointments::archive)),
-        )
-        .service(
-            resource("/api/users/")
-                .route(web::get().to(users::list))
-                .route(web::post().to(users::create)),
-        )
-        .service(
-            resource("/api/users/{id}/")
-                .route(web::get().to(users::get))
-                .route(web::patch().to(users::update)),
-        )
         .default_service(web::to(not_found));
 }
 

@@ -150,26 +150,24 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
     let step = (total / 10).max(1);
     let mut done = 0;
     while done < total {
-        let end = (done + 1000).min(total);
+        let end = (done + 5000).min(total);
         let (d, p) = (doctor_ids.clone(), patient_ids.clone());
-        db.write(move |c| {
-            for i in done..end {
-                let input = NewAppointment {
-                    doctor: d[i % d.len()],
-                    patient: p[i % p.len()],
-                    start: base + Duration::minutes(30 * (i / d.len()) as i64),
-                    duration_minutes: 30,
-                    reason: "Routine follow-up".into(),
-                };
-                appointments::create(c, &input, Scope::All, admin)?;
-            }
-            Ok(())
-        })?;
+        let inputs: Vec<NewAppointment> = (done..end)
+            .map(|i| NewAppointment {
+                doctor: d[i % d.len()],
+                patient: p[i % p.len()],
+                start: base + Duration::minutes(30 * (i / d.len()) as i64),
+                duration_minutes: 30,
+                reason: "Routine follow-up".into(),
+            })
+            .collect();
+        db.write(move |c| appointments::insert_many(c, &inputs, admin))?;
         if end / step != done / step || end == total {
             eprintln!("seed-demo: {end}/{total} appointments");
         }
         done = end;
     }
+    db.after_bulk_load()?;
     println!(
         "seeded {n_doctors} doctors, {n_patients} patients, {n_patients} mappings, {total} appointments (login demo-admin / demo-staff)"
     );

@@ -95,6 +95,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "database pool exhausted");
                 Self::Unavailable
             }
+            StoreError::Busy => {
+                tracing::warn!("write queue full");
+                Self::Unavailable
+            }
             other => Self::Internal(other.to_string()),
         }
     }

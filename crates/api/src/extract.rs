@@ -45,11 +45,19 @@ impl FromRequest for Caller {
                         .into(),
                 )),
             };
-            let claims = state
-                .keys
-                .verify(&token, TokenKind::Access)
-                .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-            let user = UserId(claims.user_id);
+            let now = chrono::Utc::now().timestamp();
+            let user = match state.tokens.get(&token, now) {
+                Some(user) => user,
+                None => {
+                    let claims = state
+                        .keys
+                        .verify(&token, TokenKind::Access)
+                        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+                    let user = UserId(claims.user_id);
+                    state.tokens.put(&token, user, claims.exp, now);
+                    user
+                }
+            };
             let found = match state.callers.get(user) {
                 Some(facts) => Some(facts),
                 None => {

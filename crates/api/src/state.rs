@@ -29,6 +29,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Recently verified accounts.
     pub callers: crate::callers::CallerCache,
+    /// Recently verified access tokens.
+    pub tokens: crate::callers::VerifiedTokens,
 }
 
 /// The state as handlers receive it.
@@ -45,12 +47,24 @@ impl AppState {
         Ok(web::block(move || db.read(f)).await??)
     }
 
-    /// Runs a write transaction on the blocking pool.
+    /// Runs a write transaction: on SQLite through the group-commit writer thread, on
+    /// PostgreSQL on the blocking pool.
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
+        if let Some(writer) = self.db.writer() {
+            // SQLite: queue the job for the writer thread and wait here, on the executor,
+            // without occupying a blocking thread while its batch commits.
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            writer.submit(f, move |result| {
+                let _ = reply.send(result);
+            })?;
+            return Ok(answer
+                .await
+                .map_err(|_| ApiError::Internal("the writer dropped a job".into()))??);
+        }
         let db = self.db.clone();
         Ok(web::block(move || db.write(f)).await??)
     }

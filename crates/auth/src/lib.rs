@@ -22,7 +22,9 @@ pub use passwords::{
 pub use policy::{
     authorize, may_book_in_past, may_set_owner, scope, Action, Actor, Denied, ResourceKind, Target,
 };
-pub use tokens::{generate_secret, Claims, Keys, TokenConfig, TokenError, TokenKind, TokenPair};
+pub use tokens::{
+    generate_secret, Claims, Keys, TokenConfig, TokenError, TokenKind, TokenPair, LEEWAY_SECS,
+};
 
 /// A failure of the machinery itself (not of the caller's input): hashing or signing failed.
 /// The API answers 500 and logs the cause.

@@ -19,6 +19,7 @@ pub struct User {
     /// Deactivated accounts cannot log in and their tokens stop working.
     pub is_active: bool,
     /// When the account was created.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub date_joined: DateTime<Utc>,
 }
 
@@ -48,8 +49,10 @@ pub struct Patient {
     /// The account that owns this record, if any.
     pub user: Option<UserId>,
     /// When it was created.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -79,8 +82,10 @@ pub struct Doctor {
     /// The doctor's own login account, if linked.
     pub user: Option<UserId>,
     /// When it was created.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -100,8 +105,10 @@ pub struct Mapping {
     /// Who assigned (an account), if known.
     pub assigned_by: Option<UserId>,
     /// When the assignment was (last) made.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub assigned_date: DateTime<Utc>,
     /// When the row was created.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -115,10 +122,12 @@ pub struct Appointment {
     /// The patient.
     pub patient: PatientId,
     /// Start, UTC.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub appointment_datetime: DateTime<Utc>,
     /// Length in minutes (5-480).
     pub duration_minutes: i32,
     /// End, UTC (computed: start + duration).
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub end_datetime: DateTime<Utc>,
     /// Why the patient comes.
     pub reason: String,
@@ -129,8 +138,10 @@ pub struct Appointment {
     /// Who booked it.
     pub created_by: Option<UserId>,
     /// When it was created.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
+    #[serde(serialize_with = "crate::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod inputs;
 pub mod raw;
 pub mod scope;
+pub mod timestamps;
 
 pub use entities::{age_on, Appointment, Doctor, Mapping, Patient, User};
 pub use enums::{AppointmentStatus, Gender, Role, Specialization, UnknownCode};

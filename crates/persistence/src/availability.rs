@@ -10,6 +10,7 @@
 
 use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
+use crate::on_backend;
 use crate::page::{Listed, Page};
 use crate::schema::{appointments, time_off, working_hours, working_hours_intervals};
 use crate::time::{from_db, now, to_db};
@@ -81,11 +82,25 @@ pub fn working_hours(
     conn: &mut DbConnection,
     doctor: DoctorId,
 ) -> StoreResult<Option<WeeklySchedule>> {
-    let zone: Option<String> = working_hours::table
+    let zone = time_zone(conn, doctor)?;
+    schedule_in_zone(conn, doctor, zone)
+}
+
+/// The time zone of a doctor's working hours, `None` when none are set.
+fn time_zone(conn: &mut DbConnection, doctor: DoctorId) -> StoreResult<Option<String>> {
+    Ok(on_backend!(conn, |c| working_hours::table
         .find(doctor.0)
         .select(working_hours::timezone)
-        .get_result(conn)
-        .optional()?;
+        .get_result(c)
+        .optional())?)
+}
+
+/// The rest of [`working_hours`] once the doctor's time zone (`None`: no working hours) is known.
+fn schedule_in_zone(
+    conn: &mut DbConnection,
+    doctor: DoctorId,
+    zone: Option<String>,
+) -> StoreResult<Option<WeeklySchedule>> {
     let Some(zone) = zone else {
         return Ok(None);
     };
@@ -445,7 +460,20 @@ pub fn ensure_available(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let Some(schedule) = working_hours(conn, doctor)? else {
+    let zone = time_zone(conn, doctor)?;
+    ensure_available_in_zone(conn, doctor, zone, start, end)
+}
+
+/// [`ensure_available`] when the doctor's working-hours time zone (`None`: no working hours,
+/// always available) was read already, in the same transaction.
+pub fn ensure_available_in_zone(
+    conn: &mut DbConnection,
+    doctor: DoctorId,
+    zone: Option<String>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> StoreResult<()> {
+    let Some(schedule) = schedule_in_zone(conn, doctor, zone)? else {
         return Ok(());
     };
     let refuse = || StoreError::Invalid {

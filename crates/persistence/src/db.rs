@@ -28,6 +28,22 @@ mod connection {
 
 pub use connection::{DbConnection, MultiBackend};
 
+/// Runs a static (not boxed) Diesel query on the concrete connection inside a [`DbConnection`].
+///
+/// Through the multi-backend wrapper every call walks the query twice (to decide whether it may
+/// be cached and to build its SQL text as the cache key); on the concrete connection the
+/// statement cache is keyed by the query's type, so a hot query costs a hash lookup. The body is
+/// compiled once per backend: `on_backend!(conn, |c| query.get_result(c))`.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgresql($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// Which database engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -113,6 +129,11 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Page cache of each pooled SQLite connection, KiB.
+pub const READER_CACHE_KIB: u32 = 1024;
+/// Page cache of the SQLite writer's connection, KiB (SQLite's default).
+pub const WRITER_CACHE_KIB: u32 = 2000;
+
 /// Opens connections of the configured backend and sets SQLite's PRAGMAs on each.
 #[derive(Debug, Clone)]
 pub struct Manager {
@@ -133,9 +154,13 @@ impl Manager {
                     SqliteSync::Full => "FULL",
                     SqliteSync::Normal => "NORMAL",
                 };
+                // Each connection keeps its own page cache: readers a small one (the OS caches
+                // the file for all of them), the writer, which updates index pages all over
+                // the file, SQLite's default of 2 MB (see `connect`).
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+                     PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -{READER_CACHE_KIB};"
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -196,7 +221,14 @@ impl Database {
             StoreError::Config(format!("cannot connect to {}: {e}", redact(&config.url)))
         })?;
         let writer = match backend {
-            Backend::Sqlite => Some(Writer::spawn(first)?),
+            Backend::Sqlite => {
+                let mut first = first;
+                first.batch_execute(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))?;
+                let checkpoints = manager.open().map_err(|e| {
+                    StoreError::Config(format!("cannot connect to {}: {e}", redact(&config.url)))
+                })?;
+                Some(Writer::spawn(first, checkpoints)?)
+            }
             Backend::Postgres => {
                 drop(first);
                 None
@@ -226,6 +258,18 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
+    /// After a bulk load: on PostgreSQL `VACUUM ANALYZE` of the loaded tables, so the planner has
+    /// statistics and the visibility map lets counts be index-only scans at once rather than
+    /// after autovacuum's next pass. Nothing on SQLite, whose statistics would make the bundled
+    /// library re-prepare range queries on every call (docs/persistence.md).
+    pub fn after_bulk_load(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            let mut conn = self.conn()?;
+            conn.batch_execute("VACUUM ANALYZE appointments, patients, doctors, mappings")?;
+        }
+        Ok(())
+    }
+
     /// Applies pending migrations (each runs in its own transaction); returns their versions.
     pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;
@@ -239,6 +283,12 @@ impl Database {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         f(&mut conn)
+    }
+
+    /// The SQLite writer thread, if this database has one: async callers queue writes on it
+    /// with [`Writer::submit`] instead of holding a blocking thread while the batch commits.
+    pub fn writer(&self) -> Option<&Writer> {
+        self.writer.as_ref()
     }
 
     /// Runs `f` atomically and durably: on SQLite in its own SAVEPOINT of a group-committed

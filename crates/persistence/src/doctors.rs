@@ -2,6 +2,7 @@
 
 use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
+use crate::on_backend;
 use crate::page::{like_pattern, lower, Listed, Page};
 use crate::schema::{doctors, users};
 use crate::time::{from_db, now, to_db};
@@ -252,10 +253,10 @@ pub fn archive(conn: &mut DbConnection, id: DoctorId) -> StoreResult<()> {
 
 /// Whether a doctor exists and is not archived.
 pub fn exists(conn: &mut DbConnection, id: DoctorId) -> StoreResult<bool> {
-    let n: i64 = doctors::table
+    let n: i64 = on_backend!(conn, |c| doctors::table
         .filter(doctors::id.eq(id.0))
         .filter(doctors::archived_at.is_null())
         .count()
-        .get_result(conn)?;
+        .get_result(c))?;
     Ok(n > 0)
 }

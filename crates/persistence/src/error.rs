@@ -55,6 +55,9 @@ pub enum StoreError {
     /// No pooled connection became free in time, or one could not be opened.
     #[error("pool: {0}")]
     Pool(#[from] r2d2::Error),
+    /// The write queue is full: the database is overloaded; try again.
+    #[error("the write queue is full")]
+    Busy,
     /// Any other database error.
     #[error("database: {0}")]
     Database(DieselError),

@@ -2,6 +2,7 @@
 
 use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
+use crate::on_backend;
 use crate::page::{like_pattern, lower, Listed, Page};
 use crate::schema::{appointments, mappings, patients, users};
 use crate::time::{from_db, now, to_db};
@@ -162,10 +163,10 @@ pub fn create(conn: &mut DbConnection, input: &NewPatient) -> StoreResult<Patien
 /// A patient visible in `scope` (archived ones are never found).
 pub fn find(conn: &mut DbConnection, id: PatientId, scope: Scope) -> StoreResult<Patient> {
     let row: PatientRow = match scope {
-        Scope::All => patients::table
+        Scope::All => on_backend!(conn, |c| patients::table
             .find(id.0)
             .filter(patients::archived_at.is_null())
-            .get_result(conn)?,
+            .get_result(c))?,
         _ => scoped(patients::table.into_boxed(), scope)
             .filter(patients::id.eq(id.0))
             .get_result(conn)?,
@@ -175,11 +176,11 @@ pub fn find(conn: &mut DbConnection, id: PatientId, scope: Scope) -> StoreResult
 
 /// Whether a patient exists and is not archived (ignores visibility).
 pub fn exists(conn: &mut DbConnection, id: PatientId) -> StoreResult<bool> {
-    let n: i64 = patients::table
+    let n: i64 = on_backend!(conn, |c| patients::table
         .filter(patients::id.eq(id.0))
         .filter(patients::archived_at.is_null())
         .count()
-        .get_result(conn)?;
+        .get_result(c))?;
     Ok(n > 0)
 }
 

@@ -2,6 +2,7 @@
 
 use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
+use crate::on_backend;
 use crate::page::{Listed, Page};
 use crate::schema::{doctors, users};
 use crate::time::{from_db, now, to_db};
@@ -123,7 +124,7 @@ pub fn caller(
     conn: &mut DbConnection,
     id: UserId,
 ) -> StoreResult<Option<(Role, bool, Option<DoctorId>)>> {
-    let row: Option<(String, bool, Option<i64>)> = users::table
+    let row: Option<(String, bool, Option<i64>)> = on_backend!(conn, |c| users::table
         .left_join(
             doctors::table.on(doctors::user_id
                 .eq(users::id.nullable())
@@ -131,8 +132,8 @@ pub fn caller(
         )
         .filter(users::id.eq(id.0))
         .select((users::role, users::is_active, doctors::id.nullable()))
-        .get_result(conn)
-        .optional()?;
+        .get_result(c)
+        .optional())?;
     row.map(|(role, active, doctor)| {
         let role: Role = role
             .parse()

@@ -3,15 +3,30 @@
 //! fails rolls back only itself), commits once per batch, and only then answers every job.
 //! One fsync then covers a whole batch, and writers of this process never fight for the lock.
 //! Other processes on the same file stay safe: the transaction is IMMEDIATE.
+//!
+//! Checkpoints (copying the WAL back into the database file, with an fsync of that file) are
+//! mostly taken off the writer's path: a checkpointer thread on its own connection runs a
+//! PASSIVE checkpoint every [`CHECKPOINT_EVERY`], which blocks neither the writer nor readers.
+//! The writer keeps SQLite's automatic checkpoint (at 1,000 WAL pages): it then finds most
+//! frames already copied, and completing the checkpoint itself lets the next transaction start
+//! the WAL file over, so it does not grow without bound under a steady stream of writes.
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use diesel::connection::SimpleConnection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Weak};
 
 /// Most jobs committed together.
 pub const MAX_BATCH: usize = 64;
+
+/// How often the checkpointer copies the WAL back into the database file.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Most jobs waiting for the writer; a request beyond it is refused as busy rather than queued
+/// without bound.
+pub const QUEUE_LEN: usize = 16_384;
 
 /// A queued write: run inside a savepoint, then told whether the batch committed.
 trait Job: Send {
@@ -21,16 +36,17 @@ trait Job: Send {
     fn finish(self: Box<Self>, commit: Result<(), String>);
 }
 
-struct TypedJob<T, F> {
+struct TypedJob<T, F, D> {
     work: Option<F>,
     result: Option<Result<T, StoreError>>,
-    reply: SyncSender<Result<T, StoreError>>,
+    done: D,
 }
 
-impl<T, F> Job for TypedJob<T, F>
+impl<T, F, D> Job for TypedJob<T, F, D>
 where
     T: Send,
     F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send,
+    D: FnOnce(Result<T, StoreError>) + Send,
 {
     fn run(&mut self, conn: &mut DbConnection) -> bool {
         let Some(work) = self.work.take() else {
@@ -50,7 +66,7 @@ where
             (Err(e), _) => Err(StoreError::Config(format!("commit failed: {e}"))),
             (Ok(()), None) => Err(StoreError::Config("write job did not run".into())),
         };
-        let _ = self.reply.send(result);
+        (self.done)(result);
     }
 }
 
@@ -58,17 +74,41 @@ where
 #[derive(Debug, Clone)]
 pub struct Writer {
     queue: SyncSender<Box<dyn Job>>,
+    /// The checkpointer stops once every handle on this writer is gone.
+    _alive: Arc<()>,
+}
+
+fn job<T, F, D>(work: F, done: D) -> Box<dyn Job>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    D: FnOnce(Result<T, StoreError>) + Send + 'static,
+{
+    Box::new(TypedJob {
+        work: Some(work),
+        result: None,
+        done,
+    })
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub fn spawn(conn: DbConnection) -> Result<Self, StoreError> {
-        let (queue, jobs) = mpsc::sync_channel::<Box<dyn Job>>(4096);
+    /// Starts the writer thread on `conn` and the checkpointer thread on `checkpoints`.
+    pub fn spawn(conn: DbConnection, checkpoints: DbConnection) -> Result<Self, StoreError> {
+        let (queue, jobs) = mpsc::sync_channel::<Box<dyn Job>>(QUEUE_LEN);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, jobs))
             .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { queue })
+        let alive = Arc::new(());
+        let watch = Arc::downgrade(&alive);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoints, watch))
+            .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            queue,
+            _alive: alive,
+        })
     }
 
     /// Runs `f` in the next batch and waits until that batch is committed (blocking: call from
@@ -79,22 +119,42 @@ impl Writer {
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job = TypedJob {
-            work: Some(f),
-            result: None,
-            reply,
-        };
+        let job = job(f, move |result| {
+            let _ = reply.send(result);
+        });
         self.queue
-            .send(Box::new(job))
+            .send(job)
             .map_err(|_| StoreError::Config("the writer thread has stopped".into()))?;
         answer
             .recv()
             .map_err(|_| StoreError::Config("the writer thread dropped a job".into()))?
     }
+
+    /// Queues `f` for the next batch without waiting (never blocks: an async caller can use it
+    /// from its executor); `done` is called on the writer thread with `f`'s result once that
+    /// batch is committed (or with the commit's failure). A full queue is [`StoreError::Busy`].
+    pub fn submit<T, F, D>(&self, f: F, done: D) -> Result<(), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        D: FnOnce(Result<T, StoreError>) + Send + 'static,
+    {
+        self.queue.try_send(job(f, done)).map_err(|e| match e {
+            TrySendError::Full(_) => StoreError::Busy,
+            TrySendError::Disconnected(_) => {
+                StoreError::Config("the writer thread has stopped".into())
+            }
+        })
+    }
 }
 
-fn exec(conn: &mut DbConnection, sql: &str) -> Result<(), String> {
-    conn.batch_execute(sql).map_err(|e| e.to_string())
+/// Runs one transaction-control statement; it is prepared once and then found in the
+/// connection's statement cache (`batch_execute` would compile it again on every call).
+fn exec(conn: &mut DbConnection, sql: &'static str) -> Result<(), String> {
+    use diesel::RunQueryDsl;
+    crate::on_backend!(conn, |c| diesel::sql_query(sql).execute(c))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn writer_loop(mut conn: DbConnection, jobs: Receiver<Box<dyn Job>>) {
@@ -128,6 +188,16 @@ fn writer_loop(mut conn: DbConnection, jobs: Receiver<Box<dyn Job>>) {
         }
         for job in batch {
             job.finish(commit.clone());
+        }
+    }
+}
+
+/// Checkpoints every [`CHECKPOINT_EVERY`] while a handle on this process's writer exists.
+fn checkpoint_loop(mut conn: DbConnection, writer: Weak<()>) {
+    while writer.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
 }

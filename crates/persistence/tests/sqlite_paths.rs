@@ -1,0 +1,109 @@
+//! SQLite's fast paths stay fast and correct: the writer's non-blocking `submit`, and the query
+//! plans of the overlap check and of a list count (the planner traps documented in
+//! docs/performance.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use diesel::sql_types::Text;
+use diesel::{QueryableByName, RunQueryDsl};
+use healthcare_domain::Role;
+use healthcare_persistence::testing::TestDb;
+use healthcare_persistence::{users, StoreError};
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[derive(QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+fn plan(t: &TestDb, sql: &'static str) -> String {
+    t.db.read(move |c| {
+        Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load::<PlanLine>(c)?)
+    })
+    .unwrap()
+    .into_iter()
+    .map(|l| l.detail)
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+#[test]
+fn the_overlap_check_searches_one_doctor_and_one_patient_not_every_scheduled_appointment() {
+    let t = TestDb::sqlite().unwrap();
+    // The WHERE clause of the no-overlap triggers, with values for NEW.
+    let doctor = plan(&t, "SELECT 1 FROM appointments a WHERE a.doctor_id = 1 AND a.status = 'SCHEDULED' \
+        AND a.archived_at IS NULL AND a.appointment_datetime > datetime('2031-01-01 10:00:00', '-480 minutes') \
+        AND a.appointment_datetime < '2031-01-01 10:30:00' AND a.end_datetime > '2031-01-01 10:00:00'");
+    assert!(doctor.contains("appointments_doctor_start_idx (doctor_id=? AND appointment_datetime>? AND appointment_datetime<?)"), "{doctor}");
+    let patient = plan(&t, "SELECT 1 FROM appointments a WHERE a.patient_id = 1 AND a.status = 'SCHEDULED' \
+        AND a.archived_at IS NULL AND a.appointment_datetime > datetime('2031-01-01 10:00:00', '-480 minutes') \
+        AND a.appointment_datetime < '2031-01-01 10:30:00' AND a.end_datetime > '2031-01-01 10:00:00'");
+    assert!(patient.contains("appointments_patient_start_idx (patient_id=? AND appointment_datetime>? AND appointment_datetime<?)"), "{patient}");
+}
+
+#[test]
+fn a_doctor_list_is_counted_from_the_index_alone() {
+    let t = TestDb::sqlite().unwrap();
+    let count = plan(
+        &t,
+        "SELECT count(*) FROM appointments WHERE archived_at IS NULL AND doctor_id = 1 \
+        AND appointment_datetime >= '2031-01-01 00:00:00'",
+    );
+    assert!(
+        count.contains("COVERING INDEX appointments_doctor_start_idx"),
+        "{count}"
+    );
+}
+
+#[test]
+fn a_submitted_write_is_answered_after_its_commit_without_blocking_the_caller() {
+    let t = TestDb::sqlite().unwrap();
+    let writer = t.db.writer().expect("SQLite has a writer thread");
+    let (tx, rx) = mpsc::channel();
+    let probe = t.url.clone();
+    writer
+        .submit(
+            |c| users::create(c, "submitted", "", "h", Role::Staff),
+            move |result: Result<_, StoreError>| {
+                // Called on the writer thread once the batch is committed: another connection
+                // (another process, say) already sees the row.
+                let other = healthcare_persistence::Database::connect(
+                    &healthcare_persistence::DbConfig::new(probe),
+                )
+                .unwrap();
+                let seen = other
+                    .read(|c| users::find_by_username(c, "submitted"))
+                    .unwrap()
+                    .is_some();
+                tx.send((result.map(|u| u.username), seen)).unwrap();
+            },
+        )
+        .unwrap();
+    let (result, seen) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(result.unwrap(), "submitted");
+    assert!(
+        seen,
+        "the row was visible to another connection when the job was answered"
+    );
+
+    // A failing job is answered with its own error and leaves nothing behind.
+    let (tx, rx) = mpsc::channel();
+    writer
+        .submit(
+            |c| {
+                users::create(c, "rolled-back", "", "h", Role::Staff)?;
+                Err::<(), _>(StoreError::Forbidden)
+            },
+            move |result| tx.send(result).unwrap(),
+        )
+        .unwrap();
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Err(StoreError::Forbidden)
+    ));
+    let gone =
+        t.db.read(|c| users::find_by_username(c, "rolled-back"))
+            .unwrap();
+    assert!(gone.is_none());
+}
