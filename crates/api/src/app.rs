@@ -52,6 +52,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
         },
         callers: Default::default(),
         tokens: Default::default(),
+        connections: tokio::sync::Semaphore::new(config.pool_size.max(1) as usize),
     })
 }
 

@@ -95,6 +95,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "database pool exhausted");
                 Self::Unavailable
             }
+            StoreError::ConnectionLost => {
+                tracing::warn!("database connection lost");
+                Self::Unavailable
+            }
             StoreError::Busy => {
                 tracing::warn!("write queue full");
                 Self::Unavailable

@@ -31,6 +31,10 @@ pub struct AppState {
     pub callers: crate::callers::CallerCache,
     /// Recently verified access tokens.
     pub tokens: crate::callers::VerifiedTokens,
+    /// One permit per pooled connection. Requests queue here, first come first served, before
+    /// they take a blocking thread; r2d2's own wait is not fair, and under load a waiter
+    /// could be passed over for hundreds of milliseconds.
+    pub connections: tokio::sync::Semaphore,
 }
 
 /// The state as handlers receive it.
@@ -43,6 +47,7 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
+        let _turn = self.turn().await?;
         let db = self.db.clone();
         Ok(web::block(move || db.read(f)).await??)
     }
@@ -50,6 +55,24 @@ impl AppState {
     /// Runs a write transaction: on SQLite through the group-commit writer thread, on
     /// PostgreSQL on the blocking pool.
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_in(f, false).await
+    }
+
+    /// Runs a change made by one statement (see [`Database::write_single`]): on SQLite as
+    /// [`AppState::write`], on PostgreSQL without a transaction around it.
+    pub async fn write_single<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_in(f, true).await
+    }
+
+    async fn write_in<T, F>(&self, f: F, single: bool) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
@@ -65,8 +88,26 @@ impl AppState {
                 .await
                 .map_err(|_| ApiError::Internal("the writer dropped a job".into()))??);
         }
+        let _turn = self.turn().await?;
         let db = self.db.clone();
-        Ok(web::block(move || db.write(f)).await??)
+        Ok(web::block(move || {
+            if single {
+                db.write_single(f)
+            } else {
+                db.write(f)
+            }
+        })
+        .await??)
+    }
+}
+
+impl AppState {
+    /// Waits, in arrival order, until a pooled connection is free for this request.
+    async fn turn(&self) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
+        self.connections
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Internal("the connection queue was closed".into()))
     }
 }
 

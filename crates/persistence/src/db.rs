@@ -169,21 +169,62 @@ impl Manager {
     }
 }
 
+/// A connection as the pool keeps it: the connection, and whether a statement on it failed
+/// because the server went away (then the pool drops it instead of handing it out again).
+pub struct PoolEntry {
+    conn: DbConnection,
+    lost: bool,
+}
+
+impl PoolEntry {
+    /// Runs `f` on the connection, remembering whether it found the connection lost.
+    fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = f(&mut self.conn);
+        if matches!(result, Err(StoreError::ConnectionLost)) {
+            self.lost = true;
+        }
+        result
+    }
+}
+
+impl std::ops::Deref for PoolEntry {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolEntry {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = PoolEntry;
     type Error = diesel::ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        self.open()
+    fn connect(&self) -> Result<PoolEntry, Self::Error> {
+        Ok(PoolEntry {
+            conn: self.open()?,
+            lost: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
+    fn is_valid(&self, entry: &mut PoolEntry) -> Result<(), Self::Error> {
+        entry
+            .conn
+            .batch_execute("SELECT 1")
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// Checked when a connection comes back: one whose server went away, or whose transaction
+    /// could not be closed, is dropped and replaced rather than handed to the next request.
+    fn has_broken(&self, entry: &mut PoolEntry) -> bool {
+        entry.lost || diesel::r2d2::R2D2Connection::is_broken(&mut entry.conn)
     }
 }
 
@@ -260,12 +301,18 @@ impl Database {
 
     /// After a bulk load: on PostgreSQL `VACUUM ANALYZE` of the loaded tables, so the planner has
     /// statistics and the visibility map lets counts be index-only scans at once rather than
-    /// after autovacuum's next pass. Nothing on SQLite, whose statistics would make the bundled
-    /// library re-prepare range queries on every call (docs/persistence.md).
+    /// after autovacuum's next pass, and `VACUUM FULL` of the list counters, which a bulk load
+    /// updates once per row (a million dead versions otherwise spread a doctor's counters over
+    /// thousands of pages). Nothing on SQLite, whose statistics would make the bundled library
+    /// re-prepare range queries on every call (docs/persistence.md).
     pub fn after_bulk_load(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             let mut conn = self.conn()?;
-            conn.batch_execute("VACUUM ANALYZE appointments, patients, doctors, mappings")?;
+            // One statement each: VACUUM may not run in a multi-statement query (a transaction).
+            conn.batch_execute("VACUUM FULL appointment_counts")?;
+            conn.batch_execute(
+                "VACUUM ANALYZE appointments, appointment_counts, patients, doctors, mappings",
+            )?;
         }
         Ok(())
     }
@@ -281,14 +328,29 @@ impl Database {
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn()?;
-        f(&mut conn)
+        self.conn()?.run(f)
     }
 
     /// The SQLite writer thread, if this database has one: async callers queue writes on it
     /// with [`Writer::submit`] instead of holding a blocking thread while the batch commits.
     pub fn writer(&self) -> Option<&Writer> {
         self.writer.as_ref()
+    }
+
+    /// Runs `f`, which makes at most one change and makes it in one statement (atomic by itself)
+    /// after reads that need no snapshot shared with it: on SQLite exactly like
+    /// [`Database::write`]; on PostgreSQL on a pooled connection without `BEGIN`/`COMMIT`, two
+    /// round trips fewer. At PostgreSQL's READ COMMITTED every statement of a transaction reads
+    /// its own snapshot anyway, so for such an `f` the two are the same.
+    pub fn write_single<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(f),
+            None => self.conn()?.run(f),
+        }
     }
 
     /// Runs `f` atomically and durably: on SQLite in its own SAVEPOINT of a group-committed
@@ -303,11 +365,7 @@ impl Database {
     {
         match &self.writer {
             Some(writer) => writer.write(f),
-            None => {
-                let mut conn = self.conn()?;
-                let conn: &mut DbConnection = &mut conn;
-                conn.transaction(f)
-            }
+            None => self.conn()?.run(|conn| conn.transaction(f)),
         }
     }
 }

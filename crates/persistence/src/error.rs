@@ -55,6 +55,10 @@ pub enum StoreError {
     /// No pooled connection became free in time, or one could not be opened.
     #[error("pool: {0}")]
     Pool(#[from] r2d2::Error),
+    /// The connection to the database server was lost (a restart, a network cut); the pool
+    /// replaces that connection, so a retry can succeed.
+    #[error("the database connection was lost")]
+    ConnectionLost,
     /// The write queue is full: the database is overloaded; try again.
     #[error("the write queue is full")]
     Busy,
@@ -81,6 +85,7 @@ fn classify(err: DieselError) -> StoreError {
     let message = info.message();
     let names = |needle: &str| name == needle || message.contains(needle);
     match kind {
+        DatabaseErrorKind::ClosedConnection => StoreError::ConnectionLost,
         _ if names("appointments_doctor_no_overlap") => StoreError::DoctorConflict,
         _ if names("appointments_patient_no_overlap") => StoreError::PatientConflict,
         DatabaseErrorKind::UniqueViolation => {

@@ -140,6 +140,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Unarchived appointments per doctor, UTC day (days since 1970-01-01) and status; kept by
+    /// triggers (migration 2025-01-04), read for list counts.
+    appointment_counts (doctor_id, day, status) {
+        doctor_id -> BigInt,
+        day -> Integer,
+        status -> Text,
+        n -> Integer,
+    }
+}
+
 diesel::joinable!(patients -> users (user_id));
 diesel::joinable!(mappings -> doctors (doctor_id));
 diesel::joinable!(mappings -> patients (patient_id));
@@ -162,4 +173,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     working_hours,
     working_hours_intervals,
     time_off,
+    appointment_counts,
 );

@@ -119,7 +119,7 @@ pub async fn create(
     let patients = scope(&actor, ResourceKind::Patient);
     let by = actor.user;
     let appointment = state
-        .write(move |c| appointments::create(c, &input, patients, by))
+        .write_single(move |c| appointments::create(c, &input, patients, by))
         .await?;
     Ok(created(&appointment))
 }
