@@ -63,6 +63,9 @@ for backend in $BACKENDS; do
     "$BIN" seed-demo --doctors "$DOCTORS" --patients "$PATIENTS" --appointments "$APPOINTMENTS" \
         --password bench-password-1 >/dev/null
     seed_secs=$(awk -v a="$seed_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    # PostgreSQL writes a bulk load's pages out at its next checkpoint; do that now, so neither
+    # the start-up time nor the first scenario measures that flush.
+    [ "$backend" = postgres ] && psql "${PG_URL%/*}/hc_bench" -qc 'CHECKPOINT' >/dev/null
     # Start-up to the first answered request (migrations already applied).
     t0=$(date +%s%N)
     "$BIN" serve >/dev/null 2>"$WORK/server-$backend.log" &

@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::Connection;
+use healthcare_domain::{Gender, NewDoctor, NewPatient, Specialization, UserId};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Once;
@@ -147,4 +148,35 @@ macro_rules! both_backends {
             }
         }
     )*};
+}
+
+/// A valid new doctor with this licence number (the rest fixed), for tests.
+pub fn sample_doctor(license: &str) -> NewDoctor {
+    NewDoctor {
+        first_name: "Greg".into(),
+        last_name: "House".into(),
+        specialization: Specialization::GeneralPractice,
+        contact_number: "555 0101".into(),
+        email: "house@example.org".into(),
+        license_number: license.into(),
+        hospital: "PPTH".into(),
+        address: String::new(),
+        experience_years: 10,
+        user: None,
+    }
+}
+
+/// A valid new patient with this first name and owner account (the rest fixed), for tests.
+pub fn sample_patient(first: &str, user: Option<UserId>) -> NewPatient {
+    NewPatient {
+        first_name: first.into(),
+        last_name: "Doe".into(),
+        date_of_birth: chrono::NaiveDate::from_ymd_opt(1990, 5, 17).unwrap_or_default(),
+        gender: Gender::Female,
+        contact_number: "+1 555 0100".into(),
+        email: String::new(),
+        address: "1 Main St".into(),
+        medical_history: String::new(),
+        user,
+    }
 }

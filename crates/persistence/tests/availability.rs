@@ -7,7 +7,7 @@ use healthcare_persistence::appointments;
 use healthcare_persistence::availability::{
     self, parse_time_zone, AddTimeOff, NewTimeOff, NOT_AVAILABLE,
 };
-use healthcare_persistence::testing::TestDb;
+use healthcare_persistence::testing::{sample_doctor, sample_patient, TestDb};
 use healthcare_persistence::{both_backends, doctors, patients, users, Page, StoreError};
 use healthcare_scheduling::{WeeklyInterval, WeeklySchedule};
 
@@ -21,35 +21,6 @@ fn hm(h: u32, m: u32) -> NaiveTime {
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn new_doctor(license: &str) -> NewDoctor {
-    NewDoctor {
-        first_name: "Greg".into(),
-        last_name: "House".into(),
-        specialization: Specialization::GeneralPractice,
-        contact_number: "555 0101".into(),
-        email: "house@example.org".into(),
-        license_number: license.into(),
-        hospital: "PPTH".into(),
-        address: String::new(),
-        experience_years: 10,
-        user: None,
-    }
-}
-
-fn new_patient(first: &str) -> NewPatient {
-    NewPatient {
-        first_name: first.into(),
-        last_name: "Doe".into(),
-        date_of_birth: date(1990, 5, 17),
-        gender: Gender::Female,
-        contact_number: "+1 555 0100".into(),
-        email: String::new(),
-        address: String::new(),
-        medical_history: String::new(),
-        user: None,
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -89,10 +60,10 @@ fn weekdays_berlin() -> WeeklySchedule {
 fn fixture(t: &TestDb) -> Fixture {
     t.db.write(|c| {
         let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
-        let berlin = doctors::create(c, &new_doctor("L-1"))?.id;
-        let free = doctors::create(c, &new_doctor("L-2"))?.id;
-        let p1 = patients::create(c, &new_patient("Ann"))?.id;
-        let p2 = patients::create(c, &new_patient("Bob"))?.id;
+        let berlin = doctors::create(c, &sample_doctor("L-1"))?.id;
+        let free = doctors::create(c, &sample_doctor("L-2"))?.id;
+        let p1 = patients::create(c, &sample_patient("Ann", None))?.id;
+        let p2 = patients::create(c, &sample_patient("Bob", None))?.id;
         availability::set_working_hours(c, berlin, Some(&weekdays_berlin()))?;
         Ok(Fixture {
             admin,

@@ -4,11 +4,11 @@
 //! filters with and without date bounds on and off midnight, on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use diesel::RunQueryDsl;
 use healthcare_domain::*;
 use healthcare_persistence::appointments::{self, AppointmentFilter};
-use healthcare_persistence::testing::TestDb;
+use healthcare_persistence::testing::{sample_doctor, sample_patient, TestDb};
 use healthcare_persistence::{both_backends, doctors, patients, users, Page};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -19,35 +19,6 @@ const STATUSES: [AppointmentStatus; 4] = [
     AppointmentStatus::Cancelled,
     AppointmentStatus::NoShow,
 ];
-
-fn doctor(license: &str) -> NewDoctor {
-    NewDoctor {
-        first_name: "Greg".into(),
-        last_name: "House".into(),
-        specialization: Specialization::GeneralPractice,
-        contact_number: "555 0101".into(),
-        email: "house@example.org".into(),
-        license_number: license.into(),
-        hospital: "PPTH".into(),
-        address: String::new(),
-        experience_years: 10,
-        user: None,
-    }
-}
-
-fn patient(first: &str) -> NewPatient {
-    NewPatient {
-        first_name: first.into(),
-        last_name: "Doe".into(),
-        date_of_birth: NaiveDate::from_ymd_opt(1990, 5, 17).unwrap(),
-        gender: Gender::Female,
-        contact_number: "+1 555 0100".into(),
-        email: String::new(),
-        address: "1 Main St".into(),
-        medical_history: String::new(),
-        user: None,
-    }
-}
 
 /// Somewhere in 2030-01-05 .. 2030-01-12, on a 15-minute grid (so some land on midnight).
 fn moment(rng: &mut StdRng) -> DateTime<Utc> {
@@ -71,8 +42,8 @@ both_backends! {
         let mut rng = StdRng::seed_from_u64(20301);
         let (admin, ds, ps) = t.db.write(|c| {
             let admin = users::create(c, "admin", "", "hash", Role::Admin)?.id;
-            let ds = (0..3).map(|i| doctors::create(c, &doctor(&format!("L-{i}"))).map(|d| d.id)).collect::<Result<Vec<_>, _>>()?;
-            let ps = (0..5).map(|i| patients::create(c, &patient(&format!("P{i}"))).map(|p| p.id)).collect::<Result<Vec<_>, _>>()?;
+            let ds = (0..3).map(|i| doctors::create(c, &sample_doctor(&format!("L-{i}"))).map(|d| d.id)).collect::<Result<Vec<_>, _>>()?;
+            let ps = (0..5).map(|i| patients::create(c, &sample_patient(&format!("P{i}"), None)).map(|p| p.id)).collect::<Result<Vec<_>, _>>()?;
             Ok((admin, ds, ps))
         }).unwrap();
 

@@ -1,46 +1,19 @@
 //! Every repository function and every database invariant, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use healthcare_domain::*;
 use healthcare_persistence::appointments::{self, AppointmentFilter, AppointmentOrder};
 use healthcare_persistence::doctors::{self, DoctorFilter};
 use healthcare_persistence::mappings::{self, MappingFilter};
 use healthcare_persistence::patients::{self, PatientFilter};
-use healthcare_persistence::testing::TestDb;
+use healthcare_persistence::testing::{
+    sample_doctor as new_doctor, sample_patient as new_patient, TestDb,
+};
 use healthcare_persistence::{both_backends, tokens, users, Page, StoreError};
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 7, h, m, 0).unwrap()
-}
-
-fn new_patient(first: &str, user: Option<UserId>) -> NewPatient {
-    NewPatient {
-        first_name: first.into(),
-        last_name: "Doe".into(),
-        date_of_birth: NaiveDate::from_ymd_opt(1990, 5, 17).unwrap(),
-        gender: Gender::Female,
-        contact_number: "+1 555 0100".into(),
-        email: String::new(),
-        address: "1 Main St".into(),
-        medical_history: String::new(),
-        user,
-    }
-}
-
-fn new_doctor(license: &str) -> NewDoctor {
-    NewDoctor {
-        first_name: "Greg".into(),
-        last_name: "House".into(),
-        specialization: Specialization::GeneralPractice,
-        contact_number: "555 0101".into(),
-        email: "house@example.org".into(),
-        license_number: license.into(),
-        hospital: "PPTH".into(),
-        address: String::new(),
-        experience_years: 10,
-        user: None,
-    }
 }
 
 #[derive(Clone, Copy)]

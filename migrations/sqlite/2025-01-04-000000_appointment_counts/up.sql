@@ -19,12 +19,9 @@ CREATE TRIGGER appointment_counts_insert
 AFTER INSERT ON appointments
 WHEN NEW.archived_at IS NULL
 BEGIN
-    INSERT OR IGNORE INTO appointment_counts (doctor_id, day, status, n) VALUES
-        (NEW.doctor_id, CAST(strftime('%s', date(NEW.appointment_datetime)) AS INTEGER) / 86400, NEW.status, 0);
-    UPDATE appointment_counts SET n = n + 1
-    WHERE doctor_id = NEW.doctor_id
-      AND day = CAST(strftime('%s', date(NEW.appointment_datetime)) AS INTEGER) / 86400
-      AND status = NEW.status;
+    INSERT INTO appointment_counts (doctor_id, day, status, n) VALUES
+        (NEW.doctor_id, CAST(strftime('%s', date(NEW.appointment_datetime)) AS INTEGER) / 86400, NEW.status, 1)
+    ON CONFLICT (doctor_id, day, status) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER appointment_counts_update
@@ -36,13 +33,10 @@ BEGIN
     WHERE OLD.archived_at IS NULL AND doctor_id = OLD.doctor_id
       AND day = CAST(strftime('%s', date(OLD.appointment_datetime)) AS INTEGER) / 86400
       AND status = OLD.status;
-    INSERT OR IGNORE INTO appointment_counts (doctor_id, day, status, n)
-    SELECT NEW.doctor_id, CAST(strftime('%s', date(NEW.appointment_datetime)) AS INTEGER) / 86400, NEW.status, 0
-    WHERE NEW.archived_at IS NULL;
-    UPDATE appointment_counts SET n = n + 1
-    WHERE NEW.archived_at IS NULL AND doctor_id = NEW.doctor_id
-      AND day = CAST(strftime('%s', date(NEW.appointment_datetime)) AS INTEGER) / 86400
-      AND status = NEW.status;
+    INSERT INTO appointment_counts (doctor_id, day, status, n)
+    SELECT NEW.doctor_id, CAST(strftime('%s', date(NEW.appointment_datetime)) AS INTEGER) / 86400, NEW.status, 1
+    WHERE NEW.archived_at IS NULL
+    ON CONFLICT (doctor_id, day, status) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER appointment_counts_delete
