@@ -3,7 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use actix_web::web;
 use healthcare_auth::Keys;
-use healthcare_persistence::{Database, DbConnection, StoreResult};
+use healthcare_persistence::{Database, DbConnection, StoreError, StoreResult};
 use std::sync::Arc;
 
 /// Settings that handlers read.
@@ -41,15 +41,28 @@ pub struct AppState {
 pub type State = web::Data<AppState>;
 
 impl AppState {
-    /// Runs a read on the blocking pool (never on the async executor).
+    /// Runs a read on the blocking pool (never on the async executor). A read that met a
+    /// connection the database server had closed (a PostgreSQL restart) runs again on another:
+    /// reads change nothing, so that is safe, and each failure drops one dead connection from
+    /// the pool, so it ends after at most as many tries as the pool has connections.
     pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
         let _turn = self.turn().await?;
         let db = self.db.clone();
-        Ok(web::block(move || db.read(f)).await??)
+        Ok(web::block(move || {
+            let mut result = db.read(&f);
+            for _ in 0..db.pool_size() {
+                if !matches!(result, Err(StoreError::ConnectionLost)) {
+                    break;
+                }
+                result = db.read(&f);
+            }
+            result
+        })
+        .await??)
     }
 
     /// Runs a write transaction: on SQLite through the group-commit writer thread, on

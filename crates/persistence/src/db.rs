@@ -294,6 +294,11 @@ impl Database {
         self.backend
     }
 
+    /// The largest number of pooled connections.
+    pub fn pool_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// A connection from the pool (blocking; call from a blocking thread).
     pub fn conn(&self) -> Result<PooledConn, StoreError> {
         Ok(self.pool.get()?)

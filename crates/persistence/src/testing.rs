@@ -104,6 +104,24 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// PostgreSQL: ends every server process connected to this database (as a server restart
+    /// would), so pooled connections to it are dead. Nothing on SQLite.
+    pub fn terminate_connections(&self) -> Result<(), StoreError> {
+        if let Cleanup::Postgres { .. } = self.cleanup {
+            let mut own = PgConnection::establish(&self.url)
+                .map_err(|e| StoreError::Config(format!("test database: {e}")))?;
+            own.batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )?;
+            // Terminated processes close their sockets asynchronously.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Ok(())
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         match &self.cleanup {

@@ -2,9 +2,6 @@
 //! `pg_terminate_backend`, a network cut) fails its request as `ConnectionLost` once and is
 //! then dropped from the pool, so later requests get working connections.
 
-use diesel::connection::SimpleConnection;
-use diesel::pg::PgConnection;
-use diesel::Connection;
 use healthcare_domain::DoctorId;
 use healthcare_persistence::testing::TestDb;
 use healthcare_persistence::{doctors, Database, DbConfig, StoreError};
@@ -34,14 +31,7 @@ fn postgres_lost_connections_leave_the_pool() {
         assert!(!probe(&db).expect("probe before"));
     }
 
-    let mut admin = PgConnection::establish(&t.url).expect("admin connection");
-    admin
-        .batch_execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .expect("terminate");
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    t.terminate_connections().expect("terminate");
 
     // Each dead connection may fail one request, with the typed error; no more than that.
     let mut lost = 0;
