@@ -112,9 +112,7 @@ impl AppState {
         })
         .await??)
     }
-}
 
-impl AppState {
     /// Waits, in arrival order, until a pooled connection is free for this request.
     async fn turn(&self) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
         self.connections
