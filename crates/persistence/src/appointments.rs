@@ -267,22 +267,37 @@ fn insert_unconstrained(
 
 /// Books an appointment (status SCHEDULED). The patient must be visible in `scope`.
 ///
-/// Makes one change in one statement after reads that need no shared snapshot, so it may run
-/// through [`crate::Database::write_single`]. Staff's booking for a doctor without working
-/// hours is that one statement alone; otherwise the parties and the doctor's availability are
-/// read first.
+/// May run through [`crate::Database::write_single`]: staff's booking for a doctor without
+/// working hours is one statement alone; otherwise the parties and the doctor's availability
+/// are read first and the insert follows, in a transaction of its own on PostgreSQL that holds
+/// the doctor's row (`availability::lock_doctor`).
 pub fn create(
     conn: &mut DbConnection,
     input: &NewAppointment,
     scope: Scope,
     created_by: UserId,
 ) -> StoreResult<Appointment> {
-    let (doctor, patient) = (input.doctor, input.patient);
     let values = AppointmentInsert::scheduled(input, created_by, to_db(now()));
     if scope == Scope::All {
         if let Some(row) = insert_unconstrained(conn, &values)? {
             return row.into_domain();
         }
+    }
+    // The doctor keeps working hours (or a party is missing, or the caller is a patient): the
+    // checks and the insert in one transaction on PostgreSQL, which holds the doctor's row from
+    // the availability check on (see `availability::lock_doctor`).
+    crate::db::atomic(conn, |conn| checked_insert(conn, input, scope, &values))
+}
+
+/// The checks of a booking that is not [`insert_unconstrained`]'s case, then the insert.
+fn checked_insert(
+    conn: &mut DbConnection,
+    input: &NewAppointment,
+    scope: Scope,
+    values: &AppointmentInsert<'_>,
+) -> StoreResult<Appointment> {
+    let (doctor, patient) = (input.doctor, input.patient);
+    if scope == Scope::All {
         let (doctor_ok, patient_ok, zone) = booking_facts(conn, doctor, patient)?;
         let missing = match (doctor_ok, patient_ok) {
             (false, _) => Some(("doctor", doctor.0)),
@@ -304,7 +319,7 @@ pub fn create(
         crate::availability::ensure_available(conn, doctor, input.start, input.end())?;
     }
     let row: AppointmentRow = on_backend!(conn, |c| diesel::insert_into(appointments::table)
-        .values(&values)
+        .values(values)
         .returning(appointments::all_columns)
         .get_result(c))?;
     row.into_domain()

@@ -44,6 +44,19 @@ macro_rules! on_backend {
     };
 }
 
+/// Runs `f` atomically inside a write: on PostgreSQL in a transaction (a savepoint when one is
+/// open already), on SQLite as it is (every write there already runs in the writer's own
+/// savepoint).
+pub(crate) fn atomic<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        DbConnection::Postgresql(_) => conn.transaction(f),
+        DbConnection::Sqlite(_) => f(conn),
+    }
+}
+
 /// Which database engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -343,11 +356,9 @@ impl Database {
         self.writer.as_ref()
     }
 
-    /// Runs `f`, which makes at most one change and makes it in one statement (atomic by itself)
-    /// after reads that need no snapshot shared with it: on SQLite exactly like
-    /// [`Database::write`]; on PostgreSQL on a pooled connection without `BEGIN`/`COMMIT`, two
-    /// round trips fewer. At PostgreSQL's READ COMMITTED every statement of a transaction reads
-    /// its own snapshot anyway, so for such an `f` the two are the same.
+    /// Runs `f`, which is atomic by itself (one statement, or a transaction it opens itself):
+    /// on SQLite exactly like [`Database::write`]; on PostgreSQL on a pooled connection without
+    /// a `BEGIN`/`COMMIT` around it, two round trips fewer for a one-statement change.
     pub fn write_single<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
