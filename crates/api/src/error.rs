@@ -9,7 +9,7 @@ use serde_json::json;
 use std::fmt;
 
 /// Everything a handler can answer other than success.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400 with field-keyed messages.
     Validation(FieldErrors),

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod callers;
 pub mod cli;
+pub mod coalesce;
 pub mod config;
 pub mod error;
 pub mod extract;

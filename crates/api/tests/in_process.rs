@@ -465,6 +465,50 @@ async fn postgres_reads_survive_a_database_restart() {
     );
 }
 
+/// Single-appointment reads that wait at the same time go to the database together
+/// (`coalesce.rs`); each must still be answered in its own caller's scope.
+async fn concurrent_reads_keep_each_callers_scope(backend: &str) {
+    let Some(app) = fresh(backend) else { return };
+    let i = app.ids;
+    let cases: Vec<(As, i64, u16)> = (0..6)
+        .flat_map(|_| {
+            [
+                (As::Admin, i.a1, 200),
+                (As::Admin, i.a2, 200),
+                (As::Staff, i.a2, 200),
+                (As::Doctor, i.a1, 200),
+                (As::Doctor, i.a2, 404),
+                (As::Patient, i.a1, 200),
+                (As::Patient, i.a2, 404),
+                (As::Admin, i.a2 + 1000, 404),
+                (As::Anonymous, i.a1, 401),
+            ]
+        })
+        .collect();
+    let answers = futures_util::future::join_all(cases.iter().map(|&(who, id, _)| {
+        let path = format!("/api/appointments/{id}/");
+        let app = &app;
+        async move { app.call(who, "GET", &path, None).await }
+    }))
+    .await;
+    for (&(who, id, want), (status, body)) in cases.iter().zip(answers) {
+        assert_eq!(status, want, "{who:?} GET appointment {id}: {body}");
+        if status == 200 {
+            assert_eq!(body["id"], id, "{who:?} asked for {id}, got {body}");
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn concurrent_reads_keep_each_callers_scope_sqlite() {
+    concurrent_reads_keep_each_callers_scope("sqlite").await;
+}
+
+#[actix_rt::test]
+async fn concurrent_reads_keep_each_callers_scope_postgres() {
+    concurrent_reads_keep_each_callers_scope("postgres").await;
+}
+
 /// The served OpenAPI document equals the committed snapshot, so every change to it is
 /// deliberate. `UPDATE_SNAPSHOTS=1 cargo test -p healthcare-api --test in_process` rewrites it.
 #[actix_rt::test]

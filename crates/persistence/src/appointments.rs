@@ -369,6 +369,62 @@ pub fn find(conn: &mut DbConnection, id: AppointmentId, scope: Scope) -> StoreRe
     row.into_domain()
 }
 
+/// Several single-appointment reads in one visit to the database: for each `(id, scope)` the
+/// appointment as [`find`] sees it, or `None` where [`find`] answers not found. On PostgreSQL the
+/// ids of each scope go in one `id = ANY($1)` query (one round trip, a cached statement); on
+/// SQLite, which has no array parameters, each is [`find`]'s own cached lookup.
+pub fn find_each(
+    conn: &mut DbConnection,
+    keys: &[(AppointmentId, Scope)],
+) -> StoreResult<Vec<Option<Appointment>>> {
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return keys
+            .iter()
+            .map(|&(id, scope)| match find(conn, id, scope) {
+                Ok(found) => Ok(Some(found)),
+                Err(StoreError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .collect();
+    }
+    let mut found = vec![None; keys.len()];
+    let mut done: Vec<Scope> = Vec::new();
+    for &(_, scope) in keys {
+        if done.contains(&scope) {
+            continue;
+        }
+        done.push(scope);
+        let ids: Vec<i64> = keys
+            .iter()
+            .filter(|k| k.1 == scope)
+            .map(|k| k.0 .0)
+            .collect();
+        let rows: Vec<AppointmentRow> = match (scope, &mut *conn) {
+            (Scope::All, DbConnection::Postgresql(c)) => appointments::table
+                .filter(appointments::id.eq_any(&ids))
+                .filter(appointments::archived_at.is_null())
+                .load(c)?,
+            (Scope::DoctorOf(doctor), DbConnection::Postgresql(c)) => appointments::table
+                .filter(appointments::id.eq_any(&ids))
+                .filter(appointments::archived_at.is_null())
+                .filter(appointments::doctor_id.eq(doctor.0))
+                .load(c)?,
+            (_, c) => scoped(appointments::table.into_boxed(), scope)
+                .filter(appointments::id.eq_any(&ids))
+                .load(c)?,
+        };
+        for row in rows {
+            let appointment = row.into_domain()?;
+            for (slot, key) in found.iter_mut().zip(keys) {
+                if *key == (appointment.id, scope) {
+                    *slot = Some(appointment.clone());
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The appointments of `scope` matching `filter`, with the start bounded by `from` and `until`
 /// instead of the filter's own bounds (the counts below split the filter's range).
 fn matching<'a>(

@@ -136,9 +136,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let aid = AppointmentId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Appointment);
-    let appointment = state
-        .read(move |c| appointments::find(c, aid, scope))
-        .await?;
+    let appointment = crate::coalesce::find_appointment(&state, aid, scope).await?;
     Ok(HttpResponse::Ok().json(appointment))
 }
 
