@@ -1,0 +1,2 @@
+-- Nothing to revert on SQLite (see up.sql).
+SELECT 1;
