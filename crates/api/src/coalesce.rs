@@ -3,7 +3,7 @@
 //! Each HTTP worker thread keeps the `GET /api/appointments/{id}/` reads that arrive while one
 //! batch of them is with the database, and sends them as the next batch when it returns: one
 //! hop to the blocking pool and (on PostgreSQL) one query for all of them, instead of one each.
-//! At low load a batch holds one read and nothing waits; under load the batches grow with it.
+//! At low load every read goes alone and nothing waits; under load the batches grow with it.
 //! Every read keeps its own scope (the WHERE clause of [`appointments::find`]).
 
 use crate::error::{ApiError, ApiResult};
@@ -31,23 +31,39 @@ thread_local! {
     static PENDING: RefCell<Pending> = RefCell::default();
 }
 
-/// The appointment `id` as `scope` sees it (404 when it cannot), read together with the other
-/// single-appointment reads of this worker that wait at the same time.
+/// The appointment `id` as `scope` sees it (404 when it cannot). A read that finds no batch
+/// with the database goes at once, alone, the plain way; one that finds a batch there waits
+/// and goes with the others that wait, as the next batch.
 pub async fn find_appointment(
     state: &State,
     id: AppointmentId,
     scope: Scope,
 ) -> ApiResult<Appointment> {
-    let (answer, receiver) = oneshot::channel();
-    let start = PENDING.with_borrow_mut(|p| {
-        p.waiting.push((id, scope, answer));
-        !std::mem::replace(&mut p.busy, true)
-    });
-    if start {
-        actix_web::rt::spawn(run_batches(state.clone()));
+    let leads = PENDING.with_borrow_mut(|p| !std::mem::replace(&mut p.busy, true));
+    if !leads {
+        let (answer, receiver) = oneshot::channel();
+        PENDING.with_borrow_mut(|p| p.waiting.push((id, scope, answer)));
+        // The sender is dropped unanswered only if the worker is shutting down.
+        return receiver.await.unwrap_or(Err(ApiError::Unavailable));
     }
-    // The sender is dropped unanswered only if the worker is shutting down.
-    receiver.await.unwrap_or(Err(ApiError::Unavailable))
+    let _next = HandOver(state.clone());
+    state.read(move |c| appointments::find(c, id, scope)).await
+}
+
+/// When a read that went alone is done (or dropped: the client went away), the reads that
+/// arrived meanwhile go next, as one batch; with none waiting, the next read goes alone again.
+struct HandOver(State);
+
+impl Drop for HandOver {
+    fn drop(&mut self) {
+        let waiting = PENDING.with_borrow_mut(|p| {
+            p.busy = !p.waiting.is_empty();
+            p.busy
+        });
+        if waiting {
+            actix_web::rt::spawn(run_batches(self.0.clone()));
+        }
+    }
 }
 
 /// Sends the waiting reads to the database, batch after batch, until none wait.

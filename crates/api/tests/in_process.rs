@@ -509,6 +509,45 @@ async fn concurrent_reads_keep_each_callers_scope_postgres() {
     concurrent_reads_keep_each_callers_scope("postgres").await;
 }
 
+/// A read that went alone and whose client went away while it was with the database (its
+/// future dropped) still hands over: the reads that queued behind it are answered.
+async fn a_dropped_read_still_hands_over(backend: &str) {
+    use futures_util::FutureExt;
+    let Some(app) = fresh(backend) else { return };
+    let path = format!("/api/appointments/{}/", app.ids.a1);
+    // Warms the token and caller caches, so the next call reaches the database read at once.
+    assert_eq!(app.call(As::Admin, "GET", &path, None).await.0, 200);
+    // Every connection taken: the first read leads and waits for its turn, the others queue.
+    let connections = app.state.connections.acquire_many(4).await.unwrap();
+    let mut alone = Box::pin(app.call(As::Admin, "GET", &path, None));
+    assert!(
+        alone.as_mut().now_or_never().is_none(),
+        "the first read is on its way"
+    );
+    let mut queued = Box::pin(futures_util::future::join_all(
+        (0..4).map(|_| app.call(As::Admin, "GET", &path, None)),
+    ));
+    assert!(queued.as_mut().now_or_never().is_none(), "the others wait");
+    drop(alone);
+    drop(connections);
+    let answers = actix_rt::time::timeout(std::time::Duration::from_secs(10), queued)
+        .await
+        .expect("the reads queued behind a dropped one were answered");
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[actix_rt::test]
+async fn a_dropped_read_still_hands_over_sqlite() {
+    a_dropped_read_still_hands_over("sqlite").await;
+}
+
+#[actix_rt::test]
+async fn a_dropped_read_still_hands_over_postgres() {
+    a_dropped_read_still_hands_over("postgres").await;
+}
+
 /// The served OpenAPI document equals the committed snapshot, so every change to it is
 /// deliberate. `UPDATE_SNAPSHOTS=1 cargo test -p healthcare-api --test in_process` rewrites it.
 #[actix_rt::test]
