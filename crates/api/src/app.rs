@@ -85,7 +85,7 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C; in-flight requests are finished first.
     pub async fn run(self) -> std::io::Result<()> {
-        let db = self.db;
+        let db = self.db.clone();
         // Expired refresh tokens and login failures older than the throttling window are purged
         // at start and then hourly (any process may do it; the deletes are idempotent).
         actix_web::rt::spawn(async move {
@@ -107,7 +107,15 @@ impl Application {
                 }
             }
         });
-        self.server.await
+        let served = self.server.await;
+        // Stopped cleanly: leave SQLite's write-ahead log empty for the next start.
+        let db = self.db;
+        match web::block(move || db.checkpoint_wal()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "final checkpoint failed"),
+            Err(e) => tracing::warn!(error = %e, "final checkpoint failed"),
+        }
+        served
     }
 }
 

@@ -168,6 +168,7 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
         done = end;
     }
     db.after_bulk_load()?;
+    db.checkpoint_wal()?;
     println!(
         "seeded {n_doctors} doctors, {n_patients} patients, {n_patients} mappings, {total} appointments (login demo-admin / demo-staff)"
     );

@@ -317,6 +317,22 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
+    /// On SQLite, copies the whole write-ahead log into the database file and empties it
+    /// (`wal_checkpoint(TRUNCATE)`), waiting at most a second for other processes' readers:
+    /// called when a process stops cleanly or a bulk load ends, so the next process to open the
+    /// file has no log to read back (with 26 MB of log left behind, that read was a third of
+    /// the start-up time). Nothing on PostgreSQL.
+    pub fn checkpoint_wal(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            let mut conn = self.conn()?;
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 1000; PRAGMA wal_checkpoint(TRUNCATE); \
+                 PRAGMA busy_timeout = 10000",
+            )?;
+        }
+        Ok(())
+    }
+
     /// After a bulk load: on PostgreSQL `VACUUM ANALYZE` of the loaded tables, so the planner has
     /// statistics and the visibility map lets counts be index-only scans at once rather than
     /// after autovacuum's next pass, and `CLUSTER` of the list counters, which a bulk load

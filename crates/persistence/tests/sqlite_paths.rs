@@ -107,3 +107,38 @@ fn a_submitted_write_is_answered_after_its_commit_without_blocking_the_caller() 
             .unwrap();
     assert!(gone.is_none());
 }
+
+/// A clean stop leaves the write-ahead log empty, so the next process opens the file without
+/// reading a log back (`Database::checkpoint_wal`).
+#[test]
+fn a_final_checkpoint_empties_the_write_ahead_log() {
+    let t = TestDb::sqlite().unwrap();
+    for i in 0..50 {
+        t.db.write(move |c| {
+            users::create(c, &format!("u{i}"), "", "hash", Role::Staff).map(|_| ())
+        })
+        .unwrap();
+    }
+    let path = t.url.trim_start_matches("sqlite://").to_string();
+    let wal = std::path::PathBuf::from(format!("{path}-wal"));
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the writes went to the log"
+    );
+    t.db.checkpoint_wal().unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    // Nothing was lost on the way.
+    let n =
+        t.db.read(|c| {
+            users::list(
+                c,
+                healthcare_persistence::Page {
+                    limit: 100,
+                    offset: 0,
+                },
+            )
+        })
+        .unwrap()
+        .total;
+    assert_eq!(n, 50);
+}
