@@ -103,6 +103,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!("write queue full");
                 Self::Unavailable
             }
+            StoreError::Contention => {
+                tracing::warn!("write rolled back by the database to resolve contention");
+                Self::Unavailable
+            }
             other => Self::Internal(other.to_string()),
         }
     }

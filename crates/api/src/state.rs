@@ -70,7 +70,7 @@ impl AppState {
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
         self.write_in(f, false).await
     }
@@ -80,7 +80,7 @@ impl AppState {
     pub async fn write_single<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
         self.write_in(f, true).await
     }
@@ -88,7 +88,7 @@ impl AppState {
     async fn write_in<T, F>(&self, f: F, single: bool) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
         if let Some(writer) = self.db.writer() {
             // SQLite: queue the job for the writer thread and wait here, on the executor,

@@ -212,7 +212,8 @@ fn booking_facts(
 /// The booking of staff as one statement: the row is inserted only if the doctor and the
 /// patient exist unarchived and the doctor keeps no working hours (so nothing but the
 /// database's own rules applies); `None` when any of that does not hold. One round trip, and
-/// atomic by itself, so it needs no transaction around it on PostgreSQL.
+/// atomic by itself, so it needs no transaction around it on PostgreSQL, where the statement
+/// also holds both parties' rows as [`hold_parties`] does.
 fn insert_unconstrained(
     conn: &mut DbConnection,
     values: &AppointmentInsert<'_>,
@@ -220,19 +221,19 @@ fn insert_unconstrained(
     use diesel::dsl::not;
     use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
     let source = doctors::table
+        .inner_join(
+            patients::table.on(patients::id
+                .eq(values.patient_id)
+                .and(patients::archived_at.is_null())),
+        )
         .filter(doctors::id.eq(values.doctor_id))
         .filter(doctors::archived_at.is_null())
-        .filter(exists(
-            patients::table
-                .filter(patients::id.eq(values.patient_id))
-                .filter(patients::archived_at.is_null()),
-        ))
         .filter(not(exists(
             working_hours::table.filter(working_hours::doctor_id.eq(values.doctor_id)),
         )))
         .select((
             doctors::id,
-            values.patient_id.into_sql::<BigInt>(),
+            patients::id,
             values.appointment_datetime.into_sql::<Timestamp>(),
             values.duration_minutes.into_sql::<Integer>(),
             values.end_datetime.into_sql::<Timestamp>(),
@@ -256,13 +257,44 @@ fn insert_unconstrained(
         appointments::created_at,
         appointments::updated_at,
     );
-    let row = on_backend!(conn, |c| diesel::insert_into(appointments::table)
-        .values(source)
-        .into_columns(columns)
-        .returning(appointments::all_columns)
-        .get_result(c)
-        .optional())?;
+    let row = match conn {
+        DbConnection::Postgresql(c) => diesel::insert_into(appointments::table)
+            .values(source.for_no_key_update())
+            .into_columns(columns)
+            .returning(appointments::all_columns)
+            .get_result(c)
+            .optional()?,
+        DbConnection::Sqlite(c) => diesel::insert_into(appointments::table)
+            .values(source)
+            .into_columns(columns)
+            .returning(appointments::all_columns)
+            .get_result(c)
+            .optional()?,
+    };
     Ok(row)
+}
+
+/// Holds the rows of the doctor and the patient of an appointment that is about to take a
+/// slot, on PostgreSQL, until the transaction ends (`FOR NO KEY UPDATE`; the doctor's row
+/// first, in every statement that takes both). Two bookings that could collide then never have
+/// their rows in the no-overlap indexes at the same time: the second waits for the first to
+/// commit and meets a plain conflict. Without it, PostgreSQL's exclusion constraints (index
+/// entry first, check second) let simultaneous bookings of one slot wait on each other, and
+/// the deadlock detector aborted all but one after a second each instead of answering 409.
+/// Holding the doctor's row also orders the booking against a change of that doctor's time off
+/// or working hours (`availability::lock_doctor`). Nothing on SQLite, whose writes run one at
+/// a time.
+fn hold_parties(conn: &mut DbConnection, doctor: DoctorId, patient: PatientId) -> StoreResult<()> {
+    if let DbConnection::Postgresql(c) = conn {
+        let _: Option<(i64, i64)> = doctors::table
+            .inner_join(patients::table.on(patients::id.eq(patient.0)))
+            .filter(doctors::id.eq(doctor.0))
+            .select((doctors::id, patients::id))
+            .for_no_key_update()
+            .get_result(c)
+            .optional()?;
+    }
+    Ok(())
 }
 
 /// Books an appointment (status SCHEDULED). The patient must be visible in `scope`.
@@ -270,7 +302,7 @@ fn insert_unconstrained(
 /// May run through [`crate::Database::write_single`]: staff's booking for a doctor without
 /// working hours is one statement alone; otherwise the parties and the doctor's availability
 /// are read first and the insert follows, in a transaction of its own on PostgreSQL that holds
-/// the doctor's row (`availability::lock_doctor`).
+/// the doctor's and the patient's rows from the start ([`hold_parties`]).
 pub fn create(
     conn: &mut DbConnection,
     input: &NewAppointment,
@@ -284,8 +316,8 @@ pub fn create(
         }
     }
     // The doctor keeps working hours (or a party is missing, or the caller is a patient): the
-    // checks and the insert in one transaction on PostgreSQL, which holds the doctor's row from
-    // the availability check on (see `availability::lock_doctor`).
+    // checks and the insert in one transaction on PostgreSQL, which holds the parties' rows
+    // from before the checks on (see `hold_parties`).
     crate::db::atomic(conn, |conn| checked_insert(conn, input, scope, &values))
 }
 
@@ -297,6 +329,7 @@ fn checked_insert(
     values: &AppointmentInsert<'_>,
 ) -> StoreResult<Appointment> {
     let (doctor, patient) = (input.doctor, input.patient);
+    hold_parties(conn, doctor, patient)?;
     if scope == Scope::All {
         let (doctor_ok, patient_ok, zone) = booking_facts(conn, doctor, patient)?;
         let missing = match (doctor_ok, patient_ok) {
@@ -615,6 +648,9 @@ pub fn update(
     let patient = changes.patient.unwrap_or(current.patient);
     if changes.doctor.is_some() || changes.patient.is_some() {
         check_parties(conn, doctor, patient, scope)?;
+    }
+    if changes.status.unwrap_or(current.status) == AppointmentStatus::Scheduled {
+        hold_parties(conn, doctor, patient)?;
     }
     let start = changes.start.unwrap_or(current.appointment_datetime);
     let minutes = changes.duration_minutes.unwrap_or(current.duration_minutes);

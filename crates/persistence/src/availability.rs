@@ -70,23 +70,17 @@ struct IntervalInsert {
 
 /// Orders a change of a doctor's time off or working hours against the bookings that check
 /// them (PostgreSQL; on SQLite every write already runs one at a time in the writer's IMMEDIATE
-/// transaction). A booking holds the doctor's row shared until it commits, a change holds it
-/// exclusively: so a time off and a booking inside it cannot both pass their checks at once
-/// and both commit. Takes effect inside a transaction, until it ends.
-pub(crate) fn lock_doctor(
-    conn: &mut DbConnection,
-    doctor: DoctorId,
-    exclusive: bool,
-) -> StoreResult<()> {
+/// transaction): both hold the doctor's row (`FOR NO KEY UPDATE`) until they commit, so a time
+/// off and a booking inside it cannot both pass their checks at once and both commit. Takes
+/// effect inside a transaction, until it ends.
+pub(crate) fn lock_doctor(conn: &mut DbConnection, doctor: DoctorId) -> StoreResult<()> {
     if let DbConnection::Postgresql(c) = conn {
-        let row = crate::schema::doctors::table
+        let _: Option<i64> = crate::schema::doctors::table
             .find(doctor.0)
-            .select(crate::schema::doctors::id);
-        let _: Option<i64> = if exclusive {
-            row.for_no_key_update().get_result(c).optional()?
-        } else {
-            row.for_share().get_result(c).optional()?
-        };
+            .select(crate::schema::doctors::id)
+            .for_no_key_update()
+            .get_result(c)
+            .optional()?;
     }
     Ok(())
 }
@@ -167,7 +161,7 @@ pub fn set_working_hours(
     doctor: DoctorId,
     schedule: Option<&WeeklySchedule>,
 ) -> StoreResult<Option<WeeklySchedule>> {
-    lock_doctor(conn, doctor, true)?;
+    lock_doctor(conn, doctor)?;
     require_doctor(conn, doctor)?;
     diesel::delete(
         working_hours_intervals::table.filter(working_hours_intervals::doctor_id.eq(doctor.0)),
@@ -299,7 +293,7 @@ pub fn add_time_off(
     keep_appointments: bool,
     created_by: UserId,
 ) -> StoreResult<AddTimeOff> {
-    lock_doctor(conn, doctor, true)?;
+    lock_doctor(conn, doctor)?;
     require_doctor(conn, doctor)?;
     // Compared as stored (to the microsecond), so the table's CHECK can never fire.
     if to_db(input.start) >= to_db(input.end) {
@@ -507,8 +501,9 @@ pub fn ensure_available_in_zone(
     };
     let slot = Slot::new(start, end).map_err(|_| refuse())?;
     let mut availability = Availability::new(schedule);
-    // Time off is read after the doctor's row is held, so one added meanwhile is seen.
-    lock_doctor(conn, doctor, false)?;
+    // Time off is read after the doctor's row is held, so one added meanwhile is seen (a
+    // booking holds it already: `appointments::hold_parties`; taking it again costs nothing).
+    lock_doctor(conn, doctor)?;
     availability.time_off = time_off_between(conn, doctor, start, end)?;
     if availability.is_within_working_hours(&slot) {
         Ok(())

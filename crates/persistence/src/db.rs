@@ -375,14 +375,14 @@ impl Database {
     /// Runs `f`, which is atomic by itself (one statement, or a transaction it opens itself):
     /// on SQLite exactly like [`Database::write`]; on PostgreSQL on a pooled connection without
     /// a `BEGIN`/`COMMIT` around it, two round trips fewer for a one-statement change.
-    pub fn write_single<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub fn write_single<T, F>(&self, mut f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         match &self.writer {
             Some(writer) => writer.write(f),
-            None => self.conn()?.run(f),
+            None => self.conn()?.run(|conn| again_on_contention(|| f(conn))),
         }
     }
 
@@ -390,15 +390,77 @@ impl Database {
     /// IMMEDIATE transaction (the write lock is taken before the first read, so check-then-write
     /// is atomic across processes; see [`crate::writer`]); on PostgreSQL in a regular
     /// transaction on a pooled connection (where constraints arbitrate). Its changes are rolled
-    /// back when `f` fails, and `Ok` is returned only once they are committed.
-    pub fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// back when `f` fails, and `Ok` is returned only once they are committed. A PostgreSQL
+    /// transaction the server rolled back to break a deadlock runs again (at most
+    /// [`CONTENTION_ATTEMPTS`] times in all), so `f` may be called more than once.
+    pub fn write<T, F>(&self, mut f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         match &self.writer {
             Some(writer) => writer.write(f),
-            None => self.conn()?.run(|conn| conn.transaction(f)),
+            None => self
+                .conn()?
+                .run(|conn| again_on_contention(|| conn.transaction(&mut f))),
         }
+    }
+}
+
+/// How many times in all a PostgreSQL write runs when the server keeps rolling it back to
+/// resolve contention ([`StoreError::Contention`]) before that error is the answer.
+pub const CONTENTION_ATTEMPTS: u32 = 3;
+
+/// Runs `attempt` again, after a short pause, while it fails with [`StoreError::Contention`]:
+/// the server rolled the whole transaction back, so nothing of it was written, and the other
+/// side of the deadlock has meanwhile been let through (a retried booking then meets the
+/// committed winner and gets its plain conflict). Bookings do not deadlock with each other
+/// (`appointments::hold_parties`); this covers what that ordering does not.
+fn again_on_contention<T>(
+    mut attempt: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(StoreError::Contention) if tries < CONTENTION_ATTEMPTS => {
+                tracing::debug!(tries, "write rolled back to resolve contention; again");
+                std::thread::sleep(Duration::from_millis(5 * u64::from(tries)));
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contention_runs_the_write_again_a_bounded_number_of_times() {
+        let mut calls = 0;
+        let twice_then_done = again_on_contention(|| {
+            calls += 1;
+            if calls < CONTENTION_ATTEMPTS {
+                Err(StoreError::Contention)
+            } else {
+                Ok(calls)
+            }
+        });
+        assert!(matches!(twice_then_done, Ok(n) if n == CONTENTION_ATTEMPTS));
+        let mut calls = 0;
+        let always: Result<(), _> = again_on_contention(|| {
+            calls += 1;
+            Err(StoreError::Contention)
+        });
+        assert!(matches!(always, Err(StoreError::Contention)));
+        assert_eq!(calls, CONTENTION_ATTEMPTS);
+        let mut calls = 0;
+        let conflict: Result<(), _> = again_on_contention(|| {
+            calls += 1;
+            Err(StoreError::DoctorConflict)
+        });
+        assert!(matches!(conflict, Err(StoreError::DoctorConflict)));
+        assert_eq!(calls, 1, "only contention is tried again");
     }
 }

@@ -62,6 +62,10 @@ pub enum StoreError {
     /// The write queue is full: the database is overloaded; try again.
     #[error("the write queue is full")]
     Busy,
+    /// PostgreSQL rolled the transaction back to resolve a deadlock or a serialization failure
+    /// (SQLSTATE 40P01 / 40001): nothing of it was written, and running it again is safe.
+    #[error("the transaction was rolled back by the database to resolve contention")]
+    Contention,
     /// Any other database error.
     #[error("database: {0}")]
     Database(DieselError),
@@ -86,6 +90,12 @@ fn classify(err: DieselError) -> StoreError {
     let names = |needle: &str| name == needle || message.contains(needle);
     match kind {
         DatabaseErrorKind::ClosedConnection => StoreError::ConnectionLost,
+        DatabaseErrorKind::SerializationFailure => StoreError::Contention,
+        // Diesel reports SQLSTATE 40P01 as `Unknown`; PostgreSQL's message is the only mark
+        // (in the server's `lc_messages` language: English unless configured otherwise).
+        DatabaseErrorKind::Unknown if message.starts_with("deadlock detected") => {
+            StoreError::Contention
+        }
         _ if names("appointments_doctor_no_overlap") => StoreError::DoctorConflict,
         _ if names("appointments_patient_no_overlap") => StoreError::PatientConflict,
         DatabaseErrorKind::UniqueViolation => {
@@ -106,3 +116,29 @@ fn classify(err: DieselError) -> StoreError {
 
 /// Shorthand for results of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        classify(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_contention() {
+        let deadlock = database_error(DatabaseErrorKind::Unknown, "deadlock detected");
+        assert!(matches!(deadlock, StoreError::Contention), "{deadlock:?}");
+        let serialization = database_error(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access due to concurrent update",
+        );
+        assert!(matches!(serialization, StoreError::Contention));
+        let other = database_error(DatabaseErrorKind::Unknown, "division by zero");
+        assert!(matches!(other, StoreError::Database(_)), "{other:?}");
+    }
+}
