@@ -198,3 +198,17 @@ pub fn sample_patient(first: &str, user: Option<UserId>) -> NewPatient {
         user,
     }
 }
+
+/// Working hours around the clock (00:00-23:59 UTC, every day), for tests: bookings of such a
+/// doctor take the checked path, and only time off and overlaps refuse them.
+pub fn around_the_clock() -> healthcare_scheduling::WeeklySchedule {
+    use chrono::{NaiveTime, Weekday};
+    let day_long = |weekday| healthcare_scheduling::WeeklyInterval {
+        weekday,
+        start: NaiveTime::MIN,
+        end: NaiveTime::from_hms_opt(23, 59, 0).unwrap_or(NaiveTime::MIN),
+    };
+    let week = std::iter::successors(Some(Weekday::Mon), |d| Some(d.succ())).take(7);
+    healthcare_scheduling::WeeklySchedule::new(chrono_tz::UTC, week.map(day_long).collect())
+        .unwrap_or_else(|e| panic!("a valid week: {e}"))
+}

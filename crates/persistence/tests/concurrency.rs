@@ -4,13 +4,12 @@
 //! conflicts, without PostgreSQL breaking a deadlock among them.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use chrono::{NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{TimeZone, Utc};
 use healthcare_domain::*;
 use healthcare_persistence::availability;
-use healthcare_persistence::testing::{sample_doctor, sample_patient, TestDb};
+use healthcare_persistence::testing::{around_the_clock, sample_doctor, sample_patient, TestDb};
 use healthcare_persistence::{appointments, both_backends, doctors, patients, users};
 use healthcare_persistence::{Database, DbConfig, StoreError};
-use healthcare_scheduling::{WeeklyInterval, WeeklySchedule};
 use std::sync::{Arc, Barrier};
 
 both_backends! {
@@ -168,15 +167,7 @@ both_backends! {
         }).unwrap();
         // The last doctor keeps working hours around the clock: their bookings take the checked
         // path (parties, availability, then the insert) instead of the one-statement insert.
-        let every_day = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
-            .into_iter()
-            .map(|weekday| WeeklyInterval {
-                weekday,
-                start: NaiveTime::from_hms_opt(0, 0, 0).unwrap(),
-                end: NaiveTime::from_hms_opt(23, 59, 0).unwrap(),
-            })
-            .collect();
-        let schedule = WeeklySchedule::new(availability::parse_time_zone("UTC").unwrap(), every_day).unwrap();
+        let schedule = around_the_clock();
         let checked = ds[STORM - 1];
         t.db.write(move |c| availability::set_working_hours(c, checked, Some(&schedule))).unwrap();
         let before = deadlocks(t);

@@ -5,13 +5,12 @@
 //! doctor's row held (`availability::lock_doctor`) both could pass at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use chrono::{Duration, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{Duration, TimeZone, Utc};
 use healthcare_domain::*;
 use healthcare_persistence::availability::{self, AddTimeOff, NewTimeOff};
-use healthcare_persistence::testing::{sample_doctor, sample_patient, TestDb};
+use healthcare_persistence::testing::{around_the_clock, sample_doctor, sample_patient, TestDb};
 use healthcare_persistence::{appointments, both_backends, doctors, patients, users};
 use healthcare_persistence::{Database, DbConfig, Page};
-use healthcare_scheduling::{WeeklyInterval, WeeklySchedule};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -35,15 +34,7 @@ both_backends! {
             Ok((admin, doctor, ids))
         }).unwrap();
         // Working hours around the clock, so only time off and overlaps refuse a booking.
-        let every_day = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
-            .into_iter()
-            .map(|weekday| WeeklyInterval {
-                weekday,
-                start: NaiveTime::from_hms_opt(0, 0, 0).unwrap(),
-                end: NaiveTime::from_hms_opt(23, 59, 0).unwrap(),
-            })
-            .collect();
-        let schedule = WeeklySchedule::new(availability::parse_time_zone("UTC").unwrap(), every_day).unwrap();
+        let schedule = around_the_clock();
         t.db.write(move |c| availability::set_working_hours(c, doctor, Some(&schedule))).unwrap();
 
         let base = Utc.with_ymd_and_hms(2031, 3, 3, 8, 0, 0).unwrap();
