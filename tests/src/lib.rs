@@ -94,6 +94,7 @@ impl Server {
         Client {
             base: self.base.clone(),
             token: None,
+            headers: Vec::new(),
             agent: agent(),
         }
     }
@@ -147,6 +148,8 @@ pub struct Client {
     base: String,
     /// Bearer access token.
     pub token: Option<String>,
+    /// Extra request headers sent with every request.
+    headers: Vec<(String, String)>,
     agent: ureq::Agent,
 }
 
@@ -157,6 +160,26 @@ impl Client {
             token: Some(token.to_owned()),
             ..self.clone()
         }
+    }
+
+    /// The same client, sending one more header with every request.
+    pub fn with_header(&self, name: &str, value: &str) -> Client {
+        let mut client = self.clone();
+        client.headers.push((name.to_owned(), value.to_owned()));
+        client
+    }
+
+    /// A request to `path` with the bearer token and the extra headers.
+    fn request(&self, method: &str, path: &str) -> ureq::http::request::Builder {
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        req
     }
 
     /// Sends `method path` with an optional JSON body.
@@ -173,11 +196,7 @@ impl Client {
         body: Option<&str>,
         content_type: Option<&str>,
     ) -> Reply {
-        let url = format!("{}{}", self.base, path);
-        let mut req = ureq::http::Request::builder().method(method).uri(&url);
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
+        let mut req = self.request(method, path);
         if let (Some(ct), Some(_)) = (content_type, body) {
             req = req.header("Content-Type", ct);
         }
@@ -210,11 +229,7 @@ impl Client {
         body: &[u8],
         content_type: Option<&str>,
     ) -> Result<Reply, String> {
-        let url = format!("{}{}", self.base, path);
-        let mut req = ureq::http::Request::builder().method(method).uri(&url);
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
+        let mut req = self.request(method, path);
         if let Some(ct) = content_type {
             req = req.header("Content-Type", ct);
         }

@@ -686,3 +686,77 @@ fn matrix_postgres() {
         matrix(&server, "postgres");
     }
 }
+
+/// Twenty failed logins from one client address throttle that address; behind a proxy the
+/// address is the TCP peer unless the proxy is trusted (`HEALTHCARE_TRUSTED_PROXIES`), and then
+/// it is the hop that proxy appended to `X-Forwarded-For`, never what the client wrote there.
+fn throttling_by_forwarded_address(server: &Server, trusted: bool) {
+    let anon = server.client();
+    anon.register("admin", PW);
+    // Each failure under another username, so only the per-address limit (20) comes into play.
+    let from_a = anon.with_header("X-Forwarded-For", "198.51.100.1");
+    for i in 0..20 {
+        unauthorized(
+            &from_a.post(
+                "/api/token/",
+                json!({"username": format!("nobody{i}"), "password": "wrong password"}),
+            ),
+            &format!("failure {i}"),
+        );
+    }
+    let login = |client: &Client| {
+        client
+            .post("/api/token/", json!({"username": "admin", "password": PW}))
+            .status
+    };
+    let from_b = anon.with_header("X-Forwarded-For", "198.51.100.2");
+    // A client behind the proxy that writes B's address itself: the proxy appends A's.
+    let a_posing_as_b = anon.with_header("X-Forwarded-For", "198.51.100.2, 198.51.100.1");
+    if trusted {
+        assert_eq!(login(&from_a), 429, "the failing address is throttled");
+        assert_eq!(login(&a_posing_as_b), 429, "a forged hop is not believed");
+        assert_eq!(
+            login(&from_b),
+            200,
+            "another client behind the proxy is not"
+        );
+        assert_eq!(login(&anon), 200, "nor the proxy's own address");
+    } else {
+        // Not trusted: the header means nothing, and every failure counted against the peer.
+        assert_eq!(
+            login(&from_b),
+            429,
+            "the header of an untrusted peer is ignored"
+        );
+        assert_eq!(login(&anon), 429);
+    }
+}
+
+#[test]
+fn throttling_behind_a_trusted_proxy_sqlite() {
+    let (_db, server) =
+        start_with("sqlite", &[("HEALTHCARE_TRUSTED_PROXIES", "127.0.0.1")]).unwrap();
+    throttling_by_forwarded_address(&server, true);
+}
+
+#[test]
+fn throttling_behind_a_trusted_proxy_postgres() {
+    if let Some((_db, server)) =
+        start_with("postgres", &[("HEALTHCARE_TRUSTED_PROXIES", "127.0.0.1")])
+    {
+        throttling_by_forwarded_address(&server, true);
+    }
+}
+
+#[test]
+fn throttling_ignores_forwarded_for_by_default_sqlite() {
+    let (_db, server) = start_with("sqlite", &[]).unwrap();
+    throttling_by_forwarded_address(&server, false);
+}
+
+#[test]
+fn throttling_ignores_forwarded_for_by_default_postgres() {
+    if let Some((_db, server)) = start_with("postgres", &[]) {
+        throttling_by_forwarded_address(&server, false);
+    }
+}

@@ -49,6 +49,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
             refresh_ttl: config.refresh_ttl,
             bcrypt_cost: config.bcrypt_cost,
             allow_registration: config.allow_registration,
+            trusted_proxies: config.trusted_proxies.clone(),
         },
         callers: Default::default(),
         tokens: Default::default(),

@@ -1,6 +1,7 @@
 //! Command line and configuration (SPEC §2): every setting comes from the environment, and a
 //! flag of the same name overrides it.
 
+use crate::forwarded::TrustedProxies;
 use clap::{Args, Parser, Subcommand};
 use healthcare_domain::Role;
 use healthcare_persistence::SqliteSync;
@@ -117,6 +118,15 @@ pub struct Config {
     /// HTTP worker threads.
     #[arg(long, env = "HEALTHCARE_WORKERS", default_value_t = 2, global = true)]
     pub workers: usize,
+    /// Proxies (addresses or networks, comma-separated: `10.0.0.0/8,192.0.2.7`) whose
+    /// `X-Forwarded-For` names the client for login throttling; none by default.
+    #[arg(
+        long,
+        env = "HEALTHCARE_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -133,6 +143,7 @@ impl Config {
             allow_registration: true,
             pool_size: 4,
             workers: 1,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod coalesce;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;

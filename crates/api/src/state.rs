@@ -17,6 +17,8 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// Whether self-registration is open.
     pub allow_registration: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
 }
 
 /// Shared application state.

@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller};
+use crate::forwarded::TrustedProxies;
 use crate::state::{blocking, AppState, State};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
@@ -41,9 +42,14 @@ pub async fn register(state: State, Body(body): Body) -> ApiResult<HttpResponse>
     Ok(HttpResponse::Created().json(user))
 }
 
-fn client_address(req: &HttpRequest) -> String {
+/// The client's address for throttling: the TCP peer, or what a trusted proxy forwarded.
+fn client_address(req: &HttpRequest, proxies: &TrustedProxies) -> String {
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok());
     req.peer_addr()
-        .map(|a| a.ip().to_string())
+        .map(|peer| proxies.client(peer.ip(), forwarded).to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -78,7 +84,7 @@ async fn issue(
 pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     let creds = Credentials::parse(&body)?;
     let key = users::username_key(&creds.username);
-    let ip = client_address(&req);
+    let ip = client_address(&req, &state.settings.trusted_proxies);
     let now = Utc::now();
     let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
     let (k, i) = (key.clone(), ip.clone());
