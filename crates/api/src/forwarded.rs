@@ -88,17 +88,27 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(ip))
     }
 
-    /// The client's address, given the TCP peer and the `X-Forwarded-For` header values in
-    /// the order they arrived. A hop that is not an address ends the walk: the last trusted
-    /// address before it stands for the client.
-    pub fn client<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a str>) -> IpAddr {
+    /// The client's address, given the TCP peer and the `X-Forwarded-For` header values (raw
+    /// bytes) in the order they arrived. A hop that is not an address ends the walk: the last
+    /// trusted address before it stands for the client. Bytes that are not text, left of the
+    /// hops a proxy appended, do not hide those hops.
+    pub fn client<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a [u8]>,
+    ) -> IpAddr {
         let mut client = peer.to_canonical();
         if !self.contains(client) {
             return client;
         }
-        let hops: Vec<&str> = forwarded_for.flat_map(|value| value.split(',')).collect();
+        let hops: Vec<&[u8]> = forwarded_for
+            .flat_map(|value| value.split(|byte| *byte == b','))
+            .collect();
         for hop in hops.iter().rev() {
-            let Some(ip) = parse_hop(hop.trim()) else {
+            let Some(ip) = std::str::from_utf8(hop)
+                .ok()
+                .and_then(|h| parse_hop(h.trim()))
+            else {
                 break;
             };
             client = ip;
@@ -131,7 +141,7 @@ mod tests {
         trusted
             .parse::<TrustedProxies>()
             .unwrap()
-            .client(ip(peer), header.iter().copied())
+            .client(ip(peer), header.iter().map(|h| h.as_bytes()))
     }
 
     #[test]
@@ -243,6 +253,22 @@ mod tests {
                 &["203.0.113.1, unknown, 10.9.9.9"]
             ),
             ip("10.9.9.9")
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_do_not_hide_the_appended_hop() {
+        let proxies: TrustedProxies = "10.0.0.1".parse().unwrap();
+        let header: &[u8] = b"\xff\xfe garbage, 203.0.113.1";
+        assert_eq!(
+            proxies.client(ip("10.0.0.1"), [header].into_iter()),
+            ip("203.0.113.1")
+        );
+        let header: &[u8] = b"203.0.113.1, \xff";
+        assert_eq!(
+            proxies.client(ip("10.0.0.1"), [header].into_iter()),
+            ip("10.0.0.1"),
+            "a garbage hop on the proxy's side stops at the proxy"
         );
     }
 }

@@ -47,7 +47,7 @@ fn client_address(req: &HttpRequest, proxies: &TrustedProxies) -> String {
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok());
+        .map(|value| value.as_bytes());
     req.peer_addr()
         .map(|peer| proxies.client(peer.ip(), forwarded).to_string())
         .unwrap_or_else(|| "unknown".into())
