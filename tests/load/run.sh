@@ -8,6 +8,7 @@
 #   APPOINTMENTS=1000000 tests/load/run.sh  # the 1M-row figures
 #   BACKENDS=sqlite DURATION=5 tests/load/run.sh
 #   BIN=/path/to/older/healthcare tests/load/run.sh   # another build, for before/after figures
+#   SMAPS=1 BACKENDS=sqlite tests/load/run.sh        # also where the resident memory is, after the load
 #
 # PostgreSQL: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database
 # hc_bench is created next to it and dropped afterwards. The server reaches it over loopback
@@ -103,7 +104,11 @@ for backend in $BACKENDS; do
     row "$backend" "POST /api/appointments/, c4" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
         "$(awk -v a="$b_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$b_err"
     rss_kb=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
-    rows+=("|           | seed ${seed_secs}s; start-up to first answer ${startup_ms} ms; RSS after load $((rss_kb / 1024)) MB | | | | | |")
+    if [ -n "${SMAPS:-}" ]; then # where the resident memory is (docs/performance.md)
+        { echo "[$backend] after the load: $(grep Threads "/proc/$SERVER_PID/status")"
+          awk -f "$LOAD_DIR/smaps.awk" "/proc/$SERVER_PID/smaps" | sort -rn; } >&2
+    fi
+    rows+=("|           | seed ${seed_secs}s; start-up to first answer ${startup_ms} ms; RSS after load $(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }') MB | | | | | |")
     kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 done
 

@@ -73,6 +73,11 @@ impl Application {
                 .wrap(from_fn(headers_and_logs))
         })
         .workers(workers)
+        // Blocking threads run database calls, each after taking one of the pool's places
+        // (`AppState::connections`), and password hashing: more than a pool's worth per worker
+        // could not run more database work, and each extra thread kept its own malloc arena
+        // (38 -> 25 threads, RSS after the load bench -1.3 MB; docs/performance.md).
+        .worker_max_blocking_threads(config.pool_size.max(1) as usize)
         .shutdown_timeout(30)
         .listen(listener)?
         .run();

@@ -112,7 +112,8 @@ pub struct Config {
     /// Whether self-registration is open.
     #[arg(long, env = "HEALTHCARE_ALLOW_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub allow_registration: bool,
-    /// Database connections per process.
+    /// Database connections per process; also the most blocking threads each HTTP worker keeps
+    /// (database calls and password hashing run there).
     #[arg(long, env = "HEALTHCARE_POOL_SIZE", default_value_t = 8, global = true)]
     pub pool_size: u32,
     /// HTTP worker threads.
