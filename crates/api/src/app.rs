@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes::{appointments, auth, availability, doctors, health, mappings, patients, users};
-use crate::state::{AppState, Settings};
+use crate::state::{hashing_slots, AppState, Settings};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -54,6 +54,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
         callers: Default::default(),
         tokens: Default::default(),
         connections: tokio::sync::Semaphore::new(config.pool_size.max(1) as usize),
+        hashing: Default::default(),
     })
 }
 
@@ -74,10 +75,10 @@ impl Application {
         })
         .workers(workers)
         // Blocking threads run database calls, each after taking one of the pool's places
-        // (`AppState::connections`), and password hashing: more than a pool's worth per worker
-        // could not run more database work, and each extra thread kept its own malloc arena
-        // (38 -> 25 threads, RSS after the load bench -1.3 MB; docs/performance.md).
-        .worker_max_blocking_threads(config.pool_size.max(1) as usize)
+        // (`AppState::connections`), and password hashes, each after taking one of the hashing
+        // slots (`AppState::hashing`): more threads than places could not run more work, and
+        // each extra thread kept its own malloc arena (docs/performance.md).
+        .worker_max_blocking_threads(config.pool_size.max(1) as usize + hashing_slots())
         .shutdown_timeout(30)
         .listen(listener)?
         .run();

@@ -113,7 +113,7 @@ pub struct Config {
     #[arg(long, env = "HEALTHCARE_ALLOW_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub allow_registration: bool,
     /// Database connections per process; also the most blocking threads each HTTP worker keeps
-    /// (database calls and password hashing run there).
+    /// for database calls (password hashing adds one per core).
     #[arg(long, env = "HEALTHCARE_POOL_SIZE", default_value_t = 8, global = true)]
     pub pool_size: u32,
     /// HTTP worker threads.

@@ -37,6 +37,8 @@ pub struct AppState {
     /// they take a blocking thread; r2d2's own wait is not fair, and under load a waiter
     /// could be passed over for hundreds of milliseconds.
     pub connections: tokio::sync::Semaphore,
+    /// Password hashing, one at a time per core.
+    pub hashing: Hashing,
 }
 
 /// The state as handlers receive it.
@@ -124,7 +126,58 @@ impl AppState {
     }
 }
 
-/// Runs CPU-heavy work (bcrypt) on the blocking pool.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    web::block(f).await.map_err(ApiError::from)
+/// How many passwords are hashed at once: one per core (more would not hash faster).
+pub fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Password hashing (bcrypt) on the blocking pool, [`hashing_slots`] at a time: the others wait
+/// here in arrival order without holding a thread, so a flood of logins keeps only that many
+/// threads hashing and leaves the rest of each worker's blocking pool to database work.
+pub struct Hashing(tokio::sync::Semaphore);
+
+impl Default for Hashing {
+    fn default() -> Self {
+        Self(tokio::sync::Semaphore::new(hashing_slots()))
+    }
+}
+
+impl Hashing {
+    /// Runs `f` (a hash or a verification) once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let _slot = self
+            .0
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Internal("the hashing queue was closed".into()))?;
+        web::block(f).await.map_err(ApiError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[actix_web::test]
+    async fn hashes_run_one_per_core_at_most() {
+        let hashing = Hashing::default();
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs = (0..hashing_slots() * 4).map(|_| {
+            let (running, most) = (running.clone(), most.clone());
+            hashing.run(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        for done in futures_util::future::join_all(jobs).await {
+            assert!(done.is_ok());
+        }
+        assert_eq!(most.load(Ordering::SeqCst), hashing_slots());
+    }
 }

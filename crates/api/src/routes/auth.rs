@@ -3,7 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller};
 use crate::forwarded::TrustedProxies;
-use crate::state::{blocking, AppState, State};
+use crate::state::{AppState, State};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use healthcare_auth::{
@@ -33,7 +33,9 @@ pub async fn register(state: State, Body(body): Body) -> ApiResult<HttpResponse>
     check_password_policy(&input.password, &input.username)?;
     let cost = state.settings.bcrypt_cost;
     let password = input.password.clone();
-    let hash = blocking(move || hash_password(&password, cost))
+    let hash = state
+        .hashing
+        .run(move || hash_password(&password, cost))
         .await?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let user = state
@@ -119,13 +121,19 @@ pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResu
     let verified = match row {
         Some(row) => {
             let hash = row.password_hash.clone();
-            let ok = blocking(move || verify_password(&password, &hash)).await?;
+            let ok = state
+                .hashing
+                .run(move || verify_password(&password, &hash))
+                .await?;
             let user = row.to_domain()?;
             (ok && user.is_active).then_some(user)
         }
         None => {
             let cost = state.settings.bcrypt_cost;
-            blocking(move || verify_against_dummy(&password, cost)).await?;
+            state
+                .hashing
+                .run(move || verify_against_dummy(&password, cost))
+                .await?;
             None
         }
     };

@@ -4,7 +4,7 @@ use super::{allow, created, id};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
-use crate::state::{blocking, State};
+use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use healthcare_auth::{check_password_policy, hash_password, Action, Target};
 use healthcare_domain::{FieldErrors, NewUser, Role, UserChanges, UserId};
@@ -12,7 +12,9 @@ use healthcare_persistence::users::{self, UserUpdate};
 
 async fn hash(state: &State, password: String) -> ApiResult<String> {
     let cost = state.settings.bcrypt_cost;
-    blocking(move || hash_password(&password, cost))
+    state
+        .hashing
+        .run(move || hash_password(&password, cost))
         .await?
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
