@@ -16,6 +16,8 @@ case "${CARGO_TARGET_DIR:-}" in /*|"") ;; *) CARGO_TARGET_DIR="$root/$CARGO_TARG
 target="${CARGO_TARGET_DIR:-$root/target}"
 venv="$target/venv"
 version="4.32.5"
+# hypothesis, which schemathesis drives, pinned too: the release every CI run of 2026-11-30 used.
+hypothesis_version="6.170.17"
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-20}"
 overall="${SCHEMATHESIS_TIMEOUT:-360}"
 seed="${SCHEMATHESIS_SEED:-$RANDOM}"
@@ -23,7 +25,8 @@ seed="${SCHEMATHESIS_SEED:-$RANDOM}"
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
     echo "== installing schemathesis $version into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" \
+        "hypothesis==$hypothesis_version"
 fi
 "$venv/bin/schemathesis" --version
 
