@@ -134,26 +134,34 @@ pub fn hashing_slots() -> usize {
 /// Password hashing (bcrypt) on the blocking pool, [`hashing_slots`] at a time: the others wait
 /// here in arrival order without holding a thread, so a flood of logins keeps only that many
 /// threads hashing and leaves the rest of each worker's blocking pool to database work.
-pub struct Hashing(tokio::sync::Semaphore);
+pub struct Hashing(Arc<tokio::sync::Semaphore>);
 
 impl Default for Hashing {
     fn default() -> Self {
-        Self(tokio::sync::Semaphore::new(hashing_slots()))
+        Self(Arc::new(tokio::sync::Semaphore::new(hashing_slots())))
     }
 }
 
 impl Hashing {
-    /// Runs `f` (a hash or a verification) once a slot is free.
+    /// Runs `f` (a hash or a verification) once a slot is free. The slot is given back when `f`
+    /// ends, not when the caller stops waiting (a client that hangs up), so hashes that nobody
+    /// waits for any more still count.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> ApiResult<T> {
-        let _slot = self
+        let slot = self
             .0
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| ApiError::Internal("the hashing queue was closed".into()))?;
-        web::block(f).await.map_err(ApiError::from)
+        web::block(move || {
+            let _slot = slot;
+            f()
+        })
+        .await
+        .map_err(ApiError::from)
     }
 }
 
@@ -178,6 +186,29 @@ mod tests {
         for done in futures_util::future::join_all(jobs).await {
             assert!(done.is_ok());
         }
+        assert_eq!(most.load(Ordering::SeqCst), hashing_slots());
+    }
+
+    #[actix_web::test]
+    async fn a_hash_nobody_waits_for_keeps_its_slot_until_it_ends() {
+        let hashing = Hashing::default();
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        // Rounds of one job per slot, each abandoned by its caller 5 ms into its 40 ms: the next
+        // round must wait for the abandoned ones to end.
+        for _ in 0..3 {
+            let jobs = (0..hashing_slots()).map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                let job = hashing.run(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(40));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
+                actix_web::rt::time::timeout(std::time::Duration::from_millis(5), job)
+            });
+            futures_util::future::join_all(jobs).await;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(most.load(Ordering::SeqCst), hashing_slots());
     }
 }
