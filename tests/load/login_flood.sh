@@ -13,7 +13,10 @@ BIN=${BIN:-target/release/healthcare}
 PORT=${PORT:-18080}
 WORK=$(mktemp -d)
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 export DATABASE_URL=${DATABASE_URL:-sqlite://$WORK/flood.db} BCRYPT_COST=12 RUST_LOG=warn \
     HEALTHCARE_BIND="127.0.0.1:$PORT"
