@@ -169,46 +169,54 @@ impl Hashing {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Counts the jobs running at once and keeps the largest count.
+    #[derive(Clone, Default)]
+    struct Overlap {
+        running: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    impl Overlap {
+        /// A stand-in for a hash: busy for `ms` on its thread, counted while it runs.
+        fn job(&self, ms: u64) -> impl FnOnce() + Send + 'static {
+            let this = self.clone();
+            move || {
+                let now = this.running.fetch_add(1, Ordering::SeqCst) + 1;
+                this.most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(ms));
+                this.running.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+
+        fn most(&self) -> usize {
+            self.most.load(Ordering::SeqCst)
+        }
+    }
 
     #[actix_web::test]
     async fn hashes_run_one_per_core_at_most() {
-        let hashing = Hashing::default();
-        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let jobs = (0..hashing_slots() * 4).map(|_| {
-            let (running, most) = (running.clone(), most.clone());
-            hashing.run(move || {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                running.fetch_sub(1, Ordering::SeqCst);
-            })
-        });
+        let (hashing, overlap) = (Hashing::default(), Overlap::default());
+        let jobs = (0..hashing_slots() * 4).map(|_| hashing.run(overlap.job(20)));
         for done in futures_util::future::join_all(jobs).await {
             assert!(done.is_ok());
         }
-        assert_eq!(most.load(Ordering::SeqCst), hashing_slots());
+        assert_eq!(overlap.most(), hashing_slots());
     }
 
     #[actix_web::test]
     async fn a_hash_nobody_waits_for_keeps_its_slot_until_it_ends() {
-        let hashing = Hashing::default();
-        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (hashing, overlap) = (Hashing::default(), Overlap::default());
         // Rounds of one job per slot, each abandoned by its caller 5 ms into its 40 ms: the next
         // round must wait for the abandoned ones to end.
         for _ in 0..3 {
             let jobs = (0..hashing_slots()).map(|_| {
-                let (running, most) = (running.clone(), most.clone());
-                let job = hashing.run(move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(std::time::Duration::from_millis(40));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                });
-                actix_web::rt::time::timeout(std::time::Duration::from_millis(5), job)
+                actix_web::rt::time::timeout(Duration::from_millis(5), hashing.run(overlap.job(40)))
             });
             futures_util::future::join_all(jobs).await;
         }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert_eq!(most.load(Ordering::SeqCst), hashing_slots());
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(overlap.most(), hashing_slots());
     }
 }
