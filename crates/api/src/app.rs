@@ -50,6 +50,13 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
             bcrypt_cost: config.bcrypt_cost,
             allow_registration: config.allow_registration,
             trusted_proxies: config.trusted_proxies.clone(),
+            public_url: config
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .filter(|u| !u.is_empty()),
+            body_timeout: std::time::Duration::from_secs(config.body_timeout),
+            throttle: config.throttle.clone(),
         },
         callers: Default::default(),
         tokens: Default::default(),

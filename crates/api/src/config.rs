@@ -128,6 +128,56 @@ pub struct Config {
         global = true
     )]
     pub trusted_proxies: TrustedProxies,
+    /// The API's public base URL (`https://clinic.example.org`): absolute links are built from
+    /// it; without it links are relative. Never taken from a request's `Host` or `Forwarded`.
+    #[arg(long, env = "HEALTHCARE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Seconds a client has to send a request body in full (408 and the connection closes).
+    #[arg(long, env = "HEALTHCARE_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub body_timeout: u64,
+    /// Login throttling and registration throttling limits.
+    #[command(flatten)]
+    pub throttle: ThrottleConfig,
+}
+
+/// Login and registration throttling (docs/security.md).
+#[derive(Debug, Clone, Args)]
+pub struct ThrottleConfig {
+    /// Failed logins per (username, client address) within the short window.
+    #[arg(long, env = "HEALTHCARE_LOGIN_FAILURES_PER_USER_ADDRESS", default_value_t = 5, global = true)]
+    pub login_failures_per_user_address: u32,
+    /// Failed logins per client address within the short window.
+    #[arg(long, env = "HEALTHCARE_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20, global = true)]
+    pub login_failures_per_address: u32,
+    /// The short window, seconds.
+    #[arg(long, env = "HEALTHCARE_LOGIN_WINDOW", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_window: u64,
+    /// Failed logins per username from all addresses within the long window.
+    #[arg(long, env = "HEALTHCARE_LOGIN_FAILURES_PER_USER", default_value_t = 100, global = true)]
+    pub login_failures_per_user: u32,
+    /// The long window, seconds.
+    #[arg(long, env = "HEALTHCARE_LOGIN_USER_WINDOW", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_user_window: u64,
+    /// Self-registrations per client address within the registration window.
+    #[arg(long, env = "HEALTHCARE_REGISTRATIONS_PER_ADDRESS", default_value_t = 10, global = true)]
+    pub registrations_per_address: u32,
+    /// The registration window, seconds.
+    #[arg(long, env = "HEALTHCARE_REGISTRATION_WINDOW", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub registration_window: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            login_failures_per_user_address: 5,
+            login_failures_per_address: 20,
+            login_window: 900,
+            login_failures_per_user: 100,
+            login_user_window: 3600,
+            registrations_per_address: 10,
+            registration_window: 3600,
+        }
+    }
 }
 
 impl Config {
@@ -145,6 +195,9 @@ impl Config {
             pool_size: 4,
             workers: 1,
             trusted_proxies: TrustedProxies::default(),
+            public_url: None,
+            body_timeout: 10,
+            throttle: ThrottleConfig::default(),
         }
     }
 }

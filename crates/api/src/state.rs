@@ -19,6 +19,13 @@ pub struct Settings {
     pub allow_registration: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::forwarded::TrustedProxies,
+    /// Public base URL for absolute links (`HEALTHCARE_PUBLIC_URL`, no trailing slash); links
+    /// are relative without it.
+    pub public_url: Option<String>,
+    /// How long a client has to send a request body.
+    pub body_timeout: std::time::Duration,
+    /// Login and registration throttling limits.
+    pub throttle: crate::config::ThrottleConfig,
 }
 
 /// Shared application state.

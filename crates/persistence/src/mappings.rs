@@ -23,6 +23,10 @@ pub struct MappingRow {
     assigned_by: Option<i64>,
     assigned_date: NaiveDateTime,
     created_at: NaiveDateTime,
+    deactivated_by: Option<i64>,
+    deactivated_at: Option<NaiveDateTime>,
+    reactivated_by: Option<i64>,
+    reactivated_at: Option<NaiveDateTime>,
 }
 
 impl From<MappingRow> for Mapping {

@@ -19,6 +19,7 @@ diesel::table! {
         role -> Text,
         is_active -> Bool,
         date_joined -> Timestamp,
+        token_version -> BigInt,
     }
 }
 
@@ -69,6 +70,10 @@ diesel::table! {
         assigned_by -> Nullable<BigInt>,
         assigned_date -> Timestamp,
         created_at -> Timestamp,
+        deactivated_by -> Nullable<BigInt>,
+        deactivated_at -> Nullable<Timestamp>,
+        reactivated_by -> Nullable<BigInt>,
+        reactivated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -98,6 +103,24 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Login sessions (refresh-token families): the `sid` of their access tokens.
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    registration_attempts (id) {
+        id -> BigInt,
+        client_ip -> Text,
+        attempted_at -> Timestamp,
     }
 }
 
@@ -157,6 +180,7 @@ diesel::joinable!(mappings -> patients (patient_id));
 diesel::joinable!(appointments -> doctors (doctor_id));
 diesel::joinable!(appointments -> patients (patient_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(working_hours -> doctors (doctor_id));
 diesel::joinable!(working_hours_intervals -> working_hours (doctor_id));
 diesel::joinable!(time_off -> doctors (doctor_id));
@@ -169,6 +193,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     mappings,
     appointments,
     refresh_tokens,
+    sessions,
+    registration_attempts,
     login_failures,
     working_hours,
     working_hours_intervals,

@@ -23,6 +23,8 @@ pub struct UserRow {
     role: String,
     is_active: bool,
     date_joined: NaiveDateTime,
+    /// Bumped by a password change, deactivation or role change (ends every session).
+    pub token_version: i64,
 }
 
 impl UserRow {
