@@ -265,6 +265,9 @@ impl Database {
     /// Connects (failing fast with the real error) and builds the pool. Does not migrate.
     pub fn connect(config: &DbConfig) -> Result<Self, StoreError> {
         let (backend, target) = parse_url(&config.url)?;
+        if backend == Backend::Sqlite {
+            prepare_sqlite_file(&target)?;
+        }
         let manager = Manager {
             backend,
             target,
@@ -407,6 +410,69 @@ impl Database {
     }
 }
 
+/// Mode of a SQLite database file this process creates: read and write for its owner only.
+/// SQLite gives the `-wal` and `-shm` files it creates the database file's mode.
+pub const SQLITE_FILE_MODE: u32 = 0o600;
+
+/// The database file and the two files SQLite keeps beside it in WAL mode.
+fn sqlite_files(path: &str) -> [String; 3] {
+    [
+        path.to_owned(),
+        format!("{path}-wal"),
+        format!("{path}-shm"),
+    ]
+}
+
+/// Before SQLite opens `target`: creates the database file with [`SQLITE_FILE_MODE`] when it
+/// does not exist yet (so neither it nor its `-wal`/`-shm` files get the process umask's
+/// default, which leaves them readable by everyone), and logs a warning for each existing one
+/// that group or others may read or write (it is left as it is: changing an operator's
+/// permissions silently could break a deliberate setup). A `file:` URI is left to SQLite.
+fn prepare_sqlite_file(target: &str) -> Result<(), StoreError> {
+    if target.starts_with("file:") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(SQLITE_FILE_MODE)
+            .open(target)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Config(format!(
+                    "cannot create the database file {target}: {e}"
+                )))
+            }
+        }
+        for path in sqlite_files(target) {
+            if let Ok(meta) = std::fs::metadata(&path) {
+                let mode = meta.permissions().mode();
+                if let Some(message) = permission_warning(&path, mode) {
+                    tracing::warn!("{message}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The warning for a database file with permission bits `mode`, or `None` when only its owner
+/// may read or write it.
+pub fn permission_warning(path: &str, mode: u32) -> Option<String> {
+    (mode & 0o066 != 0).then(|| {
+        format!(
+            "database file {path} has mode {:04o}: group or others may read or write it \
+             (patient data); restrict it with chmod 600",
+            mode & 0o7777
+        )
+    })
+}
+
 /// How many times in all a PostgreSQL write runs when the server keeps rolling it back to
 /// resolve contention ([`StoreError::Contention`]) before that error is the answer.
 pub const CONTENTION_ATTEMPTS: u32 = 3;
@@ -435,6 +501,19 @@ fn again_on_contention<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_files_open_to_group_or_others_are_warned_about() {
+        assert_eq!(permission_warning("db", 0o100600), None);
+        assert_eq!(permission_warning("db", 0o400), None);
+        assert_eq!(permission_warning("db", 0o700), None);
+        let warned = permission_warning("/srv/healthcare.db", 0o100644).unwrap_or_default();
+        assert!(warned.contains("/srv/healthcare.db"), "{warned}");
+        assert!(warned.contains("0644"), "{warned}");
+        for open in [0o640, 0o620, 0o604, 0o602, 0o660, 0o666] {
+            assert!(permission_warning("db", open).is_some(), "{open:o}");
+        }
+    }
 
     #[test]
     fn contention_runs_the_write_again_a_bounded_number_of_times() {

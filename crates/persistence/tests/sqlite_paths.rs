@@ -142,3 +142,67 @@ fn a_final_checkpoint_empties_the_write_ahead_log() {
         .total;
     assert_eq!(n, 50);
 }
+
+/// The mode bits of a file (permissions only).
+fn mode_of(path: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A new database file and the `-wal` and `-shm` files SQLite makes beside it are readable and
+/// writable by their owner only, whatever the process umask would have given them.
+#[test]
+fn a_new_database_and_its_log_files_are_private_to_their_owner() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir().join(format!(
+        "healthcare_modes_{}_{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // What the umask gives a file asked for as 0666 (SQLite's default request): the database
+    // files must not follow it.
+    let probe = dir.join("probe");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .open(&probe)
+        .unwrap();
+    let by_umask = mode_of(probe.to_str().unwrap());
+    let path = dir.join("private.db").to_str().unwrap().to_owned();
+    let db = healthcare_persistence::Database::connect(&healthcare_persistence::DbConfig::new(
+        format!("sqlite://{path}"),
+    ))
+    .unwrap();
+    db.migrate().unwrap();
+    db.write(|c| users::create(c, "someone", "", "hash", Role::Staff).map(|_| ()))
+        .unwrap();
+    for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+        assert_eq!(
+            mode_of(&file),
+            0o600,
+            "{file} (the umask alone gives {by_umask:o})"
+        );
+    }
+    drop(db);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An existing database file open to others is reported (a warning at start), never changed
+/// behind the operator's back.
+#[test]
+fn an_existing_database_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestDb::sqlite().unwrap();
+    let path = t.url.trim_start_matches("sqlite://").to_string();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let again = healthcare_persistence::Database::connect(&healthcare_persistence::DbConfig::new(
+        t.url.clone(),
+    ))
+    .unwrap();
+    drop(again);
+    assert_eq!(mode_of(&path), 0o644);
+    assert!(healthcare_persistence::db::permission_warning(&path, 0o644)
+        .is_some_and(|w| w.contains(&path) && w.contains("0644")));
+}
