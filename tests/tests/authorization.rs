@@ -42,6 +42,23 @@ fn claims(user: i64, role: &str, kind: &str, exp: i64) -> Value {
            "jti": format!("{:032x}", rand::random::<u128>()), "token_type": kind})
 }
 
+/// `claims` in the session of `client`'s access token (its `sid` and `ver`), as a token the
+/// server issued for that session would carry them.
+fn in_session_of(mut claims: Value, client: &Client) -> Value {
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    let issued = jsonwebtoken::decode::<Value>(
+        client.token.as_deref().unwrap(),
+        &jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    claims["sid"] = issued["sid"].clone();
+    claims["ver"] = issued["ver"].clone();
+    claims
+}
+
 fn sign(alg: Algorithm, key: &str, claims: &Value) -> String {
     jsonwebtoken::encode(
         &Header::new(alg),
@@ -473,8 +490,8 @@ fn forged_tokens(
     let anon = server.client();
     let admin_id = admin.get("/api/auth/me/").id();
     let pat1_id = pat1.get("/api/auth/me/").id();
-    let valid = claims(admin_id, "admin", "access", now() + 600);
-    // Sanity: a token the test signs with the server's key is accepted.
+    let valid = in_session_of(claims(admin_id, "admin", "access", now() + 600), admin);
+    // Sanity: a token the test signs with the server's key, in a live session, is accepted.
     let good = sign(Algorithm::HS256, SECRET, &valid);
     assert_eq!(anon.with_token(&good).get("/api/users/").status, 200);
 
@@ -553,7 +570,23 @@ fn forged_tokens(
             sign(
                 Algorithm::HS256,
                 SECRET,
-                &claims(987_654, "admin", "access", now() + 600),
+                &in_session_of(claims(987_654, "admin", "access", now() + 600), admin),
+            ),
+        ),
+        (
+            "no session, signed with the server's key",
+            sign(
+                Algorithm::HS256,
+                SECRET,
+                &claims(admin_id, "admin", "access", now() + 600),
+            ),
+        ),
+        (
+            "another account's session",
+            sign(
+                Algorithm::HS256,
+                SECRET,
+                &in_session_of(claims(admin_id, "admin", "access", now() + 600), pat1),
             ),
         ),
         ("garbage", "not.a.jwt".into()),
@@ -570,7 +603,7 @@ fn forged_tokens(
     let escalated = sign(
         Algorithm::HS256,
         SECRET,
-        &claims(pat1_id, "admin", "access", now() + 600),
+        &in_session_of(claims(pat1_id, "admin", "access", now() + 600), pat1),
     );
     let escalated = anon.with_token(&escalated);
     assert_eq!(escalated.get("/api/auth/me/").body["role"], "patient");

@@ -61,6 +61,10 @@ pub struct SeedDemo {
     pub password: String,
 }
 
+fn secret(s: &str) -> Result<String, String> {
+    healthcare_auth::check_secret(s).map(|()| s.to_owned())
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse::<Role>().map_err(|e| e.to_string())
 }
@@ -85,7 +89,7 @@ pub struct Config {
     )]
     pub bind: String,
     /// HS256 signing key; when absent one is generated once and kept in the database.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = secret, global = true)]
     pub jwt_secret: Option<String>,
     /// Access-token lifetime, seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, global = true)]
@@ -181,6 +185,15 @@ impl Default for ThrottleConfig {
 }
 
 impl Config {
+    /// Checks what clap cannot: a `JWT_SECRET` that is set but empty (clap reads an empty
+    /// variable as absent) is refused like a short one.
+    pub fn check_environment(&self) -> Result<(), String> {
+        match (&self.jwt_secret, std::env::var_os("JWT_SECRET")) {
+            (None, Some(value)) => healthcare_auth::check_secret(&value.to_string_lossy()),
+            _ => Ok(()),
+        }
+    }
+
     /// The defaults, as `healthcare` with no environment would use them (for tests).
     pub fn for_tests(database_url: &str) -> Self {
         Self {

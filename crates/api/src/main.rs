@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = Cli::parse();
+    if let Err(message) = args.config.check_environment() {
+        // As clap answers a bad setting: exit code 2.
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     cli::init_tracing();
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Serve => cli::serve(&args.config),

@@ -139,9 +139,27 @@ impl TestApp {
         let tokens = accounts
             .into_iter()
             .map(|(who, u)| {
+                let session = healthcare_auth::Session::start(0);
                 let pair = state
                     .keys
-                    .issue_pair(u.id, u.role, None, Utc::now().timestamp(), &cfg)
+                    .issue_pair(u.id, u.role, &session, Utc::now().timestamp(), &cfg)
+                    .unwrap();
+                let (jti, expires) = (
+                    pair.refresh_claims.jti.clone(),
+                    pair.refresh_claims.expires_at(),
+                );
+                state
+                    .db
+                    .write(move |c| {
+                        healthcare_persistence::tokens::start_session(
+                            c,
+                            &session.id,
+                            u.id,
+                            &jti,
+                            expires,
+                            Utc::now(),
+                        )
+                    })
                     .unwrap();
                 (who, pair.access)
             })

@@ -23,7 +23,8 @@ pub use policy::{
     authorize, may_book_in_past, may_set_owner, scope, Action, Actor, Denied, ResourceKind, Target,
 };
 pub use tokens::{
-    generate_secret, Claims, Keys, TokenConfig, TokenError, TokenKind, TokenPair, LEEWAY_SECS,
+    check_secret, generate_secret, Claims, Keys, Session, TokenConfig, TokenError, TokenKind, TokenPair,
+    LEEWAY_SECS, MIN_SECRET_BYTES,
 };
 
 /// A failure of the machinery itself (not of the caller's input): hashing or signing failed.

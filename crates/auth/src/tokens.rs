@@ -15,6 +15,21 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The shortest HS256 key accepted (256 bits): a shorter `JWT_SECRET` refuses to start.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Checks a configured signing key: at least [`MIN_SECRET_BYTES`] bytes.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        Err(format!(
+            "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {}); unset it to have a random key generated and kept in the database",
+            secret.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Clock skew tolerated on `exp`, in seconds.
 pub const LEEWAY_SECS: u64 = 5;
 
@@ -62,9 +77,18 @@ pub struct Claims {
     pub jti: String,
     /// `"access"` or `"refresh"`.
     pub token_type: TokenKind,
-    /// The refresh family (login session) id; present on refresh tokens only.
+    /// The refresh family (login session) id; present on refresh tokens only (SimpleJWT-era
+    /// name, equal to `sid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fam: Option<String>,
+    /// The login session the token belongs to; required on access tokens. Revoking the
+    /// session (logout, refresh-token reuse) ends its access tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The account's token version when the token was issued; a password change by an admin,
+    /// a deactivation or a role change moves it and so ends every session of the account.
+    #[serde(default)]
+    pub ver: i64,
 }
 
 impl Claims {
@@ -98,6 +122,34 @@ impl Default for TokenConfig {
         Self {
             access_ttl: 3600,
             refresh_ttl: 86_400,
+        }
+    }
+}
+
+/// The login session tokens are issued for: its id (`sid`, and `fam` of refresh tokens) and the
+/// account's token version at issue (`ver`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Session id: 128 random bits as 32 lowercase hex digits.
+    pub id: String,
+    /// The account's `token_version`.
+    pub version: i64,
+}
+
+impl Session {
+    /// A new session (at login) for an account at token version `version`.
+    pub fn start(version: i64) -> Session {
+        Session {
+            id: new_jti(),
+            version,
+        }
+    }
+
+    /// An existing session (at refresh), now at token version `version`.
+    pub fn resume(id: impl Into<String>, version: i64) -> Session {
+        Session {
+            id: id.into(),
+            version,
         }
     }
 }
@@ -200,21 +252,20 @@ impl Keys {
         }
     }
 
-    /// Issues one token of `kind` for `user`, valid `ttl` seconds from `now` (Unix seconds).
-    /// `family` is recorded in `fam` for refresh tokens (a new family is started when `None`);
-    /// it is ignored for access tokens.
+    /// Issues one token of `kind` for `user` in `session`, valid `ttl` seconds from `now`
+    /// (Unix seconds). Refresh tokens also carry the session id as `fam`.
     pub fn issue(
         &self,
         kind: TokenKind,
         user: UserId,
         role: Role,
-        family: Option<&str>,
+        session: &Session,
         now: i64,
         ttl: i64,
     ) -> Result<(String, Claims), AuthError> {
         let fam = match kind {
             TokenKind::Access => None,
-            TokenKind::Refresh => Some(family.map_or_else(new_jti, str::to_owned)),
+            TokenKind::Refresh => Some(session.id.clone()),
         };
         let claims = Claims {
             sub: user.0.to_string(),
@@ -225,25 +276,27 @@ impl Keys {
             jti: new_jti(),
             token_type: kind,
             fam,
+            sid: Some(session.id.clone()),
+            ver: session.version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))
     }
 
-    /// Issues an access token and a refresh token. `family: None` starts a new family (login);
-    /// `Some(f)` continues family `f` (rotation at refresh).
+    /// Issues an access token and a refresh token of `session` (a new one at login, the same
+    /// one at rotation).
     pub fn issue_pair(
         &self,
         user: UserId,
         role: Role,
-        family: Option<&str>,
+        session: &Session,
         now: i64,
         cfg: &TokenConfig,
     ) -> Result<TokenPair, AuthError> {
         let (access, access_claims) =
-            self.issue(TokenKind::Access, user, role, None, now, cfg.access_ttl)?;
+            self.issue(TokenKind::Access, user, role, session, now, cfg.access_ttl)?;
         let (refresh, refresh_claims) =
-            self.issue(TokenKind::Refresh, user, role, family, now, cfg.refresh_ttl)?;
+            self.issue(TokenKind::Refresh, user, role, session, now, cfg.refresh_ttl)?;
         Ok(TokenPair {
             access,
             refresh,
@@ -266,6 +319,9 @@ impl Keys {
             return Err(TokenError::WrongType);
         }
         if claims.token_type == TokenKind::Refresh && claims.fam.is_none() {
+            return Err(TokenError::Malformed);
+        }
+        if claims.token_type == TokenKind::Access && claims.sid.is_none() {
             return Err(TokenError::Malformed);
         }
         Ok(claims)
@@ -346,7 +402,7 @@ mod tests {
         let k = keys();
         let t = now();
         let pair = k
-            .issue_pair(UserId(42), Role::Doctor, None, t, &CFG)
+            .issue_pair(UserId(42), Role::Doctor, &Session::start(0), t, &CFG)
             .unwrap();
         let a = k.verify(&pair.access, TokenKind::Access).unwrap();
         let r = k.verify(&pair.refresh, TokenKind::Refresh).unwrap();
@@ -369,13 +425,13 @@ mod tests {
 
         // Rotation keeps the family, with new ids.
         let next = k
-            .issue_pair(UserId(42), Role::Doctor, Some(&fam), t, &CFG)
+            .issue_pair(UserId(42), Role::Doctor, &Session::resume(fam.clone(), 0), t, &CFG)
             .unwrap();
         assert_eq!(next.refresh_claims.fam.as_deref(), Some(fam.as_str()));
         assert_ne!(next.refresh_claims.jti, r.jti);
         // A new login starts a new family.
         let other = k
-            .issue_pair(UserId(42), Role::Doctor, None, t, &CFG)
+            .issue_pair(UserId(42), Role::Doctor, &Session::start(0), t, &CFG)
             .unwrap();
         assert_ne!(other.refresh_claims.fam, r.fam);
     }
@@ -394,7 +450,7 @@ mod tests {
                 TokenKind::Refresh,
                 UserId(3),
                 Role::Patient,
-                Some("f1"),
+                &Session::resume("f1", 0),
                 now(),
                 60,
             )
@@ -412,7 +468,7 @@ mod tests {
                 TokenKind::Access,
                 UserId(3),
                 Role::Patient,
-                Some("ignored"),
+                &Session::resume("s1", 0),
                 now(),
                 60,
             )
@@ -420,13 +476,15 @@ mod tests {
         let m = raw_claims(&k, &access);
         assert_eq!(m["token_type"], "access");
         assert!(!m.contains_key("fam"));
+        assert!(m["sid"].is_string());
+        assert_eq!(m["ver"], 0);
     }
 
     #[test]
     fn wrong_type_is_refused_both_ways() {
         let k = keys();
         let pair = k
-            .issue_pair(UserId(1), Role::Admin, None, now(), &CFG)
+            .issue_pair(UserId(1), Role::Admin, &Session::start(0), now(), &CFG)
             .unwrap();
         assert_eq!(
             k.verify(&pair.refresh, TokenKind::Access),
@@ -449,7 +507,7 @@ mod tests {
                 TokenKind::Access,
                 UserId(1),
                 Role::Admin,
-                None,
+                &Session::start(0),
                 t - 3660,
                 3600,
             )
@@ -457,7 +515,7 @@ mod tests {
         assert_eq!(k.verify(&old, TokenKind::Access), Err(TokenError::Expired));
         // Expired 2 s ago: within the 5 s leeway.
         let (recent, _) = k
-            .issue(TokenKind::Access, UserId(1), Role::Admin, None, t - 62, 60)
+            .issue(TokenKind::Access, UserId(1), Role::Admin, &Session::start(0), t - 62, 60)
             .unwrap();
         assert!(k.verify(&recent, TokenKind::Access).is_ok());
         assert_eq!(
@@ -469,7 +527,7 @@ mod tests {
     #[test]
     fn other_key_is_refused() {
         let (token, _) = Keys::from_secret(b"another secret")
-            .issue(TokenKind::Access, UserId(1), Role::Admin, None, now(), 60)
+            .issue(TokenKind::Access, UserId(1), Role::Admin, &Session::start(0), now(), 60)
             .unwrap();
         assert_eq!(
             keys().verify(&token, TokenKind::Access),
@@ -481,7 +539,7 @@ mod tests {
     fn tampered_payload_is_refused() {
         let k = keys();
         let (token, _) = k
-            .issue(TokenKind::Access, UserId(5), Role::Patient, None, now(), 60)
+            .issue(TokenKind::Access, UserId(5), Role::Patient, &Session::start(0), now(), 60)
             .unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let forged_payload = b64url(payload_json(TokenKind::Access, now() + 600).as_bytes());
@@ -513,7 +571,7 @@ mod tests {
         }
         // A real HS256 header with the signature stripped.
         let (token, _) = k
-            .issue(TokenKind::Access, UserId(5), Role::Patient, None, now(), 60)
+            .issue(TokenKind::Access, UserId(5), Role::Patient, &Session::start(0), now(), 60)
             .unwrap();
         let unsigned = format!("{}.", token.rsplit_once('.').unwrap().0);
         assert!(k.verify(&unsigned, TokenKind::Access).is_err());
@@ -531,6 +589,8 @@ mod tests {
             jti: new_jti(),
             token_type: TokenKind::Access,
             fam: None,
+            sid: Some("s1".into()),
+            ver: 0,
         };
         for alg in [Algorithm::HS384, Algorithm::HS512] {
             let token = jsonwebtoken::encode(
@@ -616,6 +676,14 @@ mod tests {
             let err = k.verify(&token, TokenKind::Access).unwrap_err();
             assert_eq!(err, TokenError::Malformed, "{json}");
         }
+        // An access token without a session.
+        let token = sign(&format!(
+            r#"{{"sub":"1","user_id":1,"role":"admin","exp":{exp},"iat":{iat},"jti":"x","token_type":"access"}}"#
+        ));
+        assert_eq!(
+            k.verify(&token, TokenKind::Access),
+            Err(TokenError::Malformed)
+        );
         // A refresh token without a family.
         let token = sign(&format!(
             r#"{{"sub":"1","user_id":1,"role":"admin","exp":{exp},"iat":{iat},"jti":"x","token_type":"refresh"}}"#
@@ -636,7 +704,7 @@ mod tests {
         // Usable as a key.
         let k = Keys::from_secret(a.as_bytes());
         let (t, _) = k
-            .issue(TokenKind::Access, UserId(1), Role::Staff, None, now(), 60)
+            .issue(TokenKind::Access, UserId(1), Role::Staff, &Session::start(0), now(), 60)
             .unwrap();
         assert!(k.verify(&t, TokenKind::Access).is_ok());
         assert!(!format!("{k:?}").contains(&a));

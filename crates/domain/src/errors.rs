@@ -86,6 +86,15 @@ impl FieldErrors {
         &self.0
     }
 
+    /// The same errors with field `from` named `to` (a rule written for one field applied to
+    /// another, such as the password policy to `new_password`).
+    pub fn renamed(mut self, from: &str, to: &str) -> Self {
+        if let Some(messages) = self.0.remove(from) {
+            self.0.entry(to.to_owned()).or_default().extend(messages);
+        }
+        self
+    }
+
     /// `Ok(value)` when no error was recorded, otherwise the errors.
     pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
         if self.is_empty() {

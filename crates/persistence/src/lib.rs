@@ -16,8 +16,10 @@ pub mod page;
 pub mod patients;
 pub mod schema;
 pub mod testing;
+pub mod throttle;
 pub mod time;
 pub mod tokens;
+pub mod username_keys;
 pub mod users;
 pub mod writer;
 

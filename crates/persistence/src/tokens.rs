@@ -1,9 +1,9 @@
 //! What authentication keeps in the database so several server processes agree: the signing
-//! key, refresh tokens (rotation, reuse detection, revocation) and failed-login counters.
+//! key, login sessions and their refresh tokens (rotation, reuse detection, revocation).
 
 use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{login_failures, refresh_tokens, settings};
+use crate::schema::{refresh_tokens, sessions, settings};
 use crate::time::to_db;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -58,7 +58,27 @@ pub struct RefreshRecord {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-/// Records a newly issued refresh token.
+/// Starts a login session: records the session and its first refresh token (call inside a
+/// write transaction, so both exist or neither does).
+pub fn start_session(
+    conn: &mut DbConnection,
+    session: &str,
+    user: UserId,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(session),
+            sessions::user_id.eq(user.0),
+            sessions::created_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    record_refresh(conn, jti, user, session, expires_at)
+}
+
+/// Records a newly issued refresh token of an existing session.
 pub fn record_refresh(
     conn: &mut DbConnection,
     jti: &str,
@@ -84,50 +104,71 @@ pub enum RefreshOutcome {
     Rotated {
         /// Owner.
         user: UserId,
-        /// Family to continue.
+        /// Family (session) to continue.
         family: String,
     },
-    /// Already used or revoked: the whole family has now been revoked (theft detection).
+    /// Already used or revoked: the whole family and its session have now been revoked
+    /// (theft detection), tokens issued by the exchange that won included.
     Reused,
     /// Not on record (or expired).
     Unknown,
 }
 
-/// Exchanges a refresh token (call inside a write transaction).
+/// Exchanges a refresh token (call inside a write transaction, and record the next refresh
+/// token of the family in the same transaction). The exchange is one conditional `UPDATE`:
+/// of several concurrent exchanges of one token exactly one marks it used, on any number of
+/// processes; on PostgreSQL the others wait for the winner's row lock, then find it used (and
+/// the winner's new token committed), and revoke the family.
 pub fn use_refresh(
     conn: &mut DbConnection,
     jti: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<RefreshOutcome> {
+    let at = to_db(now);
+    let claimed: Option<(i64, String)> = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::jti.eq(jti))
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null())
+            .filter(refresh_tokens::expires_at.gt(at)),
+    )
+    .set(refresh_tokens::used_at.eq(Some(at)))
+    .returning((refresh_tokens::user_id, refresh_tokens::family))
+    .get_result(conn)
+    .optional()?;
+    if let Some((user, family)) = claimed {
+        return Ok(RefreshOutcome::Rotated {
+            user: UserId(user),
+            family,
+        });
+    }
     let rec: Option<RefreshRecord> = refresh_tokens::table
         .find(jti)
         .get_result(conn)
         .optional()?;
-    let Some(rec) = rec else {
-        return Ok(RefreshOutcome::Unknown);
-    };
-    if rec.expires_at <= to_db(now) {
-        return Ok(RefreshOutcome::Unknown);
+    match rec {
+        Some(rec) if rec.expires_at > at => {
+            revoke_family(conn, &rec.family, now)?;
+            Ok(RefreshOutcome::Reused)
+        }
+        _ => Ok(RefreshOutcome::Unknown),
     }
-    if rec.used_at.is_some() || rec.revoked_at.is_some() {
-        revoke_family(conn, &rec.family, now)?;
-        return Ok(RefreshOutcome::Reused);
-    }
-    diesel::update(refresh_tokens::table.find(jti))
-        .set(refresh_tokens::used_at.eq(Some(to_db(now))))
-        .execute(conn)?;
-    Ok(RefreshOutcome::Rotated {
-        user: UserId(rec.user_id),
-        family: rec.family,
-    })
 }
 
-/// Revokes every token of a family (logout, or reuse detected). Returns whether any existed.
+/// Ends a session: revokes it (its access tokens stop working) and every refresh token of its
+/// family (logout, or reuse detected). Returns whether any token was still live.
 pub fn revoke_family(
     conn: &mut DbConnection,
     family: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(family))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(Some(to_db(now))))
+    .execute(conn)?;
     let n = diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family.eq(family))
@@ -147,19 +188,44 @@ pub fn family_of(conn: &mut DbConnection, jti: &str) -> StoreResult<Option<Strin
         .optional()?)
 }
 
-/// Revokes every refresh token of an account (deactivation, password change).
-pub fn revoke_user(conn: &mut DbConnection, user: UserId) -> StoreResult<()> {
+/// Ends every session of an account but `keep` (a password change by its owner ends their
+/// other sessions), and revokes their refresh tokens.
+pub fn revoke_user_sessions(
+    conn: &mut DbConnection,
+    user: UserId,
+    keep: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let at = Some(to_db(now));
+    let keep = keep.unwrap_or("");
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user.0))
+            .filter(sessions::id.ne(keep))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(at))
+    .execute(conn)?;
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user.0))
+            .filter(refresh_tokens::family.ne(keep))
             .filter(refresh_tokens::revoked_at.is_null()),
     )
-    .set(refresh_tokens::revoked_at.eq(Some(to_db(Utc::now()))))
+    .set(refresh_tokens::revoked_at.eq(at))
     .execute(conn)?;
     Ok(())
 }
 
-/// Deletes refresh tokens that expired before `now` and login failures older than `window_start`.
+/// Revokes every session and refresh token of an account (deactivation, password reset, role
+/// change; the account's `token_version` moves as well).
+pub fn revoke_user(conn: &mut DbConnection, user: UserId) -> StoreResult<()> {
+    revoke_user_sessions(conn, user, None, Utc::now())
+}
+
+/// Deletes refresh tokens that expired before `now`, the sessions left without any (their
+/// access tokens, never longer-lived than their refresh tokens, have expired too), and the
+/// throttling records older than `window_start` (see [`crate::throttle`]).
 pub fn purge(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
@@ -168,68 +234,11 @@ pub fn purge(
     let a = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(to_db(now))))
         .execute(conn)?;
     let b = diesel::delete(
-        login_failures::table.filter(login_failures::attempted_at.lt(to_db(window_start))),
+        sessions::table.filter(diesel::dsl::not(diesel::dsl::exists(
+            refresh_tokens::table.filter(refresh_tokens::family.eq(sessions::id)),
+        ))),
     )
     .execute(conn)?;
-    Ok(a + b)
-}
-
-/// Records a failed login.
-pub fn record_failure(
-    conn: &mut DbConnection,
-    username_key: &str,
-    client_ip: &str,
-    at: DateTime<Utc>,
-) -> StoreResult<()> {
-    diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::username_key.eq(username_key),
-            login_failures::client_ip.eq(client_ip),
-            login_failures::attempted_at.eq(to_db(at)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Failed logins since `since`: (for this username, from this address), and the oldest of each
-/// within the window (to compute `Retry-After`).
-pub fn recent_failures(
-    conn: &mut DbConnection,
-    username_key: &str,
-    client_ip: &str,
-    since: DateTime<Utc>,
-) -> StoreResult<FailureCounts> {
-    let since = to_db(since);
-    let by_user: Vec<NaiveDateTime> = login_failures::table
-        .filter(login_failures::username_key.eq(username_key))
-        .filter(login_failures::attempted_at.ge(since))
-        .select(login_failures::attempted_at)
-        .order(login_failures::attempted_at.asc())
-        .load(conn)?;
-    let by_ip: Vec<NaiveDateTime> = login_failures::table
-        .filter(login_failures::client_ip.eq(client_ip))
-        .filter(login_failures::attempted_at.ge(since))
-        .select(login_failures::attempted_at)
-        .order(login_failures::attempted_at.asc())
-        .load(conn)?;
-    Ok(FailureCounts {
-        by_user: by_user.iter().map(|t| t.and_utc()).collect(),
-        by_ip: by_ip.iter().map(|t| t.and_utc()).collect(),
-    })
-}
-
-/// Failed-login timestamps within the window, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FailureCounts {
-    /// For the username.
-    pub by_user: Vec<DateTime<Utc>>,
-    /// From the client address.
-    pub by_ip: Vec<DateTime<Utc>>,
-}
-
-/// Forgets the failures of a username (after a successful login).
-pub fn clear_failures(conn: &mut DbConnection, username_key: &str) -> StoreResult<()> {
-    diesel::delete(login_failures::table.filter(login_failures::username_key.eq(username_key)))
-        .execute(conn)?;
-    Ok(())
+    let c = crate::throttle::purge(conn, window_start)?;
+    Ok(a + b + c)
 }

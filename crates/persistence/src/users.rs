@@ -4,7 +4,7 @@ use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
 use crate::on_backend;
 use crate::page::{Listed, Page};
-use crate::schema::{doctors, users};
+use crate::schema::{doctors, sessions, users};
 use crate::time::{from_db, now, to_db};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -57,9 +57,10 @@ struct UserInsert<'a> {
     date_joined: NaiveDateTime,
 }
 
-/// The case-insensitive key under which a username is unique.
+/// The key under which a username is unique and looked up: NFKC, then Unicode default case
+/// folding ([`healthcare_domain::username_key`]).
 pub fn username_key(username: &str) -> String {
-    username.trim().to_lowercase()
+    healthcare_domain::username_key(username)
 }
 
 /// Creates an account with a given role.
@@ -120,27 +121,58 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> StoreResult<
         .optional()?)
 }
 
-/// What a request needs to know about its caller: current role, whether active, and the
-/// doctor record linked to the account. One query.
-pub fn caller(
-    conn: &mut DbConnection,
-    id: UserId,
-) -> StoreResult<Option<(Role, bool, Option<DoctorId>)>> {
-    let row: Option<(String, bool, Option<i64>)> = on_backend!(conn, |c| users::table
-        .left_join(
-            doctors::table.on(doctors::user_id
-                .eq(users::id.nullable())
-                .and(doctors::archived_at.is_null())),
-        )
-        .filter(users::id.eq(id.0))
-        .select((users::role, users::is_active, doctors::id.nullable()))
-        .get_result(c)
-        .optional())?;
-    row.map(|(role, active, doctor)| {
+/// What a request needs to know about its caller's account and session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerFacts {
+    /// Current role.
+    pub role: Role,
+    /// Whether the account is active.
+    pub is_active: bool,
+    /// The account's token version (tokens issued under another one are void).
+    pub token_version: i64,
+    /// The doctor record linked to the account.
+    pub doctor: Option<DoctorId>,
+    /// Whether the token's session exists, belongs to the account and is not revoked.
+    pub session_live: bool,
+}
+
+/// The caller's account facts and whether their session `sid` is live. One query.
+pub fn caller(conn: &mut DbConnection, id: UserId, sid: &str) -> StoreResult<Option<CallerFacts>> {
+    let row: Option<(String, bool, i64, Option<i64>, Option<String>)> = on_backend!(conn, |c| {
+        users::table
+            .left_join(
+                doctors::table.on(doctors::user_id
+                    .eq(users::id.nullable())
+                    .and(doctors::archived_at.is_null())),
+            )
+            .left_join(
+                sessions::table.on(sessions::id
+                    .eq(sid)
+                    .and(sessions::user_id.eq(users::id))
+                    .and(sessions::revoked_at.is_null())),
+            )
+            .filter(users::id.eq(id.0))
+            .select((
+                users::role,
+                users::is_active,
+                users::token_version,
+                doctors::id.nullable(),
+                sessions::id.nullable(),
+            ))
+            .get_result(c)
+            .optional()
+    })?;
+    row.map(|(role, is_active, token_version, doctor, session)| {
         let role: Role = role
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("user {} role", id.0)))?;
-        Ok((role, active, doctor.map(DoctorId)))
+        Ok(CallerFacts {
+            role,
+            is_active,
+            token_version,
+            doctor: doctor.map(DoctorId),
+            session_live: session.is_some(),
+        })
     })
     .transpose()
 }
@@ -174,9 +206,10 @@ pub struct UserUpdate {
     pub password_hash: Option<String>,
 }
 
-/// Applies an update; deactivating an account revokes its refresh tokens.
+/// Applies an update. A new password, a deactivation or another role moves the account's token
+/// version and revokes every session, so tokens issued before stop working everywhere.
 pub fn update(conn: &mut DbConnection, id: UserId, changes: &UserUpdate) -> StoreResult<User> {
-    find(conn, id)?;
+    let before = find(conn, id)?;
     let row: UserRow = if changes.email.is_none()
         && changes.role.is_none()
         && changes.is_active.is_none()
@@ -189,8 +222,46 @@ pub fn update(conn: &mut DbConnection, id: UserId, changes: &UserUpdate) -> Stor
             .returning(users::all_columns)
             .get_result(conn)?
     };
-    if changes.is_active == Some(false) || changes.password_hash.is_some() {
+    let ends_sessions = changes.password_hash.is_some()
+        || (changes.is_active == Some(false) && before.is_active)
+        || changes.role.as_ref().is_some_and(|r| *r != before.role);
+    if ends_sessions {
+        diesel::update(users::table.filter(users::id.eq(id.0)))
+            .set(users::token_version.eq(users::token_version + 1))
+            .execute(conn)?;
         crate::tokens::revoke_user(conn, id)?;
     }
     row.to_domain()
+}
+
+/// A user's own password change: stores the new hash and ends every other session of the
+/// account (the one that made the change, `keep`, goes on).
+pub fn change_password(
+    conn: &mut DbConnection,
+    id: UserId,
+    password_hash: &str,
+    keep: &str,
+) -> StoreResult<()> {
+    diesel::update(users::table.filter(users::id.eq(id.0)))
+        .set(users::password_hash.eq(password_hash))
+        .execute(conn)?;
+    crate::tokens::revoke_user_sessions(conn, id, Some(keep), now())
+}
+
+/// Replaces a password hash by one of the same password at another cost (re-hash at login),
+/// unless the password changed meanwhile (`old_hash` no longer stored). Sessions are untouched.
+pub fn rehash_password(
+    conn: &mut DbConnection,
+    id: UserId,
+    old_hash: &str,
+    new_hash: &str,
+) -> StoreResult<()> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(id.0))
+            .filter(users::password_hash.eq(old_hash)),
+    )
+    .set(users::password_hash.eq(new_hash))
+    .execute(conn)?;
+    Ok(())
 }

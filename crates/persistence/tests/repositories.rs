@@ -10,7 +10,7 @@ use healthcare_persistence::patients::{self, PatientFilter};
 use healthcare_persistence::testing::{
     sample_doctor as new_doctor, sample_patient as new_patient, TestDb,
 };
-use healthcare_persistence::{both_backends, tokens, users, Page, StoreError};
+use healthcare_persistence::{both_backends, throttle, tokens, users, Page, StoreError};
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 7, h, m, 0).unwrap()
@@ -273,38 +273,75 @@ both_backends! {
         assert!(matches!(t.db.write(move |c| users::register(c, "ALICE", "", "h")), Err(StoreError::Duplicate { field: "username" })));
         let row = t.db.read(|c| users::find_by_username(c, "aLiCe")).unwrap().unwrap();
         assert_eq!(row.password_hash, "h1");
-        assert_eq!(t.db.read(|c| users::caller(c, second.id)).unwrap(), Some((Role::Patient, true, None)));
+        let facts = t.db.read(|c| users::caller(c, second.id, "no-such-session")).unwrap().unwrap();
+        assert_eq!((facts.role, facts.is_active, facts.doctor, facts.token_version, facts.session_live), (Role::Patient, true, None, 0, false));
         assert_eq!(t.db.read(|c| users::list(c, Page::default())).unwrap().total, 2);
         // Signing secret: generated once, then stable.
         let s1 = t.db.write(move |c| tokens::signing_secret(c, || "one".into())).unwrap();
         let s2 = t.db.write(move |c| tokens::signing_secret(c, || "two".into())).unwrap();
         assert_eq!((s1.as_str(), s2.as_str()), ("one", "one"));
-        // Refresh rotation and reuse detection.
+        // Sessions, refresh rotation and reuse detection.
         let now = Utc::now();
-        t.db.write(move |c| tokens::record_refresh(c, "j1", second.id, "fam", now + Duration::hours(1))).unwrap();
+        t.db.write(move |c| tokens::start_session(c, "fam", second.id, "j1", now + Duration::hours(1), now)).unwrap();
+        let live = |t: &TestDb, sid: &'static str| t.db.read(move |c| users::caller(c, second.id, sid)).unwrap().unwrap().session_live;
+        assert!(live(t, "fam"));
         let r = t.db.write(move |c| tokens::use_refresh(c, "j1", now)).unwrap();
         assert_eq!(r, tokens::RefreshOutcome::Rotated { user: second.id, family: "fam".into() });
         t.db.write(move |c| tokens::record_refresh(c, "j2", second.id, "fam", now + Duration::hours(1))).unwrap();
         assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "j1", now)).unwrap(), tokens::RefreshOutcome::Reused);
-        // The whole family is now revoked, including the fresh j2.
+        // The whole family and its session are now revoked, including the fresh j2.
+        assert!(!live(t, "fam"));
         assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "j2", now)).unwrap(), tokens::RefreshOutcome::Reused);
         assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "nope", now)).unwrap(), tokens::RefreshOutcome::Unknown);
-        // Deactivation revokes tokens.
-        t.db.write(move |c| tokens::record_refresh(c, "j3", second.id, "fam2", now + Duration::hours(1))).unwrap();
+        // An owner's password change ends their other sessions only.
+        t.db.write(move |c| tokens::start_session(c, "s-a", second.id, "ja", now + Duration::hours(1), now)).unwrap();
+        t.db.write(move |c| tokens::start_session(c, "s-b", second.id, "jb", now + Duration::hours(1), now)).unwrap();
+        t.db.write(move |c| users::change_password(c, second.id, "h3", "s-a")).unwrap();
+        assert!(live(t, "s-a"));
+        assert!(!live(t, "s-b"));
+        assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "jb", now)).unwrap(), tokens::RefreshOutcome::Reused);
+        // Deactivation moves the token version and revokes every session.
+        t.db.write(move |c| tokens::record_refresh(c, "j3", second.id, "s-a", now + Duration::hours(1))).unwrap();
         let off = users::UserUpdate { is_active: Some(false), ..Default::default() };
         let u = t.db.write({ let off = off.clone(); move |c| users::update(c, second.id, &off) }).unwrap();
         assert!(!u.is_active);
+        assert!(!live(t, "s-a"));
+        assert_eq!(t.db.read(move |c| users::caller(c, second.id, "s-a")).unwrap().unwrap().token_version, 1);
         assert_eq!(t.db.write(move |c| tokens::use_refresh(c, "j3", now)).unwrap(), tokens::RefreshOutcome::Reused);
-        // Failed-login counters.
+        // Deactivating an inactive account again moves nothing.
+        t.db.write(move |c| users::update(c, second.id, &off)).unwrap();
+        assert_eq!(t.db.read(move |c| users::caller(c, second.id, "s-a")).unwrap().unwrap().token_version, 1);
+        // Login throttling: a bucket full of failures refuses, with the wait until its oldest
+        // counted failure leaves the window.
+        let limits = throttle::LoginLimits {
+            per_user_address: throttle::Bucket { max: 3, window: Duration::minutes(15) },
+            per_address: throttle::Bucket { max: 5, window: Duration::minutes(15) },
+            per_user: throttle::Bucket { max: 7, window: Duration::hours(1) },
+        };
+        let admit = |t: &TestDb, user: &'static str, ip: &'static str| t.db.write(move |c| throttle::admit_login(c, user, ip, now, &limits)).unwrap();
         for _ in 0..3 {
-            t.db.write(move |c| tokens::record_failure(c, "bob", "10.0.0.1", now)).unwrap();
+            assert!(matches!(admit(t, "bob", "10.0.0.1"), throttle::Admission::Admitted(_)));
         }
-        t.db.write(move |c| tokens::record_failure(c, "eve", "10.0.0.1", now)).unwrap();
-        let counts = t.db.read(|c| tokens::recent_failures(c, "bob", "10.0.0.1", now - Duration::minutes(15))).unwrap();
-        assert_eq!((counts.by_user.len(), counts.by_ip.len()), (3, 4));
-        t.db.write(move |c| tokens::clear_failures(c, "bob")).unwrap();
-        let counts = t.db.read(|c| tokens::recent_failures(c, "bob", "10.0.0.1", now - Duration::minutes(15))).unwrap();
-        assert_eq!((counts.by_user.len(), counts.by_ip.len()), (0, 1));
+        assert!(matches!(admit(t, "bob", "10.0.0.1"), throttle::Admission::Throttled(s) if (899..=900).contains(&s)));
+        // Another address for the same username is still admitted; a success there clears
+        // only that address's failures.
+        let throttle::Admission::Admitted(ok) = admit(t, "bob", "10.0.0.2") else { panic!("admitted") };
+        t.db.write(move |c| throttle::login_succeeded(c, ok, "bob", "10.0.0.2")).unwrap();
+        // The per-address bucket counts every username.
+        assert!(matches!(admit(t, "eve", "10.0.0.1"), throttle::Admission::Admitted(_)));
+        assert!(matches!(admit(t, "mallory", "10.0.0.1"), throttle::Admission::Admitted(_)));
+        assert!(matches!(admit(t, "trent", "10.0.0.1"), throttle::Admission::Throttled(_)));
+        // The per-username bucket counts every address.
+        for ip in ["10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4"] {
+            assert!(matches!(admit(t, "bob", ip), throttle::Admission::Admitted(_)));
+        }
+        assert!(matches!(admit(t, "bob", "10.0.1.5"), throttle::Admission::Throttled(_)));
+        // Registrations per address.
+        let bucket = throttle::Bucket { max: 2, window: Duration::hours(1) };
+        for expected in [true, true, false] {
+            let a = t.db.write(move |c| throttle::admit_registration(c, "10.9.9.9", now, bucket)).unwrap();
+            assert_eq!(matches!(a, throttle::Admission::Admitted(_)), expected);
+        }
         assert!(t.db.write(move |c| tokens::purge(c, now + Duration::hours(2), now + Duration::hours(2))).unwrap() >= 1);
     };
 

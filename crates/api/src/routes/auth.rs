@@ -1,47 +1,53 @@
-//! Registration, tokens (obtain, refresh with rotation, revoke) and `me`.
+//! Registration, tokens (obtain, refresh with rotation, revoke), password change and `me`.
+//!
+//! Logins and registrations are admitted by the database before any password is hashed
+//! ([`throttle`]): a login counts as a failure until it succeeds. Every login starts a session
+//! (the `sid` of its access tokens); refresh rotation is one conditional update, so of several
+//! concurrent exchanges of one refresh token exactly one wins and the others end the session.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Session};
 use crate::forwarded::TrustedProxies;
 use crate::state::{AppState, State};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use healthcare_auth::{
-    check_password_policy, hash_password, verify_against_dummy, verify_password, TokenKind,
+    check_password_policy, hash_password, needs_rehash, verify_against_dummy, verify_password,
+    TokenKind, TokenPair,
 };
-use healthcare_domain::{Credentials, NewUser, RefreshRequest, Role, User, UserId};
+use healthcare_domain::{Credentials, NewUser, PasswordChange, RefreshRequest, User};
+use healthcare_persistence::throttle::{self, Admission, Bucket, LoginLimits};
 use healthcare_persistence::{tokens, users};
 use serde_json::json;
 
-/// Failed logins per username that trigger throttling.
-pub const MAX_FAILURES_PER_USER: usize = 5;
-/// Failed logins per client address that trigger throttling.
-pub const MAX_FAILURES_PER_IP: usize = 20;
-/// The throttling window, minutes.
-pub const FAILURE_WINDOW_MINUTES: i64 = 15;
-
-/// Self-registration: `{username, email, password}`. The first account of an empty database
-/// becomes `admin`; later ones `patient`.
-#[utoipa::path(post, path = "/api/auth/register/", tag = "auth",
-    request_body = crate::openapi::RegisterIn,
-    responses((status = 201, body = crate::openapi::UserOut), (status = 400), (status = 403)))]
-pub async fn register(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
-    if !state.settings.allow_registration {
-        return Err(ApiError::Forbidden);
+/// The login throttling limits of this server (settings).
+pub fn login_limits(state: &AppState) -> LoginLimits {
+    let t = &state.settings.throttle;
+    let bucket = |max: u32, secs: u64| Bucket {
+        max,
+        window: Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000)),
+    };
+    LoginLimits {
+        per_user_address: bucket(t.login_failures_per_user_address, t.login_window),
+        per_address: bucket(t.login_failures_per_address, t.login_window),
+        per_user: bucket(t.login_failures_per_user, t.login_user_window),
     }
-    let input = NewUser::parse(&body)?;
-    check_password_policy(&input.password, &input.username)?;
-    let cost = state.settings.bcrypt_cost;
-    let password = input.password.clone();
-    let hash = state
-        .hashing
-        .run(move || hash_password(&password, cost))
-        .await?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let user = state
-        .write(move |c| users::register(c, &input.username, &input.email, &hash))
-        .await?;
-    Ok(HttpResponse::Created().json(user))
+}
+
+/// The self-registration limit per client address (settings).
+pub fn registration_bucket(state: &AppState) -> Bucket {
+    let t = &state.settings.throttle;
+    Bucket {
+        max: t.registrations_per_address,
+        window: Duration::seconds(i64::try_from(t.registration_window).unwrap_or(i64::MAX / 1000)),
+    }
+}
+
+/// The longest throttling window: records older than it are purged.
+pub fn longest_throttle_window(state: &AppState) -> Duration {
+    login_limits(state)
+        .longest_window()
+        .max(registration_bucket(state).window)
 }
 
 /// The client's address for throttling: the TCP peer, or what a trusted proxy forwarded.
@@ -55,105 +61,143 @@ fn client_address(req: &HttpRequest, proxies: &TrustedProxies) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-async fn issue(
+/// Admits a login attempt (or a password check) of `username_key` from the request's client,
+/// or answers 429. The attempt counts as a failure until [`throttle::login_succeeded`].
+async fn admit_login(
     state: &AppState,
-    user: UserId,
-    role: Role,
-    family: Option<String>,
-) -> ApiResult<serde_json::Value> {
-    let now = Utc::now().timestamp();
-    let cfg = healthcare_auth::TokenConfig {
-        access_ttl: state.settings.access_ttl,
-        refresh_ttl: state.settings.refresh_ttl,
-    };
-    let pair = state
-        .keys
-        .issue_pair(user, role, family.as_deref(), now, &cfg)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let jti = pair.refresh_claims.jti.clone();
-    let fam = pair.refresh_claims.fam.clone().unwrap_or_default();
-    let expires = Utc::now() + Duration::seconds(state.settings.refresh_ttl);
-    state
-        .write(move |c| tokens::record_refresh(c, &jti, user, &fam, expires))
+    req: &HttpRequest,
+    username_key: &str,
+) -> ApiResult<(i64, String)> {
+    let ip = client_address(req, &state.settings.trusted_proxies);
+    let limits = login_limits(state);
+    let (k, i) = (username_key.to_owned(), ip.clone());
+    let admission = state
+        .write(move |c| throttle::admit_login(c, &k, &i, Utc::now(), &limits))
         .await?;
-    Ok(json!({ "access": pair.access, "refresh": pair.refresh }))
+    match admission {
+        Admission::Admitted(attempt) => Ok((attempt, ip)),
+        Admission::Throttled(secs) => Err(ApiError::Throttled(secs)),
+    }
 }
 
-/// Obtain a token pair: `{username, password}` -> `{access, refresh}`.
+async fn hash(state: &AppState, password: String) -> ApiResult<String> {
+    let cost = state.settings.bcrypt_cost;
+    state
+        .hashing
+        .run(move || hash_password(&password, cost))
+        .await?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn token_config(state: &AppState) -> healthcare_auth::TokenConfig {
+    healthcare_auth::TokenConfig {
+        access_ttl: state.settings.access_ttl,
+        refresh_ttl: state.settings.refresh_ttl,
+    }
+}
+
+fn pair_json(pair: &TokenPair) -> serde_json::Value {
+    json!({ "access": pair.access, "refresh": pair.refresh })
+}
+
+/// Self-registration: `{username, email, password}`. The first account of an empty database
+/// becomes `admin`; later ones `patient`. Throttled per client address; a duplicate username
+/// is refused before any password is hashed.
+#[utoipa::path(post, path = "/api/auth/register/", tag = "auth",
+    request_body = crate::openapi::RegisterIn,
+    responses((status = 201, body = crate::openapi::UserOut), (status = 400), (status = 403), (status = 429)))]
+pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
+    if !state.settings.allow_registration {
+        return Err(ApiError::Forbidden);
+    }
+    let input = NewUser::parse(&body)?;
+    check_password_policy(&input.password, &input.username)?;
+    let ip = client_address(&req, &state.settings.trusted_proxies);
+    let bucket = registration_bucket(&state);
+    let admission = state
+        .write(move |c| throttle::admit_registration(c, &ip, Utc::now(), bucket))
+        .await?;
+    if let Admission::Throttled(secs) = admission {
+        return Err(ApiError::Throttled(secs));
+    }
+    let name = input.username.clone();
+    if state
+        .read(move |c| users::find_by_username(c, &name))
+        .await?
+        .is_some()
+    {
+        return Err(healthcare_persistence::StoreError::Duplicate { field: "username" }.into());
+    }
+    let hashed = hash(&state, input.password.clone()).await?;
+    let user = state
+        .write(move |c| users::register(c, &input.username, &input.email, &hashed))
+        .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+/// Obtain a token pair: `{username, password}` -> `{access, refresh}`. Starts a session.
 #[utoipa::path(post, path = "/api/token/", tag = "auth",
     request_body = crate::openapi::CredentialsIn,
     responses((status = 200, body = crate::openapi::TokenPairOut), (status = 400), (status = 401), (status = 429)))]
 pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     let creds = Credentials::parse(&body)?;
     let key = users::username_key(&creds.username);
-    let ip = client_address(&req, &state.settings.trusted_proxies);
-    let now = Utc::now();
-    let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
-    let (k, i) = (key.clone(), ip.clone());
-    let recent = state
-        .read(move |c| tokens::recent_failures(c, &k, &i, since))
-        .await?;
-    let blocked_until = [
-        (recent.by_user.len() >= MAX_FAILURES_PER_USER)
-            .then(|| recent.by_user.len() - MAX_FAILURES_PER_USER),
-        (recent.by_ip.len() >= MAX_FAILURES_PER_IP)
-            .then(|| recent.by_ip.len() - MAX_FAILURES_PER_IP),
-    ];
-    let mut retry_after = None;
-    for (list, index) in [
-        (&recent.by_user, blocked_until[0]),
-        (&recent.by_ip, blocked_until[1]),
-    ] {
-        if let Some(i) = index {
-            if let Some(t) = list.get(i) {
-                let until = *t + Duration::minutes(FAILURE_WINDOW_MINUTES);
-                let secs = (until - now).num_seconds().max(1) as u64;
-                retry_after = Some(retry_after.map_or(secs, |r: u64| r.max(secs)));
-            }
-        }
-    }
-    if let Some(secs) = retry_after {
-        return Err(ApiError::Throttled(secs));
-    }
+    let (attempt, ip) = admit_login(&state, &req, &key).await?;
     let k = key.clone();
     let row = state.read(move |c| users::find_by_username(c, &k)).await?;
     let password = creds.password;
-    let verified = match row {
-        Some(row) => {
-            let hash = row.password_hash.clone();
-            let ok = state
-                .hashing
-                .run(move || verify_password(&password, &hash))
-                .await?;
-            let user = row.to_domain()?;
-            (ok && user.is_active).then_some(user)
-        }
-        None => {
-            let cost = state.settings.bcrypt_cost;
-            state
-                .hashing
-                .run(move || verify_against_dummy(&password, cost))
-                .await?;
-            None
-        }
-    };
-    let Some(user) = verified else {
+    let cost = state.settings.bcrypt_cost;
+    let Some(row) = row else {
         state
-            .write(move |c| tokens::record_failure(c, &key, &ip, now))
+            .hashing
+            .run(move || verify_against_dummy(&password, cost))
             .await?;
-        return Err(ApiError::Unauthorized(
-            "No active account found with the given credentials".into(),
-        ));
+        return Err(bad_credentials());
     };
-    state
-        .write(move |c| tokens::clear_failures(c, &key))
+    let stored = row.password_hash.clone();
+    let (ok, rehashed) = state
+        .hashing
+        .run(move || {
+            let ok = verify_password(&password, &stored);
+            // A hash made at another cost is replaced on this successful login.
+            let rehashed = (ok && needs_rehash(&stored, cost))
+                .then(|| hash_password(&password, cost).ok())
+                .flatten();
+            (ok, rehashed)
+        })
         .await?;
-    let pair = issue(&state, user.id, user.role, None).await?;
-    Ok(HttpResponse::Ok().json(pair))
+    let user = row.to_domain()?;
+    if !(ok && user.is_active) {
+        return Err(bad_credentials());
+    }
+    let session = healthcare_auth::Session::start(row.token_version);
+    let now = Utc::now();
+    let pair = state
+        .keys
+        .issue_pair(user.id, user.role, &session, now.timestamp(), &token_config(&state))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let jti = pair.refresh_claims.jti.clone();
+    let expires = pair.refresh_claims.expires_at();
+    let old_hash = row.password_hash.clone();
+    state
+        .write(move |c| {
+            throttle::login_succeeded(c, attempt, &key, &ip)?;
+            tokens::start_session(c, &session.id, user.id, &jti, expires, now)?;
+            if let Some(new_hash) = &rehashed {
+                users::rehash_password(c, user.id, &old_hash, new_hash)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(pair_json(&pair)))
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::Unauthorized("No active account found with the given credentials".into())
 }
 
 /// Exchange a refresh token for a new pair; the old refresh token stops working. Presenting a
-/// refresh token twice revokes its whole family (theft detection).
+/// refresh token twice, or two at once, ends its whole session (theft detection).
 #[utoipa::path(post, path = "/api/token/refresh/", tag = "auth",
     request_body = crate::openapi::RefreshIn,
     responses((status = 200, body = crate::openapi::TokenPairOut), (status = 400), (status = 401)))]
@@ -163,27 +207,65 @@ pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> 
         .keys
         .verify(&input.refresh, TokenKind::Refresh)
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    let jti = claims.jti.clone();
+    let user_id = claims.user();
+    let family = claims.fam.clone().unwrap_or_default();
+    let row = state
+        .read(move |c| users::find(c, user_id).map(Some).or_else(none_if_missing))
+        .await?;
+    let Some(row) = row else {
+        return Err(invalid_refresh());
+    };
+    let user = row.to_domain()?;
+    if !user.is_active {
+        return Err(invalid_refresh());
+    }
+    // The next pair is made first and recorded in the exchange's own transaction, so a
+    // concurrent reuse that ends the session also revokes it.
+    let session = healthcare_auth::Session::resume(family.clone(), row.token_version);
+    let now = Utc::now();
+    let pair = state
+        .keys
+        .issue_pair(user.id, user.role, &session, now.timestamp(), &token_config(&state))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (old, new, expires) = (
+        claims.jti.clone(),
+        pair.refresh_claims.jti.clone(),
+        pair.refresh_claims.expires_at(),
+    );
     let outcome = state
         .write(move |c| {
-            let outcome = tokens::use_refresh(c, &jti, Utc::now())?;
-            if let tokens::RefreshOutcome::Rotated { user, .. } = &outcome {
-                let caller = users::caller(c, *user)?;
-                return Ok((outcome, caller));
+            let outcome = tokens::use_refresh(c, &old, now)?;
+            if let tokens::RefreshOutcome::Rotated { user, family: f } = &outcome {
+                if *user != user_id || *f != family {
+                    return Ok(tokens::RefreshOutcome::Unknown);
+                }
+                tokens::record_refresh(c, &new, user_id, &family, expires)?;
             }
-            Ok((outcome, None))
+            Ok(outcome)
         })
         .await?;
     match outcome {
-        (tokens::RefreshOutcome::Rotated { user, family }, Some((role, true, _))) => {
-            let pair = issue(&state, user, role, Some(family)).await?;
-            Ok(HttpResponse::Ok().json(pair))
+        tokens::RefreshOutcome::Rotated { .. } => Ok(HttpResponse::Ok().json(pair_json(&pair))),
+        tokens::RefreshOutcome::Reused => {
+            state.callers.clear();
+            Err(invalid_refresh())
         }
-        _ => Err(ApiError::Unauthorized("Token is invalid or expired".into())),
+        tokens::RefreshOutcome::Unknown => Err(invalid_refresh()),
     }
 }
 
-/// Log out: revoke a refresh token (and its rotation family).
+fn none_if_missing<T>(e: healthcare_persistence::StoreError) -> healthcare_persistence::StoreResult<Option<T>> {
+    match e {
+        healthcare_persistence::StoreError::NotFound => Ok(None),
+        other => Err(other),
+    }
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::Unauthorized("Token is invalid or expired".into())
+}
+
+/// Log out: revoke a refresh token's session (its refresh tokens and its access tokens).
 #[utoipa::path(post, path = "/api/token/revoke/", tag = "auth",
     request_body = crate::openapi::RefreshIn,
     responses((status = 204), (status = 400), (status = 401)))]
@@ -202,6 +284,54 @@ pub async fn revoke(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
             Ok(())
         })
         .await?;
+    state.callers.clear();
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Change one's own password: `{old_password, new_password}` -> 204. Ends every other session
+/// of the account; this one goes on. A wrong old password counts as a failed login.
+#[utoipa::path(post, path = "/api/auth/password/", tag = "auth",
+    request_body = crate::openapi::PasswordChangeIn,
+    responses((status = 204), (status = 400), (status = 401), (status = 429)),
+    security(("bearer" = [])))]
+pub async fn change_password(
+    state: State,
+    req: HttpRequest,
+    Caller(actor): Caller,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    let session = req
+        .extensions()
+        .get::<Session>()
+        .map(|s| s.0.clone())
+        .ok_or_else(|| ApiError::Internal("no session on an authenticated request".into()))?;
+    let input = PasswordChange::parse(&body)?;
+    let uid = actor.user;
+    let row = state.read(move |c| users::find(c, uid)).await?;
+    let user = row.to_domain()?;
+    check_password_policy(&input.new_password, &user.username)
+        .map_err(|e| ApiError::Validation(e.renamed("password", "new_password")))?;
+    let key = users::username_key(&user.username);
+    let (attempt, ip) = admit_login(&state, &req, &key).await?;
+    let (old, stored) = (input.old_password.clone(), row.password_hash.clone());
+    let ok = state
+        .hashing
+        .run(move || verify_password(&old, &stored))
+        .await?;
+    if !ok {
+        return Err(ApiError::field(
+            "old_password",
+            "Your old password was entered incorrectly. Please enter it again.",
+        ));
+    }
+    let hashed = hash(&state, input.new_password.clone()).await?;
+    state
+        .write(move |c| {
+            throttle::login_succeeded(c, attempt, &key, &ip)?;
+            users::change_password(c, uid, &hashed, &session)
+        })
+        .await?;
+    state.callers.clear();
     Ok(HttpResponse::NoContent().finish())
 }
 
