@@ -11,9 +11,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The `healthcare` binary, built once per test process (a no-op when up to date).
+/// `HEALTHCARE_TEST_BIN` names another build to run instead (nothing is built then), so a
+/// suite can be run against an older release.
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("HEALTHCARE_TEST_BIN").filter(|b| !b.is_empty()) {
+            return PathBuf::from(bin);
+        }
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let status = Command::new(env!("CARGO"))
             .args([
@@ -97,6 +102,90 @@ impl Server {
             headers: Vec::new(),
             agent: agent(),
         }
+    }
+}
+
+/// How a process of the binary ended: its exit code (`None` when it was still running and got
+/// killed, or died of a signal), whether it got as far as listening, and everything it wrote to
+/// stderr.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The exit code, if the process exited by itself.
+    pub code: Option<i32>,
+    /// Whether it printed `listening on ...` (it started serving).
+    pub listened: bool,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Runs `healthcare serve` on `database_url` with the test settings plus `extra` environment
+/// and captures its stderr: if it exits within `timeout`, its exit code; if it starts listening
+/// instead, it is given a moment to finish its start-up logging and then killed. Either way the
+/// wait is bounded by `timeout`.
+pub fn launch(database_url: &str, extra: &[(&str, &str)], timeout: Duration) -> Launch {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let mut cmd = Command::new(binary());
+    cmd.arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("HEALTHCARE_BIND", "127.0.0.1:0")
+        .env("BCRYPT_COST", "4")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start healthcare");
+    let listened = Arc::new(AtomicBool::new(false));
+    let stdout = child.stdout.take().expect("stdout");
+    let flag = listened.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("listening on ") {
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let mut stderr = child.stderr.take().expect("stderr");
+    let sink = captured.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("stderr buffer")
+                .extend_from_slice(&buf[..n]);
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut code = None;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            code = status.code();
+            break;
+        }
+        if listened.load(Ordering::SeqCst) || Instant::now() >= deadline {
+            // Serving (or hung): let start-up warnings reach stderr, then stop it.
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = reader.join();
+    let stderr = String::from_utf8_lossy(&captured.lock().expect("stderr buffer")).into_owned();
+    Launch {
+        code,
+        listened: listened.load(Ordering::SeqCst),
+        stderr,
     }
 }
 

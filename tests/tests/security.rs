@@ -1,0 +1,1127 @@
+//! The security suite (docs/security.md), against the real binary on SQLite and PostgreSQL:
+//! signing-key length, atomic login and registration throttling, atomic refresh rotation,
+//! sessions that end on every server process at once, duplicate usernames refused before any
+//! hashing, usernames compared after NFKC and case folding, `Link` headers never built from
+//! request headers, slow request bodies, bounded free-slot answers, date-filter bounds,
+//! owner-only SQLite files, mapping reactivation rights and bcrypt re-hashing at the configured
+//! cost.
+//!
+//! Limits are shrunk through their settings where that keeps a test short; concurrent requests
+//! are released together by a barrier, each thread with its own HTTP client. Different client
+//! addresses are simulated with `X-Forwarded-For` behind `HEALTHCARE_TRUSTED_PROXIES=127.0.0.1`.
+//! Every wait is bounded: a session that should end is polled for at most 1.5 s.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use healthcare_persistence::testing::{announce_skip, postgres_admin_url, TestDb};
+use healthcare_tests::{launch, report, start_with, Client, Reply, Server};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+const PW: &str = "correct horse battery";
+const NEW_PW: &str = "another long passphrase";
+const TRUST_LOCAL: (&str, &str) = ("HEALTHCARE_TRUSTED_PROXIES", "127.0.0.1");
+/// How long a session that should have ended is polled before the test fails (the contract
+/// says 1 s; the rest is the test's own latency).
+const END_WITHIN: Duration = Duration::from_millis(1500);
+
+/// One test per backend: `mod name { fn sqlite(); fn postgres(); }`, each calling `body` with
+/// `"sqlite"` or `"postgres"` (skipped, and announced, without `TEST_DATABASE_URL`).
+macro_rules! both_backends {
+    ($($name:ident => $body:path;)*) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                $body("sqlite");
+            }
+
+            #[test]
+            fn postgres() {
+                if super::postgres_configured() {
+                    $body("postgres");
+                }
+            }
+        }
+    )*};
+}
+
+fn postgres_configured() -> bool {
+    let configured = postgres_admin_url().is_some();
+    if !configured {
+        announce_skip();
+    }
+    configured
+}
+
+fn fresh_db(backend: &str) -> TestDb {
+    match backend {
+        "sqlite" => TestDb::sqlite().expect("sqlite"),
+        _ => TestDb::postgres()
+            .expect("postgres")
+            .expect("TEST_DATABASE_URL"),
+    }
+}
+
+fn serve(backend: &str, extra: &[(&str, &str)]) -> (TestDb, Server) {
+    start_with(backend, extra).expect("server")
+}
+
+/// Runs `f(0..n)` on `n` threads released together.
+fn burst<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn statuses(replies: &[Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.status).collect()
+}
+
+fn from(client: &Client, address: &str) -> Client {
+    client.with_header("X-Forwarded-For", address)
+}
+
+fn register(client: &Client, username: &str) -> Reply {
+    client.post(
+        "/api/auth/register/",
+        json!({"username": username, "email": "someone@example.org", "password": PW}),
+    )
+}
+
+fn login(client: &Client, username: &str, password: &str) -> Reply {
+    client.post(
+        "/api/token/",
+        json!({"username": username, "password": password}),
+    )
+}
+
+/// A fresh session: `(access, refresh)`.
+fn session(client: &Client, username: &str, password: &str) -> (String, String) {
+    let r = login(client, username, password);
+    assert_eq!(r.status, 200, "login {username}: {r:?}");
+    (
+        r.body["access"].as_str().unwrap().to_owned(),
+        r.body["refresh"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn refresh(client: &Client, token: &str) -> Reply {
+    client.post("/api/token/refresh/", json!({"refresh": token}))
+}
+
+fn me(server: &Server, access: &str) -> Reply {
+    server.client().with_token(access).get("/api/auth/me/")
+}
+
+/// A 429 with a `{"detail": ...}` body and a `Retry-After` of 1..=`max` seconds.
+fn assert_throttled(r: &Reply, max: u64, what: &str) {
+    assert_eq!(r.status, 429, "{what}: {r:?}");
+    assert!(r.body["detail"].is_string(), "{what}: {r:?}");
+    let retry = r.header("retry-after").and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        retry.is_some_and(|s| (1..=max).contains(&s)),
+        "{what}: Retry-After should be 1..={max} s: {r:?}"
+    );
+}
+
+/// Polls `GET /api/auth/me/` with `access` on `server` until it answers 401; how long after
+/// `since` that was, or the last answer when it was still accepted after [`END_WITHIN`].
+fn ended(server: &Server, access: &str, since: Instant) -> Result<Duration, Reply> {
+    loop {
+        let r = me(server, access);
+        if r.status == 401 {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > END_WITHIN {
+            return Err(r);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_ended(server: &Server, access: &str, since: Instant, what: &str) -> Duration {
+    match ended(server, access, since) {
+        Ok(after) => after,
+        Err(r) => panic!(
+            "{what}: access token still accepted {} ms after the change: {r:?}",
+            since.elapsed().as_millis()
+        ),
+    }
+}
+
+/// Sleeps until `since + END_WITHIN`, so that whatever a process caches has expired.
+fn past_the_window(since: Instant) {
+    if let Some(rest) = END_WITHIN.checked_sub(since.elapsed()) {
+        std::thread::sleep(rest);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The signing key
+
+fn jwt_secret_length(backend: &str) {
+    let db = fresh_db(backend);
+    let short = "x".repeat(31);
+    for (what, secret) in [("empty", ""), ("31 bytes", short.as_str())] {
+        let run = launch(&db.url, &[("JWT_SECRET", secret)], Duration::from_secs(30));
+        assert!(
+            !run.listened,
+            "JWT_SECRET {what}: the server started: {run:?}"
+        );
+        assert_eq!(run.code, Some(2), "JWT_SECRET {what}: {run:?}");
+        assert!(
+            run.stderr.contains("JWT_SECRET"),
+            "JWT_SECRET {what}: stderr does not name the variable: {run:?}"
+        );
+    }
+    // 32 bytes start, counted as bytes (16 two-byte characters are 32 bytes).
+    let ascii = "x".repeat(32);
+    let two_byte = "é".repeat(16);
+    for (what, secret) in [("32 bytes", ascii.as_str()), ("16 x é", two_byte.as_str())] {
+        let run = launch(&db.url, &[("JWT_SECRET", secret)], Duration::from_secs(30));
+        assert!(run.listened, "JWT_SECRET {what}: did not start: {run:?}");
+    }
+}
+
+both_backends! {
+    jwt_secret_must_be_32_bytes => super::jwt_secret_length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Login throttling
+
+/// Twenty concurrent wrong passwords for one username from one address: at most five are
+/// evaluated (401), the rest are 429; then the right password from that address is 429 too,
+/// while the same account still logs in from an address that has not failed.
+fn concurrent_wrong_passwords(backend: &str) {
+    // bcrypt at cost 10 takes tens of milliseconds, so the twenty verifications overlap.
+    let (_db, server) = serve(backend, &[TRUST_LOCAL, ("BCRYPT_COST", "10")]);
+    let anon = server.client();
+    assert_eq!(register(&anon, "admin").status, 201);
+    assert_eq!(register(&anon, "victim").status, 201);
+    let replies = burst(20, |i| {
+        login(
+            &from(&server.client(), "203.0.113.5"),
+            "victim",
+            &format!("wrong password {i}"),
+        )
+    });
+    let evaluated = replies.iter().filter(|r| r.status == 401).count();
+    let throttled: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        (1..=5).contains(&evaluated) && evaluated + throttled.len() == 20,
+        "20 concurrent wrong passwords: at most 5 may be evaluated (401), the rest 429: {:?}",
+        statuses(&replies)
+    );
+    for r in throttled {
+        assert_throttled(r, 900, "concurrent failure");
+    }
+    assert_throttled(
+        &login(&from(&anon, "203.0.113.5"), "victim", PW),
+        900,
+        "the right password from the locked-out address",
+    );
+    let other = login(&from(&anon, "203.0.113.6"), "victim", PW);
+    assert_eq!(
+        other.status, 200,
+        "the right password from an address that has not failed: {other:?}"
+    );
+    report(&format!(
+        "security[{backend}]: 20 concurrent wrong passwords: {evaluated} evaluated, {} throttled",
+        20 - evaluated
+    ));
+}
+
+/// The per-address limit (shrunk to 8) holds across usernames, under a concurrent burst.
+fn per_address_limit(backend: &str) {
+    let (_db, server) = serve(
+        backend,
+        &[
+            TRUST_LOCAL,
+            ("BCRYPT_COST", "8"),
+            ("HEALTHCARE_LOGIN_FAILURES_PER_ADDRESS", "8"),
+        ],
+    );
+    let anon = server.client();
+    assert_eq!(register(&anon, "admin").status, 201);
+    let replies = burst(24, |i| {
+        login(
+            &from(&server.client(), "203.0.113.7"),
+            &format!("nobody{i}"),
+            "wrong password",
+        )
+    });
+    let evaluated = replies.iter().filter(|r| r.status == 401).count();
+    assert!(
+        (1..=8).contains(&evaluated) && replies.iter().all(|r| matches!(r.status, 401 | 429)),
+        "24 concurrent failures under 24 usernames from one address, limit 8: {:?}",
+        statuses(&replies)
+    );
+    assert_throttled(
+        &login(&from(&anon, "203.0.113.7"), "admin", PW),
+        900,
+        "another account from the throttled address",
+    );
+    assert_eq!(
+        login(&from(&anon, "203.0.113.8"), "admin", PW).status,
+        200,
+        "another address"
+    );
+}
+
+/// The per-username cap (shrunk to 12) counts failures from every address: two failures from
+/// each of six addresses are all evaluated (no address reaches its own limit of 5), and then the
+/// account is throttled even from a fresh address; other accounts are not.
+fn per_username_cap(backend: &str) {
+    let (_db, server) = serve(
+        backend,
+        &[TRUST_LOCAL, ("HEALTHCARE_LOGIN_FAILURES_PER_USER", "12")],
+    );
+    let anon = server.client();
+    assert_eq!(register(&anon, "admin").status, 201);
+    assert_eq!(register(&anon, "victim").status, 201);
+    for a in 0..6 {
+        let client = from(&anon, &format!("198.51.100.{}", 20 + a));
+        for attempt in 0..2 {
+            let r = login(&client, "victim", "wrong password");
+            assert_eq!(
+                r.status, 401,
+                "failure {attempt} from address {a} (12 in all are allowed): {r:?}"
+            );
+        }
+    }
+    assert_throttled(
+        &login(&from(&anon, "198.51.100.99"), "victim", PW),
+        3600,
+        "the capped username from a fresh address",
+    );
+    assert_eq!(
+        login(&from(&anon, "198.51.100.99"), "admin", PW).status,
+        200,
+        "another account from that address"
+    );
+}
+
+both_backends! {
+    login_throttling_is_atomic => super::concurrent_wrong_passwords;
+    login_throttling_per_address_is_atomic => super::per_address_limit;
+    login_throttling_caps_a_username_across_addresses => super::per_username_cap;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Refresh rotation
+
+/// Sixteen concurrent refreshes of one token, alternating between two server processes on one
+/// database: exactly one 200; the others are reuse and end the session, the winner's new pair
+/// included. Four rounds.
+fn refresh_rotation(backend: &str) {
+    let (db, a) = serve(backend, &[]);
+    let b = Server::start(&db.url, &[]);
+    assert_eq!(register(&a.client(), "admin").status, 201);
+    assert_eq!(register(&a.client(), "pat").status, 201);
+    for round in 0..4 {
+        let (access, token) = session(&a.client(), "pat", PW);
+        let replies = burst(16, |i| {
+            let server = if i % 2 == 0 { &a } else { &b };
+            refresh(&server.client(), &token)
+        });
+        let winners: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one of 16 concurrent refreshes may succeed: {:?}",
+            statuses(&replies)
+        );
+        assert_eq!(
+            replies.iter().filter(|r| r.status == 401).count(),
+            15,
+            "round {round}: the others are 401: {:?}",
+            statuses(&replies)
+        );
+        let done = Instant::now();
+        let new_access = winners[0].body["access"].as_str().unwrap().to_owned();
+        let new_refresh = winners[0].body["refresh"].as_str().unwrap().to_owned();
+        let r = refresh(&a.client(), &new_refresh);
+        assert_eq!(
+            r.status, 401,
+            "round {round}: the winner's new refresh token after reuse: {r:?}"
+        );
+        for (name, server) in [("A", &a), ("B", &b)] {
+            assert_ended(
+                server,
+                &new_access,
+                done,
+                &format!("round {round}: the winner's new access token on process {name}"),
+            );
+            assert_ended(
+                server,
+                &access,
+                done,
+                &format!("round {round}: the session's first access token on process {name}"),
+            );
+        }
+    }
+}
+
+both_backends! {
+    refresh_rotation_is_atomic => super::refresh_rotation;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Sessions end everywhere at once
+
+/// Two processes on one database: sessions come from process A, changes go through process B,
+/// and the tokens are checked on A.
+fn two_processes(backend: &str) -> (TestDb, Server, Server) {
+    let (db, a) = serve(backend, &[]);
+    let b = Server::start(&db.url, &[]);
+    (db, a, b)
+}
+
+fn password_change(backend: &str) {
+    let (_db, a, b) = two_processes(backend);
+    assert_eq!(register(&a.client(), "admin").status, 201);
+    assert_eq!(register(&a.client(), "alice").status, 201);
+    let (other_access, other_refresh) = session(&a.client(), "alice", PW);
+    let (own_access, own_refresh) = session(&b.client(), "alice", PW);
+    assert_eq!(me(&a, &other_access).status, 200);
+    assert_eq!(me(&a, &own_access).status, 200);
+    let change = |old: &str| {
+        b.client().with_token(&own_access).post(
+            "/api/auth/password/",
+            json!({"old_password": old, "new_password": NEW_PW}),
+        )
+    };
+    let wrong = change("not my password");
+    assert_eq!(wrong.status, 400, "wrong old password: {wrong:?}");
+    assert!(
+        wrong.body["old_password"].is_array(),
+        "wrong old password: {wrong:?}"
+    );
+    assert_eq!(me(&a, &other_access).status, 200, "nothing changed yet");
+    let r = change(PW);
+    assert_eq!(r.status, 204, "password change: {r:?}");
+    let done = Instant::now();
+    let after = assert_ended(&a, &other_access, done, "another session of the account");
+    assert_eq!(
+        refresh(&a.client(), &other_refresh).status,
+        401,
+        "another session's refresh token"
+    );
+    past_the_window(done);
+    let own = me(&a, &own_access);
+    assert_eq!(own.status, 200, "the session that made the change: {own:?}");
+    let renewed = refresh(&a.client(), &own_refresh);
+    assert_eq!(
+        renewed.status, 200,
+        "the changing session's refresh token: {renewed:?}"
+    );
+    assert_eq!(login(&a.client(), "alice", PW).status, 401, "old password");
+    assert_eq!(
+        login(&a.client(), "alice", NEW_PW).status,
+        200,
+        "new password"
+    );
+    report(&format!(
+        "security[{backend}]: password change ended another session on the other process after {} ms",
+        after.as_millis()
+    ));
+}
+
+/// An admin's change of an account (through process B) ends every access token of it on
+/// process A, and its refresh tokens.
+fn admin_change(backend: &str, change: &Value, role: &str) {
+    let (_db, a, b) = two_processes(backend);
+    assert_eq!(register(&a.client(), "admin").status, 201);
+    let (admin_access, _) = session(&b.client(), "admin", PW);
+    let admin = b.client().with_token(&admin_access);
+    let created = admin.post(
+        "/api/users/",
+        json!({"username": "bob", "email": "bob@example.org", "password": PW, "role": role}),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let bob = created.id();
+    let (first, first_refresh) = session(&a.client(), "bob", PW);
+    let (second, _) = session(&a.client(), "bob", PW);
+    assert_eq!(me(&a, &first).status, 200);
+    assert_eq!(me(&a, &second).status, 200);
+    let r = admin.patch(&format!("/api/users/{bob}/"), change.clone());
+    assert_eq!(r.status, 200, "PATCH {change}: {r:?}");
+    let done = Instant::now();
+    let after = assert_ended(&a, &first, done, &format!("after PATCH {change}"));
+    assert_ended(&a, &second, done, &format!("after PATCH {change}"));
+    assert_eq!(
+        refresh(&a.client(), &first_refresh).status,
+        401,
+        "refresh token after PATCH {change}"
+    );
+    report(&format!(
+        "security[{backend}]: PATCH {change} ended the account's sessions on the other process after {} ms",
+        after.as_millis()
+    ));
+}
+
+fn admin_password_reset(backend: &str) {
+    admin_change(backend, &json!({"password": NEW_PW}), "patient");
+}
+
+fn deactivation(backend: &str) {
+    admin_change(backend, &json!({"is_active": false}), "patient");
+}
+
+fn role_change(backend: &str) {
+    admin_change(backend, &json!({"role": "patient"}), "staff");
+}
+
+/// Logging out one session (through process B) ends that session's access token on process A;
+/// another session of the same account keeps working.
+fn revoke_one_session(backend: &str) {
+    let (_db, a, b) = two_processes(backend);
+    assert_eq!(register(&a.client(), "admin").status, 201);
+    assert_eq!(register(&a.client(), "carol").status, 201);
+    let (gone, gone_refresh) = session(&a.client(), "carol", PW);
+    let (kept, kept_refresh) = session(&a.client(), "carol", PW);
+    assert_eq!(me(&a, &gone).status, 200);
+    let r = b
+        .client()
+        .post("/api/token/revoke/", json!({"refresh": gone_refresh}));
+    assert_eq!(r.status, 204, "revoke: {r:?}");
+    let done = Instant::now();
+    let after = assert_ended(&a, &gone, done, "the revoked session");
+    past_the_window(done);
+    for (name, server) in [("A", &a), ("B", &b)] {
+        let r = me(server, &kept);
+        assert_eq!(r.status, 200, "another session on process {name}: {r:?}");
+    }
+    let r = refresh(&b.client(), &kept_refresh);
+    assert_eq!(r.status, 200, "another session's refresh token: {r:?}");
+    report(&format!(
+        "security[{backend}]: revoking a session ended its access token on the other process after {} ms",
+        after.as_millis()
+    ));
+}
+
+both_backends! {
+    password_change_ends_other_sessions => super::password_change;
+    admin_password_reset_ends_every_session => super::admin_password_reset;
+    deactivation_ends_every_session => super::deactivation;
+    role_change_ends_every_session => super::role_change;
+    revoking_a_session_ends_its_access_tokens => super::revoke_one_session;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Registration
+
+/// At bcrypt cost 13 one hash takes a large fraction of a second; a duplicate username must be
+/// refused without one.
+fn duplicate_before_hashing(backend: &str) {
+    let (_db, server) = serve(backend, &[("BCRYPT_COST", "13")]);
+    let anon = server.client();
+    let started = Instant::now();
+    let first = register(&anon, "first");
+    let real = started.elapsed();
+    assert_eq!(first.status, 201, "{first:?}");
+    for name in ["first", "FIRST"] {
+        let started = Instant::now();
+        let dup = register(&anon, name);
+        let refused = started.elapsed();
+        assert_eq!(dup.status, 400, "duplicate {name}: {dup:?}");
+        assert!(dup.body["username"].is_array(), "duplicate {name}: {dup:?}");
+        assert!(
+            refused * 2 < real,
+            "duplicate {name} took {} ms, a registration with hashing {} ms: it was hashed",
+            refused.as_millis(),
+            real.as_millis()
+        );
+        report(&format!(
+            "security[{backend}]: registration at cost 13 {} ms; duplicate {name} refused in {} ms",
+            real.as_millis(),
+            refused.as_millis()
+        ));
+    }
+}
+
+/// Ten registrations an hour per client address (the default), 429 past it; another address
+/// still registers.
+fn registration_limit(backend: &str) {
+    let (_db, server) = serve(backend, &[TRUST_LOCAL]);
+    let here = from(&server.client(), "198.51.100.40");
+    for i in 0..10 {
+        let r = register(&here, &format!("user{i}"));
+        assert_eq!(r.status, 201, "registration {i}: {r:?}");
+    }
+    assert_throttled(&register(&here, "user10"), 3600, "the 11th registration");
+    let there = from(&server.client(), "198.51.100.41");
+    assert_eq!(register(&there, "user11").status, 201, "another address");
+}
+
+/// A concurrent burst of 16 registrations from one address with the limit at 4: at most 4
+/// accounts are created.
+fn registration_burst(backend: &str) {
+    let (_db, server) = serve(
+        backend,
+        &[TRUST_LOCAL, ("HEALTHCARE_REGISTRATIONS_PER_ADDRESS", "4")],
+    );
+    let replies = burst(16, |i| {
+        register(
+            &from(&server.client(), "198.51.100.50"),
+            &format!("burst{i}"),
+        )
+    });
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    assert!(
+        (1..=4).contains(&created) && replies.iter().all(|r| matches!(r.status, 201 | 429)),
+        "16 concurrent registrations from one address, limit 4: {:?}",
+        statuses(&replies)
+    );
+    for r in replies.iter().filter(|r| r.status == 429) {
+        assert_throttled(r, 3600, "burst registration");
+    }
+}
+
+both_backends! {
+    registration_refuses_duplicates_before_hashing => super::duplicate_before_hashing;
+    registration_is_throttled_per_address => super::registration_limit;
+    registration_throttling_is_atomic => super::registration_burst;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Usernames
+
+fn usernames(backend: &str) {
+    let (_db, server) = serve(backend, &[]);
+    let anon = server.client();
+    assert_eq!(register(&anon, "admin").status, 201);
+    let strasse = register(&anon, "Straße");
+    assert_eq!(strasse.status, 201, "{strasse:?}");
+    for (name, why) in [
+        ("STRASSE", "Straße under case folding"),
+        ("ＡＤＭＩＮ", "admin under NFKC (fullwidth letters)"),
+        ("pаypal", "mixes Latin with a Cyrillic а"),
+        ("pοypal", "mixes Latin with a Greek ο"),
+    ] {
+        let r = register(&anon, name);
+        assert_eq!(r.status, 400, "{name} ({why}): {r:?}");
+        assert!(r.body["username"].is_array(), "{name} ({why}): {r:?}");
+    }
+    // One script alone is fine.
+    let cyrillic = register(&anon, "иван");
+    assert_eq!(cyrillic.status, 201, "a Cyrillic username: {cyrillic:?}");
+    let (access, _) = session(&anon, "strasse", PW);
+    let who = me(&server, &access);
+    assert_eq!(who.id(), strasse.id(), "strasse logs in as Straße: {who:?}");
+    let (access, _) = session(&anon, "ＡＤＭＩＮ", PW);
+    assert_eq!(me(&server, &access).body["role"], "admin");
+}
+
+both_backends! {
+    usernames_compare_after_nfkc_and_case_folding => super::usernames;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP, for what a client library does not let a test control (Host, slow bodies).
+
+struct RawReply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl RawReply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn connect(base: &str) -> TcpStream {
+    TcpStream::connect(base.trim_start_matches("http://")).expect("connect")
+}
+
+fn decode_chunked(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn parse_reply(bytes: &[u8]) -> RawReply {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response head: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        decode_chunked(body)
+    } else {
+        body.to_owned()
+    };
+    RawReply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends `request` (which should say `Connection: close`) and reads the answer to EOF.
+fn raw_exchange(base: &str, request: &str) -> RawReply {
+    let mut stream = connect(base);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).expect("read the answer");
+    parse_reply(&bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Link headers
+
+fn doctor_body(license: &str) -> Value {
+    json!({"first_name": "Gregory", "last_name": "House", "specialization": "GP",
+           "contact_number": "555 0101", "email": "house@example.org", "license_number": license,
+           "hospital": "PPTH", "experience_years": 12})
+}
+
+fn doctors_page(server: &Server, access: &str, query: &str) -> RawReply {
+    let request = format!(
+        "GET /api/doctors/?{query} HTTP/1.1\r\nHost: evil.example\r\nX-Forwarded-Host: evil.example\r\n\
+         X-Forwarded-Proto: https\r\nForwarded: for=192.0.2.1;host=evil.example;proto=https\r\n\
+         Authorization: Bearer {access}\r\nConnection: close\r\n\r\n"
+    );
+    let r = raw_exchange(&server.base, &request);
+    assert_eq!(r.status, 200, "GET /api/doctors/?{query}: {}", r.body);
+    r
+}
+
+fn link_headers(backend: &str) {
+    let (db, server) = serve(backend, &[]);
+    let anon = server.client();
+    let admin = anon.register("admin", PW);
+    for license in ["LNK-1", "LNK-2"] {
+        assert_eq!(
+            admin.post("/api/doctors/", doctor_body(license)).status,
+            201
+        );
+    }
+    let access = admin.token.clone().unwrap();
+    let first = doctors_page(&server, &access, "limit=1");
+    assert_eq!(
+        first.header("link"),
+        Some(r#"</api/doctors/?limit=1&offset=1>; rel="next""#),
+        "headers: {:?}",
+        first.headers
+    );
+    let second = doctors_page(&server, &access, "limit=1&offset=1");
+    assert_eq!(
+        second.header("link"),
+        Some(r#"</api/doctors/?limit=1&offset=0>; rel="prev""#),
+        "headers: {:?}",
+        second.headers
+    );
+    // With a public URL configured, links are absolute from it and nothing else.
+    let public = Server::start(
+        &db.url,
+        &[("HEALTHCARE_PUBLIC_URL", "https://clinic.example.org")],
+    );
+    let first = doctors_page(&public, &access, "limit=1");
+    assert_eq!(
+        first.header("link"),
+        Some(r#"<https://clinic.example.org/api/doctors/?limit=1&offset=1>; rel="next""#),
+        "headers: {:?}",
+        first.headers
+    );
+}
+
+both_backends! {
+    link_headers_ignore_host_and_forwarded => super::link_headers;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Slow request bodies
+
+fn slow_body(backend: &str) {
+    let (_db, server) = serve(backend, &[("HEALTHCARE_BODY_TIMEOUT", "2")]);
+    let mut stream = connect(&server.base);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(
+            b"POST /api/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"username",
+        )
+        .unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "no answer and no close {} ms after sending 10 of 100 body bytes ({e}); got {:?}",
+                started.elapsed().as_millis(),
+                String::from_utf8_lossy(&bytes)
+            ),
+        }
+    }
+    let waited = started.elapsed();
+    assert!(
+        !bytes.is_empty(),
+        "the connection closed without an answer after {} ms",
+        waited.as_millis()
+    );
+    let r = parse_reply(&bytes);
+    assert_eq!(r.status, 408, "{}: {:?}", r.body, r.headers);
+    let body: Value = serde_json::from_str(&r.body)
+        .unwrap_or_else(|e| panic!("408 body is not JSON ({e}): {:?}", r.body));
+    assert!(body["detail"].is_string(), "408 body: {body}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "answered after {} ms, before the 2 s body timeout",
+        waited.as_millis()
+    );
+    // The server is still fine.
+    assert_eq!(server.client().get("/api/health/").status, 200);
+    report(&format!(
+        "security[{backend}]: a body stalled at 10 of 100 bytes got 408 and EOF after {} ms (timeout 2 s)",
+        waited.as_millis()
+    ));
+}
+
+both_backends! {
+    slow_request_body_gets_408_and_close => super::slow_body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Free slots are paged
+
+fn path_of(link: &str, base: &str) -> String {
+    let url = link.trim_start_matches('<').trim_end_matches('>');
+    let url = url.strip_prefix(base).unwrap_or(url);
+    assert!(url.starts_with('/'), "link target {url}");
+    url.to_owned()
+}
+
+fn next_link(r: &Reply, base: &str) -> Option<String> {
+    r.header("link")?
+        .split(',')
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| part.split(';').next())
+        .map(|target| path_of(target.trim(), base))
+}
+
+fn bounded_slots(backend: &str) {
+    let (_db, server) = serve(backend, &[]);
+    let admin = server.client().register("admin", PW);
+    let doctor = admin.post("/api/doctors/", doctor_body("SLOT-1"));
+    assert_eq!(doctor.status, 201, "{doctor:?}");
+    let id = doctor.id();
+    let weekly: Vec<Value> = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+        .iter()
+        .map(|d| json!({"weekday": d, "start": "00:00", "end": "23:59"}))
+        .collect();
+    let hours = admin.send(
+        "PUT",
+        &format!("/api/doctors/{id}/working-hours/"),
+        Some(&json!({"timezone": "UTC", "weekly": weekly})),
+    );
+    assert_eq!(hours.status, 200, "{hours:?}");
+    // 31 days of 287 five-minute slots (00:00 .. 23:54-23:59).
+    let expected = 31 * 287;
+    let path =
+        format!("/api/doctors/{id}/slots/?date_from=2031-01-01&date_to=2031-01-31&duration=5");
+    let first = admin.get(&path);
+    assert_eq!(first.status, 200, "{:?}", first.header("x-total-count"));
+    let items = first.body.as_array().expect("a list").len();
+    assert!(
+        (1..=1000).contains(&items),
+        "a 31-day range of 5-minute slots answered {items} slots at once"
+    );
+    let total = first
+        .header("x-total-count")
+        .and_then(|v| v.parse::<usize>().ok());
+    assert_eq!(total, Some(expected), "X-Total-Count: {:?}", first.headers);
+    // Following rel="next" to the end visits every slot once, in time order.
+    let mut starts: Vec<String> = Vec::new();
+    let mut page = first;
+    let mut pages = 1;
+    loop {
+        starts.extend(
+            page.body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["start"].as_str().unwrap().to_owned()),
+        );
+        let Some(next) = next_link(&page, &server.base) else {
+            break;
+        };
+        assert!(pages < 100, "too many pages");
+        page = admin.get(&next);
+        assert_eq!(page.status, 200, "{next}");
+        pages += 1;
+    }
+    assert!(pages > 1, "no rel=\"next\" link on the first page");
+    assert_eq!(starts.len(), expected, "slots over all pages");
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1]),
+        "pages overlap or are out of order"
+    );
+    let over = admin.get(&format!("{path}&limit=1001"));
+    match over.status {
+        400 => assert!(over.body["limit"].is_array(), "{over:?}"),
+        200 => assert!(over.body.as_array().unwrap().len() <= 1000, "limit=1001"),
+        s => panic!("limit=1001 answered {s}: {over:?}"),
+    }
+}
+
+both_backends! {
+    free_slots_are_paged => super::bounded_slots;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Date filters
+
+fn date_filter_years(backend: &str) {
+    let (_db, server) = serve(backend, &[]);
+    let admin = server.client().register("admin", PW);
+    for (param, value) in [
+        ("date_from", "100000-01-01"),
+        ("date_from", "1899-12-31"),
+        ("date_to", "2200-01-01"),
+        ("date_from", "1899-12-31T23:00:00Z"),
+    ] {
+        let r = admin.get(&format!("/api/appointments/?{param}={value}"));
+        assert_eq!(r.status, 400, "{param}={value}: {r:?}");
+        assert!(r.body[param].is_array(), "{param}={value}: {r:?}");
+    }
+    for query in [
+        "date_from=2199-12-31",
+        "date_from=1900-01-01",
+        "date_to=2199-12-31",
+    ] {
+        let r = admin.get(&format!("/api/appointments/?{query}"));
+        assert_eq!(r.status, 200, "{query}: {r:?}");
+    }
+}
+
+both_backends! {
+    date_filters_refuse_years_outside_1900_2199 => super::date_filter_years;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. SQLite files are the owner's only (SQLite only)
+
+struct RemoveFiles(std::path::PathBuf);
+
+impl Drop for RemoveFiles {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[test]
+fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!(
+        "healthcare_security_{}_{:016x}.db",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let _cleanup = RemoveFiles(path.clone());
+    let url = format!("sqlite://{}", path.display());
+    let files = || {
+        ["", "-wal", "-shm"].map(|suffix| {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            std::path::PathBuf::from(p)
+        })
+    };
+    {
+        // The server creates the database itself.
+        let server = Server::start(&url, &[]);
+        assert_eq!(register(&server.client(), "admin").status, 201);
+        for file in files() {
+            let mode = std::fs::metadata(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+        }
+    }
+    // An existing database readable by others: a warning naming it at start.
+    for file in files() {
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let run = launch(&url, &[], Duration::from_secs(30));
+    assert!(run.listened, "the server should still start: {run:?}");
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        run.stderr.contains(&name),
+        "no warning naming {name} on stderr: {:?}",
+        run.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Mapping reactivation
+
+fn patient_body(first: &str) -> Value {
+    json!({"first_name": first, "last_name": "Doe", "date_of_birth": "1990-05-17", "gender": "F",
+           "contact_number": "+1 555 0100"})
+}
+
+fn mapping_reactivation(backend: &str) {
+    let (_db, server) = serve(backend, &[]);
+    let anon = server.client();
+    let admin = anon.register("admin", PW);
+    let staff_user = admin.post(
+        "/api/users/",
+        json!({"username": "staff1", "email": "s@example.org", "password": PW, "role": "staff"}),
+    );
+    assert_eq!(staff_user.status, 201, "{staff_user:?}");
+    let staff = anon.login("staff1", PW);
+    let pat = anon.register("pat", PW);
+    let pat_user = pat.get("/api/auth/me/").id();
+    let doctor = admin.post("/api/doctors/", doctor_body("MAP-1")).id();
+    let patient = pat.post("/api/patients/", patient_body("Pat"));
+    assert_eq!(patient.status, 201, "{patient:?}");
+    let pair = json!({"doctor": doctor, "patient": patient.id(), "reason_for_assignment": "first"});
+    let original = pat.post("/api/mappings/", pair.clone());
+    assert_eq!(original.status, 201, "{original:?}");
+    let mid = original.id();
+    assert_eq!(original.body["assigned_by"], json!(pat_user));
+    let off = staff.delete(&format!("/api/mappings/{mid}/"));
+    assert!(matches!(off.status, 200 | 204), "{off:?}");
+    let deactivated = admin.get(&format!("/api/mappings/{mid}/")).body;
+    assert_eq!(deactivated["is_active"], json!(false));
+    // The patient may not undo staff's decision.
+    let again = pat.post("/api/mappings/", pair.clone());
+    assert_eq!(again.status, 403, "{again:?}");
+    assert_eq!(
+        admin.get(&format!("/api/mappings/{mid}/")).body,
+        deactivated,
+        "the refused reactivation changed the mapping"
+    );
+    assert_eq!(
+        admin.get("/api/mappings/").body.as_array().unwrap().len(),
+        1,
+        "the refused reactivation created a mapping"
+    );
+    // Staff may: the same row, its first assignment kept, the reactivation recorded.
+    let back = staff.post(
+        "/api/mappings/",
+        json!({"doctor": doctor, "patient": patient.id(), "reason_for_assignment": "back"}),
+    );
+    assert_eq!(back.status, 200, "{back:?}");
+    assert_eq!(back.id(), mid);
+    assert_eq!(back.body["is_active"], json!(true));
+    for field in ["assigned_by", "assigned_date", "created_at"] {
+        assert_eq!(back.body[field], original.body[field], "{field}: {back:?}");
+    }
+    assert_eq!(
+        back.body["reactivated_by"],
+        json!(staff_user.id()),
+        "{back:?}"
+    );
+    assert!(back.body["reactivated_at"].is_string(), "{back:?}");
+}
+
+both_backends! {
+    mapping_reactivation_keeps_history_and_staff_decisions => super::mapping_reactivation;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. bcrypt re-hashing at the configured cost
+
+fn stored_hash(url: &str, name: &str) -> String {
+    use diesel::prelude::*;
+    use healthcare_persistence::schema::users::dsl::{password_hash, username, users};
+    let query = users.filter(username.eq(name)).select(password_hash);
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let mut c = diesel::SqliteConnection::establish(path).expect("open sqlite");
+            query.first::<String>(&mut c).expect("hash")
+        }
+        None => {
+            let mut c = diesel::PgConnection::establish(url).expect("connect postgres");
+            query.first::<String>(&mut c).expect("hash")
+        }
+    }
+}
+
+fn rehash(backend: &str) {
+    let (db, mut first) = serve(backend, &[("BCRYPT_COST", "4")]);
+    assert_eq!(register(&first.client(), "admin").status, 201);
+    let before = stored_hash(&db.url, "admin");
+    assert!(before.starts_with("$2b$04$"), "{before}");
+    first.kill();
+    let server = Server::start(&db.url, &[("BCRYPT_COST", "5")]);
+    session(&server.client(), "admin", PW);
+    let started = Instant::now();
+    let after = loop {
+        let hash = stored_hash(&db.url, "admin");
+        if hash.starts_with("$2b$05$") || started.elapsed() > Duration::from_secs(2) {
+            break hash;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        after.starts_with("$2b$05$"),
+        "after a login at cost 5 the hash is still {after}"
+    );
+    session(&server.client(), "admin", PW);
+    assert_eq!(
+        login(&server.client(), "admin", "wrong password").status,
+        401
+    );
+}
+
+both_backends! {
+    bcrypt_hashes_are_upgraded_at_login => super::rehash;
+}
