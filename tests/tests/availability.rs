@@ -77,6 +77,24 @@ fn world(server: &Server) -> World {
     }
 }
 
+/// Every day 00:00-23:59 UTC.
+fn around_the_clock() -> Value {
+    let weekly: Vec<Value> = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+        .iter()
+        .map(|d| json!({"weekday": d, "start": "00:00", "end": "23:59"}))
+        .collect();
+    json!({"timezone": "UTC", "weekly": weekly})
+}
+
+/// The target of the `rel="next"` link, which must be relative.
+fn next_link(reply: &healthcare_tests::Reply) -> Option<String> {
+    let link = reply.header("link")?;
+    let next = link.split(", ").find(|l| l.ends_with("rel=\"next\""))?;
+    let target = next.split_once('>')?.0.strip_prefix('<')?;
+    assert!(target.starts_with("/api/"), "not a relative link: {link}");
+    Some(target.to_owned())
+}
+
 fn starts(reply: &healthcare_tests::Reply) -> Vec<String> {
     reply
         .body
@@ -312,6 +330,90 @@ http_test! {
         assert_eq!(w.pat.post(&format!("/api/doctors/{}/slots/", w.d1), json!({})).status, 405);
     };
 
+    free_slots_are_paged => |server: &Server| {
+        let w = world(server);
+        assert_eq!(put(&w.admin, &format!("/api/doctors/{}/working-hours/", w.d2), around_the_clock()).status, 200);
+        // Forwarding headers a client may forge never reach the links.
+        let pat = w.pat.with_header("X-Forwarded-Host", "evil.example")
+            .with_header("X-Forwarded-Proto", "https")
+            .with_header("Forwarded", "host=evil.example;proto=https");
+        let base = format!("/api/doctors/{}/slots/", w.d2);
+        let month = format!("{base}?date_from=2031-01-01&date_to=2031-01-31&duration=5");
+        // 31 days of 287 five-minute slots (00:00 .. 23:54-23:59): 8897, served 1000 at a time.
+        let first = pat.get(&month);
+        assert_eq!(first.status, 200, "{:?}", first.headers);
+        assert_eq!(first.body.as_array().map(Vec::len), Some(1000));
+        assert_eq!(first.header("x-total-count"), Some("8897"));
+        assert_eq!(first.header("link").map(str::to_owned), Some(format!(
+            "<{base}?date_from=2031-01-01&date_to=2031-01-31&duration=5&limit=1000&offset=1000>; rel=\"next\"")));
+        // Following rel="next" visits every slot once, in time order.
+        let mut all = starts(&first);
+        let mut page = first;
+        let mut pages = 1;
+        while let Some(next) = next_link(&page) {
+            page = pat.get(&next);
+            assert_eq!(page.status, 200, "{next}");
+            all.extend(starts(&page));
+            pages += 1;
+            assert!(pages <= 9, "more pages than 8897 slots need");
+        }
+        assert_eq!((pages, all.len()), (9, 8897));
+        assert!(all.windows(2).all(|p| p[0] < p[1]), "pages overlap or are out of order");
+        assert_eq!(all[0], "2031-01-01T00:00:00Z");
+        assert_eq!(all[8896], "2031-01-31T23:50:00Z");
+        let last = page.header("link").unwrap_or_default();
+        assert!(last.contains("offset=7000>; rel=\"prev\"") && !last.contains("next"), "{last}");
+        // A window anywhere in the range, and past its end.
+        let window = pat.get(&format!("{month}&limit=10&offset=20"));
+        assert_eq!(starts(&window), all[20..30]);
+        assert_eq!(window.header("x-total-count"), Some("8897"));
+        let links = window.header("link").unwrap_or_default();
+        assert!(links.contains("limit=10&offset=30>; rel=\"next\"") && links.contains("limit=10&offset=10>; rel=\"prev\""), "{links}");
+        let beyond = pat.get(&format!("{month}&offset=9000"));
+        assert_eq!((beyond.status, &beyond.body), (200, &json!([])));
+        assert_eq!(beyond.header("x-total-count"), Some("8897"));
+        // At most 1000 per page whatever the client asks.
+        assert_eq!(pat.get(&format!("{month}&limit=5000")).body.as_array().map(Vec::len), Some(1000));
+        // A range that fits in one page comes whole, without links: a week of 30-minute slots.
+        let week = pat.get(&format!("{base}?date_from=2031-01-06&date_to=2031-01-12"));
+        assert_eq!(week.body.as_array().map(Vec::len), Some(7 * 47));
+        assert_eq!(week.header("x-total-count"), Some("329"));
+        assert_eq!(week.header("link"), None);
+        // Paging parameters are checked as on lists, with the other fields.
+        for (query, fields) in [
+            ("limit=0", &["limit"][..]),
+            ("limit=x", &["limit"]),
+            ("offset=-1", &["offset"]),
+            ("limit=0&duration=4", &["limit", "duration"]),
+        ] {
+            let r = pat.get(&format!("{base}?date_from=2031-01-06&{query}"));
+            assert_eq!(r.status, 400, "{query}: {r:?}");
+            for field in fields {
+                assert!(r.body[field].is_array(), "{query}: {r:?}");
+            }
+        }
+    };
+
+    date_ranges_of_slots_refuse_years_outside_1900_2199 => |server: &Server| {
+        let w = world(server);
+        let slots = |query: &str| w.pat.get(&format!("/api/doctors/{}/slots/?{query}", w.d1));
+        for (query, field) in [
+            ("date_from=100000-01-01", "date_from"),
+            ("date_from=1899-12-31", "date_from"),
+            ("date_from=2199-12-31&date_to=2200-01-01", "date_to"),
+            ("date_from=2031-01-01&date_to=100000-01-01", "date_to"),
+        ] {
+            let r = slots(query);
+            assert_eq!(r.status, 400, "{query}: {r:?}");
+            assert_eq!(r.body[field], json!(["Dates must be between 1900 and 2199."]), "{query}: {r:?}");
+        }
+        assert_eq!(slots("date_from=2199-12-31").status, 200);
+        // A date-time is not a local date.
+        let r = slots("date_from=2031-01-01T00:00:00Z");
+        assert_eq!(r.status, 400, "{r:?}");
+        assert!(r.body["date_from"].is_array(), "{r:?}");
+    };
+
     openapi_lists_availability => |server: &Server| {
         let doc = server.client().get("/api/schema/");
         assert_eq!(doc.status, 200);
@@ -327,4 +429,52 @@ http_test! {
             assert!(schemas[s].is_object(), "schema {s} missing");
         }
     };
+}
+
+/// With `HEALTHCARE_PUBLIC_URL` set, links are absolute from it (and from nothing the client
+/// sent), on lists and on free slots alike.
+fn absolute_links(server: &Server) {
+    let w = world(server);
+    assert_eq!(
+        put(
+            &w.admin,
+            &format!("/api/doctors/{}/working-hours/", w.d2),
+            around_the_clock()
+        )
+        .status,
+        200
+    );
+    let pat = w.pat.with_header("X-Forwarded-Host", "evil.example");
+    let doctors = pat.get("/api/doctors/?limit=1");
+    assert_eq!(
+        doctors.header("link"),
+        Some(r#"<https://clinic.example.org/base/api/doctors/?limit=1&offset=1>; rel="next""#)
+    );
+    let slots = pat.get(&format!(
+        "/api/doctors/{}/slots/?date_from=2031-01-01&limit=2&offset=2",
+        w.d2
+    ));
+    assert_eq!(
+        slots.header("link").map(str::to_owned),
+        Some(format!(
+            "<https://clinic.example.org/base/api/doctors/{d}/slots/?date_from=2031-01-01&limit=2&offset=4>; rel=\"next\", \
+             <https://clinic.example.org/base/api/doctors/{d}/slots/?date_from=2031-01-01&limit=2&offset=0>; rel=\"prev\"",
+            d = w.d2
+        ))
+    );
+}
+
+const PUBLIC_URL: (&str, &str) = ("HEALTHCARE_PUBLIC_URL", "https://clinic.example.org/base/");
+
+#[test]
+fn links_from_the_public_url_sqlite() {
+    let (_db, server) = healthcare_tests::start_with("sqlite", &[PUBLIC_URL]).unwrap();
+    absolute_links(&server);
+}
+
+#[test]
+fn links_from_the_public_url_postgres() {
+    if let Some((_db, server)) = healthcare_tests::start_with("postgres", &[PUBLIC_URL]) {
+        absolute_links(&server);
+    }
 }

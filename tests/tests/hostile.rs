@@ -6,8 +6,9 @@
 //! (or array, for lists); the server is still healthy at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_tests::{start, Server};
+use healthcare_tests::{start, start_with, Server};
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 const PW: &str = "correct horse battery";
 
@@ -198,15 +199,47 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
             Is(400),
         ));
     }
+    // Years outside 1900-2199 are refused, never ignored.
     for (value, want) in [
-        ("0000-01-01", 200),
-        ("9999-12-31T23:59:59Z", 200),
+        ("0000-01-01", 400),
+        ("100000-01-01", 400),
+        ("1899-12-31", 400),
+        ("2200-01-01", 400),
+        ("9999-12-31T23:59:59Z", 400),
+        ("1900-01-01", 200),
+        ("2199-12-31", 200),
         ("2025-12-20T10:00:00%2B14:00", 200),
     ] {
         c.push(case(
             format!("appointments ?date_to={value}"),
             "GET",
             format!("/api/appointments/?date_to={value}"),
+            Is(want),
+        ));
+        c.push(case(
+            format!("appointments ?date_from={value}"),
+            "GET",
+            format!("/api/appointments/?date_from={value}"),
+            Is(want),
+        ));
+    }
+    // Free slots: the same year rule, and paging parameters as on lists.
+    for (query, want) in [
+        ("date_from=100000-01-01", 400),
+        ("date_from=0000-01-01", 400),
+        ("date_from=2030-04-01&date_to=2200-01-01", 400),
+        ("date_from=2030-04-01T00:00:00Z", 400),
+        ("date_from=2030-04-01&limit=0", 400),
+        ("date_from=2030-04-01&limit=x", 400),
+        ("date_from=2030-04-01&offset=-1", 400),
+        ("date_from=2030-04-01&limit=99999999999999999999", 400),
+        ("date_from=2030-04-01&offset=9223372036854775807", 200),
+        ("date_from=2030-04-01&limit=9223372036854775807", 200),
+    ] {
+        c.push(case(
+            format!("slots ?{query}"),
+            "GET",
+            format!("/api/doctors/{did}/slots/?{query}"),
             Is(want),
         ));
     }
@@ -1142,5 +1175,115 @@ fn table_sqlite() {
 fn table_postgres() {
     if let Some((_db, server)) = start("postgres") {
         run(&server, "postgres");
+    }
+}
+
+/// Everything the server sends on `stream` until it closes the connection (or `limit` passes),
+/// and whether it did close it.
+fn read_until_closed(stream: &mut std::net::TcpStream, limit: Duration) -> (String, bool) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&bytes).into_owned(), closed)
+}
+
+/// Status, lower-cased header lines and body of a raw HTTP/1.1 answer.
+fn parse_raw(answer: &str) -> (u16, Vec<String>, String) {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        lines.map(str::to_ascii_lowercase).collect(),
+        body.to_owned(),
+    )
+}
+
+/// Sends a request head (asking to keep the connection open unless `close`) and the first
+/// bytes of its body, then stalls.
+fn stall(
+    server: &Server,
+    path: &str,
+    token: Option<&str>,
+    close: bool,
+) -> (std::net::TcpStream, Instant) {
+    use std::io::Write;
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let connection = if close { "close" } else { "keep-alive" };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: {connection}\r\n\
+         Content-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"username"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    (stream, Instant::now())
+}
+
+/// A body not received in full within `HEALTHCARE_BODY_TIMEOUT` (2 s here) answers 408 with a
+/// JSON `detail` and `Connection: close`, and the server closes the connection; a body that
+/// pauses for less than that is read as usual.
+fn slow_bodies(server: &Server) {
+    let admin = server.client().register("admin", PW);
+    let token = admin.token.clone().unwrap();
+    for (path, token) in [
+        ("/api/token/", None),
+        ("/api/appointments/", Some(token.as_str())),
+    ] {
+        let (mut stream, started) = stall(server, path, token, false);
+        let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(8));
+        let waited = started.elapsed();
+        let (status, headers, body) = parse_raw(&answer);
+        assert_eq!(status, 408, "{path}: {answer:?}");
+        let body: Value = serde_json::from_str(&body).unwrap_or_default();
+        assert!(body["detail"].is_string(), "{path}: {answer:?}");
+        assert!(
+            headers.iter().any(|h| h == "connection: close"),
+            "{path}: {headers:?}"
+        );
+        assert!(closed, "{path}: the connection stayed open after the 408");
+        assert!(
+            waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
+            "{path}: answered after {waited:?} with a 2 s body timeout"
+        );
+    }
+    // A pause shorter than the timeout is fine: the body is read and answered as usual.
+    let (mut stream, _) = stall(server, "/api/token/", None, true);
+    std::thread::sleep(Duration::from_millis(800));
+    {
+        use std::io::Write;
+        let rest = format!("{:<90}", "\": \"nobody\", \"password\": \"wrong\"}");
+        assert_eq!(rest.len(), 90);
+        stream.write_all(rest.as_bytes()).unwrap();
+    }
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(3));
+    assert_eq!(parse_raw(&answer).0, 401, "{answer:?}");
+    assert_eq!(server.client().get("/api/health/").status, 200);
+}
+
+#[test]
+fn slow_body_sqlite() {
+    let (_db, server) = start_with("sqlite", &[("HEALTHCARE_BODY_TIMEOUT", "2")]).unwrap();
+    slow_bodies(&server);
+}
+
+#[test]
+fn slow_body_postgres() {
+    if let Some((_db, server)) = start_with("postgres", &[("HEALTHCARE_BODY_TIMEOUT", "2")]) {
+        slow_bodies(&server);
     }
 }

@@ -29,6 +29,9 @@ pub enum ApiError {
     ConflictDetail(String),
     /// 409: time off would cover this many SCHEDULED appointments.
     TimeOffConflict(i64),
+    /// 408: the request body did not arrive in full within this many seconds; the connection
+    /// is closed after the answer.
+    RequestTimeout(u64),
     /// 413.
     PayloadTooLarge(usize),
     /// 415.
@@ -129,6 +132,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) | Self::ConflictDetail(_) | Self::TimeOffConflict(_) => {
                 StatusCode::CONFLICT
             }
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -161,6 +165,13 @@ impl ResponseError for ApiError {
             Self::NotFound => json!({ "detail": "Not found." }),
             Self::MethodNotAllowed(m) => {
                 json!({ "detail": format!("Method \"{m}\" not allowed.") })
+            }
+            Self::RequestTimeout(secs) => {
+                // The rest of the body may still come: the connection cannot be reused.
+                res.force_close();
+                json!({
+                    "detail": format!("The request body was not received within {secs} seconds.")
+                })
             }
             Self::PayloadTooLarge(limit) => json!({
                 "detail": format!("Request body is too large (limit {limit} bytes).")

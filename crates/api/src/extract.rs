@@ -95,9 +95,14 @@ impl FromRequest for Body {
     }
 }
 
+/// How long a client has to send a request body when no settings are at hand (the default of
+/// `HEALTHCARE_BODY_TIMEOUT`).
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reads a JSON request body the one way every extractor does: `application/json` (or
-/// `application/*+json`) only (415 otherwise), at most [`BODY_LIMIT`] bytes (413), an empty body
-/// without a content type read as `empty()`, anything `parse` refuses a 400
+/// `application/*+json`) only (415 otherwise), at most [`BODY_LIMIT`] bytes (413), received in
+/// full within the body timeout (`HEALTHCARE_BODY_TIMEOUT`; 408, and the connection closes), an
+/// empty body without a content type read as `empty()`, anything `parse` refuses a 400
 /// `{"detail": "JSON parse error - ..."}`.
 pub fn read_json<T: 'static>(
     req: &HttpRequest,
@@ -121,12 +126,20 @@ pub fn read_json<T: 'static>(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let body_timeout = req
+        .app_data::<State>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |state| state.settings.body_timeout);
     let bytes = web::Bytes::from_request(req, payload);
     Box::pin(async move {
         if declared_len.is_some_and(|n| n > BODY_LIMIT) {
             return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
         }
-        let bytes = bytes.await.map_err(|e| {
+        // A client that stalls mid-body would otherwise hold the connection (and this
+        // request's place) for as long as it likes.
+        let bytes = actix_web::rt::time::timeout(body_timeout, bytes)
+            .await
+            .map_err(|_| ApiError::RequestTimeout(body_timeout.as_secs()))?;
+        let bytes = bytes.map_err(|e| {
             if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
             {
                 ApiError::PayloadTooLarge(BODY_LIMIT)

@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
+use crate::state::State;
 use actix_web::{HttpRequest, HttpResponse};
 use healthcare_domain::FieldErrors;
 use healthcare_persistence::page::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -10,13 +11,18 @@ use serde::Serialize;
 
 /// Reads `limit` (default 100, at most 1000) and `offset` (default 0).
 pub fn page(params: &Params, errors: &mut FieldErrors) -> Page {
+    page_with_default(params, DEFAULT_LIMIT, errors)
+}
+
+/// Reads `limit` (default `default_limit`, at most 1000) and `offset` (default 0).
+pub fn page_with_default(params: &Params, default_limit: i64, errors: &mut FieldErrors) -> Page {
     let limit = match params.int("limit", errors) {
         Some(n) if n < 1 => {
             errors.add("limit", "Ensure this value is greater than or equal to 1.");
-            DEFAULT_LIMIT
+            default_limit
         }
         Some(n) => n.min(MAX_LIMIT),
-        None => DEFAULT_LIMIT,
+        None => default_limit,
     };
     let offset = match params.int("offset", errors) {
         Some(n) if n < 0 => {
@@ -38,8 +44,11 @@ pub fn check(errors: FieldErrors) -> ApiResult<()> {
     }
 }
 
-fn link(req: &HttpRequest, params: &Params, page: Page, offset: i64, rel: &str) -> String {
-    let info = req.connection_info();
+/// One `Link` entry: the request's path and query with this page's `limit` and `offset`,
+/// relative (`</api/doctors/?limit=1&offset=1>; rel="next"`), or absolute from
+/// `HEALTHCARE_PUBLIC_URL` when it is set. Never built from `Host`, `X-Forwarded-Host` or
+/// `Forwarded`, which any client may set.
+fn link(base: &str, path: &str, params: &Params, page: Page, offset: i64, rel: &str) -> String {
     let mut pairs: Vec<(String, String)> = params
         .0
         .iter()
@@ -49,32 +58,33 @@ fn link(req: &HttpRequest, params: &Params, page: Page, offset: i64, rel: &str) 
     pairs.push(("limit".into(), page.limit.to_string()));
     pairs.push(("offset".into(), offset.to_string()));
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    format!(
-        "<{}://{}{}?{}>; rel=\"{}\"",
-        info.scheme(),
-        info.host(),
-        req.path(),
-        query,
-        rel
-    )
+    format!("<{base}{path}?{query}>; rel=\"{rel}\"")
 }
 
-/// A JSON array of the page's items with the paging headers.
+/// A JSON array of the page's items with the paging headers (`X-Total-Count`, and `Link` to
+/// the next and previous pages when there are any).
 pub fn respond<T: Serialize>(
     req: &HttpRequest,
     params: &Params,
     page: Page,
     listed: &Listed<T>,
 ) -> HttpResponse {
+    // The configured public URL (no trailing slash), or nothing: a relative link.
+    let base = req
+        .app_data::<State>()
+        .and_then(|state| state.settings.public_url.as_deref())
+        .unwrap_or("");
+    let path = req.path();
     let mut links = Vec::new();
     // Saturating: `offset` comes from the client and may be as large as i64::MAX.
     let next = page.offset.saturating_add(page.limit);
     if next < listed.total {
-        links.push(link(req, params, page, next, "next"));
+        links.push(link(base, path, params, page, next, "next"));
     }
     if page.offset > 0 {
         links.push(link(
-            req,
+            base,
+            path,
             params,
             page,
             page.offset.saturating_sub(page.limit).max(0),

@@ -42,7 +42,7 @@ fn check_birth(r: &mut Reader<'_>, today: NaiveDate) -> Option<NaiveDate> {
 fn check_start(r: &mut Reader<'_>) -> Option<DateTime<Utc>> {
     use chrono::Datelike;
     let d = r.datetime("appointment_datetime")?;
-    if !(1900..2200).contains(&d.year()) {
+    if !crate::raw::year_accepted(d.year()) {
         r.errors.add(
             "appointment_datetime",
             "Appointment date must be between 1900 and 2199.",

@@ -2,7 +2,7 @@
 //! keyed by field, instead of failing on the first wrong type.
 
 use crate::errors::{msg, FieldErrors};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -461,9 +461,128 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     Some(parsed.with_timezone(&Utc))
 }
 
+/// The years a date or date-time input may fall in (UTC for date-times): 1900-2199. Outside
+/// them a value is refused, never clamped or ignored.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2199;
+
+/// Whether a date or date-time input of this year is accepted ([`YEARS`]).
+pub fn year_accepted(year: i32) -> bool {
+    YEARS.contains(&year)
+}
+
+/// A date filter of a query string, as the client wrote it: a calendar date or an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateFilter {
+    /// `YYYY-MM-DD`.
+    Date(NaiveDate),
+    /// A date-time with an offset or `Z`, in UTC.
+    Instant(DateTime<Utc>),
+}
+
+/// Why a date filter was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DateFilterError {
+    /// Neither `YYYY-MM-DD` nor a date-time with an offset (or not a real day or time).
+    #[error("Enter a date (YYYY-MM-DD) or a date-time with an offset.")]
+    Format,
+    /// A well-formed date or date-time whose year is outside [`YEARS`].
+    #[error("Dates must be between 1900 and 2199.")]
+    OutOfRange,
+}
+
+/// Year, month and day of a `YYYY-MM-DD` text (four or more year digits, two for month and
+/// day), not yet checked as a calendar day.
+fn date_parts(s: &str) -> Option<(u64, u32, u32)> {
+    let (year, rest) = s.split_once('-')?;
+    let (month, day) = rest.split_once('-')?;
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(year) && digits(month) && digits(day))
+        || year.len() < 4
+        || month.len() != 2
+        || day.len() != 2
+    {
+        return None;
+    }
+    // More than 19 digits does not fit: a year that large is out of range all the same.
+    let year = year.parse::<u64>().unwrap_or(u64::MAX);
+    Some((year, month.parse().ok()?, day.parse().ok()?))
+}
+
+/// Parses a date filter of a query string (`date_from`, `date_to`, ...): `YYYY-MM-DD` or an
+/// RFC 3339 date-time with an offset ([`parse_datetime`]), its year within [`YEARS`]. Every
+/// date and date-time query parameter goes through here, so none can slip past the rule (a
+/// six-digit year is [`DateFilterError::OutOfRange`], not ignored).
+pub fn parse_date_filter(s: &str) -> Result<DateFilter, DateFilterError> {
+    let s = s.trim();
+    if let Some((year, month, day)) = date_parts(s) {
+        let year = i32::try_from(year)
+            .ok()
+            .filter(|y| year_accepted(*y))
+            .ok_or(DateFilterError::OutOfRange)?;
+        return NaiveDate::from_ymd_opt(year, month, day)
+            .map(DateFilter::Date)
+            .ok_or(DateFilterError::Format);
+    }
+    match parse_datetime(s) {
+        Some(t) if year_accepted(t.year()) => Ok(DateFilter::Instant(t)),
+        Some(_) => Err(DateFilterError::OutOfRange),
+        None => Err(DateFilterError::Format),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_filters_are_dates_or_instants_within_the_years() {
+        use DateFilterError::{Format, OutOfRange};
+        let date = |y, m, d| {
+            NaiveDate::from_ymd_opt(y, m, d)
+                .map(DateFilter::Date)
+                .ok_or(Format)
+        };
+        assert_eq!(parse_date_filter("2030-04-01"), date(2030, 4, 1));
+        assert_eq!(parse_date_filter(" 1900-01-01 "), date(1900, 1, 1));
+        assert_eq!(parse_date_filter("2199-12-31"), date(2199, 12, 31));
+        assert_eq!(
+            parse_date_filter("2030-04-01T10:00:00+02:00"),
+            Ok(DateFilter::Instant(
+                DateTime::from_timestamp(1_901_260_800, 0).unwrap_or_default()
+            ))
+        );
+        for out in [
+            "1899-12-31",
+            "2200-01-01",
+            "0000-01-01",
+            "100000-01-01",
+            "99999999999999999999999-01-01",
+            "1899-12-31T23:59:59Z",
+            "2200-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            // 2199-12-31T23:30 local is 2200-01-01 in UTC.
+            "2199-12-31T23:30:00-01:00",
+        ] {
+            assert_eq!(parse_date_filter(out), Err(OutOfRange), "{out}");
+        }
+        for bad in [
+            "",
+            "2030-4-01",
+            "2030-04-1",
+            "30-04-01",
+            "2030-02-30",
+            "2030-13-01",
+            "+2030-04-01",
+            "-2030-04-01",
+            "2030-04-01x",
+            "01/04/2030",
+            "2030-04-01T10:00:00",
+            "2030-04-01T24:00:00Z",
+            "+275760-01-01",
+        ] {
+            assert_eq!(parse_date_filter(bad), Err(Format), "{bad}");
+        }
+    }
 
     #[test]
     fn datetimes_need_an_offset_and_a_real_time() {

@@ -6,35 +6,33 @@ use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use healthcare_auth::{may_book_in_past, scope, Action, ResourceKind, Target};
+use healthcare_domain::raw::{parse_date_filter, DateFilter};
 use healthcare_domain::{
-    parse_datetime, AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, FieldErrors,
-    NewAppointment, PatientId, Role,
+    AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, FieldErrors, NewAppointment,
+    PatientId, Role,
 };
 use healthcare_persistence::appointments::{self, AppointmentFilter, AppointmentOrder};
 
 const PAST: &str = "Only clinic staff may book appointments in the past.";
 
-/// `YYYY-MM-DD` (start of that UTC day, or of the next day for an end bound) or a date-time.
+/// `YYYY-MM-DD` (start of that UTC day, or of the next day for an end bound) or a date-time,
+/// in the years inputs accept (`parse_date_filter`).
 fn bound(
     params: &Params,
     name: &str,
     end: bool,
     errors: &mut FieldErrors,
 ) -> Option<DateTime<Utc>> {
-    let v = params.get(name)?.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        let d = if end { d.succ_opt()? } else { d };
-        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    }
-    match parse_datetime(v) {
-        Some(t) => Some(t),
-        None => {
-            errors.add(
-                name,
-                "Enter a date (YYYY-MM-DD) or a date-time with an offset.",
-            );
+    match parse_date_filter(params.get(name)?) {
+        Ok(DateFilter::Date(d)) => {
+            let d = if end { d.succ_opt()? } else { d };
+            d.and_hms_opt(0, 0, 0).map(|t| t.and_utc())
+        }
+        Ok(DateFilter::Instant(t)) => Some(t),
+        Err(e) => {
+            errors.add(name, e.to_string());
             None
         }
     }

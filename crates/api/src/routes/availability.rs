@@ -16,7 +16,9 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, SubsecRound, Timelike, Ut
 use futures_util::future::LocalBoxFuture;
 use healthcare_auth::{Action, Actor, Target};
 use healthcare_domain::inputs::MAX_NOTE;
-use healthcare_domain::raw::{Mode, Reader};
+use healthcare_domain::raw::{
+    parse_date_filter, year_accepted, DateFilter, DateFilterError, Mode, Reader,
+};
 use healthcare_domain::{msg, Doctor, DoctorId, FieldErrors, RawObject};
 use healthcare_persistence::availability::{self, AddTimeOff, NewTimeOff, TimeOffEntry};
 use healthcare_persistence::doctors;
@@ -31,6 +33,10 @@ use serde_json::{Map, Value};
 pub const MAX_WEEKLY_ENTRIES: usize = 200;
 /// Default length of a free slot, minutes.
 pub const DEFAULT_SLOT_MINUTES: i64 = 30;
+/// Default page size of free slots (at most 1000, as every list): larger than other lists', so
+/// a client asking for a range as it did before paging (up to 31 days) gets it all in one page
+/// unless the slots are very short.
+pub const FREE_SLOTS_DEFAULT_LIMIT: i64 = 1000;
 
 const WEEKDAYS: [(&str, Weekday); 7] = [
     ("MON", Weekday::Mon),
@@ -388,7 +394,7 @@ pub async fn list_time_off(
 /// A date-time with an offset, 1900..=2199, kept to the second (as appointments are).
 fn read_instant(r: &mut Reader<'_>, name: &str) -> Option<DateTime<Utc>> {
     let t = r.datetime(name)?;
-    if (1900..2200).contains(&t.year()) {
+    if year_accepted(t.year()) {
         Some(t.trunc_subsecs(0))
     } else {
         r.errors
@@ -466,20 +472,17 @@ pub async fn delete_time_off(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A `YYYY-MM-DD` query parameter between 1900 and 2199.
+/// A `YYYY-MM-DD` query parameter in the years inputs accept (`parse_date_filter`; a
+/// date-time is refused here: the range is of local dates).
 fn date_param(params: &Params, name: &str, errors: &mut FieldErrors) -> Option<NaiveDate> {
-    let v = params.get(name)?.trim();
-    let d = NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .ok()
-        .filter(|_| v.len() == 10);
-    match d {
-        Some(d) if (1900..2200).contains(&d.year()) => Some(d),
-        Some(_) => {
-            errors.add(name, "Dates must be between 1900 and 2199.");
+    match parse_date_filter(params.get(name)?) {
+        Ok(DateFilter::Date(d)) => Some(d),
+        Ok(DateFilter::Instant(_)) | Err(DateFilterError::Format) => {
+            errors.add(name, msg::DATE_FORMAT);
             None
         }
-        None => {
-            errors.add(name, msg::DATE_FORMAT);
+        Err(e @ DateFilterError::OutOfRange) => {
+            errors.add(name, e.to_string());
             None
         }
     }
@@ -518,8 +521,8 @@ struct SlotQuery {
     step: Option<i64>,
 }
 
-fn read_slot_query(params: &Params) -> Result<SlotQuery, FieldErrors> {
-    let mut errors = FieldErrors::new();
+/// Reads the free-slot query, adding its errors to `errors` (those of the paging parameters).
+fn read_slot_query(params: &Params, mut errors: FieldErrors) -> Result<SlotQuery, FieldErrors> {
     let from = date_param(params, "date_from", &mut errors);
     if params.get("date_from").is_none() {
         errors.add("date_from", msg::REQUIRED);
@@ -563,25 +566,34 @@ fn slots_error(e: FreeSlotsError) -> FieldErrors {
 }
 
 /// Free slots of a doctor between two local dates (in the doctor's time zone, both included),
-/// in time order. Slots that start in the past are left out. A doctor without working hours
-/// has no free slots: `[]`.
+/// in time order, paged as lists are (`limit` default 1000, at most 1000; `X-Total-Count`,
+/// `Link`). Slots that start in the past are left out. A doctor without working hours has no
+/// free slots: `[]`.
 #[utoipa::path(get, path = "/api/doctors/{id}/slots/", tag = "availability",
     params(("id" = i64, Path),
-           ("date_from" = String, Query, description = "First local date, YYYY-MM-DD"),
-           ("date_to" = Option<String>, Query, description = "Last local date, YYYY-MM-DD (default: date_from; at most 31 days in all)"),
+           ("date_from" = String, Query, description = "First local date, YYYY-MM-DD (years 1900-2199)"),
+           ("date_to" = Option<String>, Query, description = "Last local date, YYYY-MM-DD (default: date_from; at most 31 days in all; years 1900-2199)"),
            ("duration" = Option<i64>, Query, description = "Slot length in minutes, 5..=480 (default 30)"),
-           ("step" = Option<i64>, Query, description = "Minutes between slot starts, 1..=1440 (default: the duration)")),
-    responses((status = 200, body = Vec<crate::openapi::SlotSchema>), (status = 400), (status = 401), (status = 404)),
+           ("step" = Option<i64>, Query, description = "Minutes between slot starts, 1..=1440 (default: the duration)"),
+           ("limit" = Option<i64>, Query, minimum = 1, description = "Slots per page (default 1000; larger values count as 1000)"),
+           ("offset" = Option<i64>, Query, minimum = 0, description = "Slots skipped (default 0)")),
+    responses((status = 200, body = Vec<crate::openapi::SlotSchema>, description = "One page of free slots",
+               headers(("X-Total-Count" = i64, description = "Free slots in the whole range"),
+                       ("Link" = String, description = "RFC 8288 links to the next and previous pages (rel=\"next\", rel=\"prev\"), when there are any"))),
+              (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn free_slots(
     state: State,
     Caller(actor): Caller,
+    req: HttpRequest,
     path: web::Path<String>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
     let doctor = doctor_of(&state, &path).await?;
     allow(&actor, Action::Read, &target(&doctor))?;
-    let q = read_slot_query(&params)?;
+    let mut errors = FieldErrors::new();
+    let page = pagination::page_with_default(&params, FREE_SLOTS_DEFAULT_LIMIT, &mut errors);
+    let q = read_slot_query(&params, errors)?;
     let did = doctor.id;
     let found = state
         .read(move |c| {
@@ -594,14 +606,22 @@ pub async fn free_slots(
         })
         .await?;
     let now = Utc::now();
-    let slots: Vec<SlotOut> = found
+    let upcoming: Vec<_> = found
         .map_err(slots_error)?
         .into_iter()
         .filter(|s| s.start() >= now)
-        .map(|s| SlotOut {
-            start: s.start(),
-            end: s.end(),
-        })
         .collect();
-    Ok(HttpResponse::Ok().json(slots))
+    let listed = healthcare_persistence::Listed {
+        items: upcoming
+            .iter()
+            .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(page.limit).unwrap_or(0))
+            .map(|s| SlotOut {
+                start: s.start(),
+                end: s.end(),
+            })
+            .collect::<Vec<_>>(),
+        total: i64::try_from(upcoming.len()).unwrap_or(i64::MAX),
+    };
+    Ok(pagination::respond(&req, &params, page, &listed))
 }
