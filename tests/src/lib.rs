@@ -51,6 +51,35 @@ pub struct Server {
 impl Server {
     /// Starts the binary on `database_url` with test settings plus `extra` environment.
     pub fn start(database_url: &str, extra: &[(&str, &str)]) -> Server {
+        Self::spawn(database_url, extra, Stdio::inherit())
+    }
+
+    /// Like [`Server::start`], and collects everything the server writes to stderr (its log)
+    /// into the returned buffer while it runs.
+    pub fn start_logged(
+        database_url: &str,
+        extra: &[(&str, &str)],
+    ) -> (Server, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+        use std::io::Read;
+        let mut server = Self::spawn(database_url, extra, Stdio::piped());
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stderr = server.child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("log buffer")
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        (server, log)
+    }
+
+    fn spawn(database_url: &str, extra: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .env("DATABASE_URL", database_url)
@@ -58,7 +87,7 @@ impl Server {
             .env("BCRYPT_COST", "4")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in extra {
             cmd.env(k, v);
         }

@@ -1125,3 +1125,133 @@ fn rehash(backend: &str) {
 both_backends! {
     bcrypt_hashes_are_upgraded_at_login => super::rehash;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Controls that predate the hardening, proved here too so docs/security.md can name a
+// black-box test for each.
+
+/// Every answer, error or not, carries the security headers; the API's CSP forbids everything,
+/// Swagger UI's allows its own origin only; neither may be framed.
+fn security_headers(backend: &str) {
+    let (_db, server) = serve(backend, &[]);
+    let anon = server.client();
+    let api_csp = "default-src 'none'; frame-ancestors 'none'";
+    for (what, r) in [
+        ("health", anon.get("/api/health/")),
+        ("401", anon.get("/api/patients/")),
+        ("404", anon.get("/no/such/route")),
+        (
+            "400",
+            anon.raw("POST", "/api/token/", Some("{"), Some("application/json")),
+        ),
+        ("405", anon.send("PUT", "/api/health/", None)),
+    ] {
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(r.header("content-security-policy"), Some(api_csp), "{what}");
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+    }
+    let docs = anon.get("/api/docs/");
+    assert_eq!(docs.status, 200);
+    let csp = docs.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "Swagger UI CSP: {csp}"
+    );
+    assert_eq!(docs.header("x-content-type-options"), Some("nosniff"));
+}
+
+/// At the default log level the request log names method, path and status, never a body, a
+/// query string or a token.
+fn logs_without_bodies(backend: &str) {
+    let db = fresh_db(backend);
+    let (server, log) = Server::start_logged(&db.url, &[("RUST_LOG", "info")]);
+    let anon = server.client();
+    let admin = anon.register("admin", PW);
+    let token = admin.token.clone().unwrap();
+    let created = admin.post(
+        "/api/patients/",
+        json!({"first_name": "Ann", "last_name": "Doe", "date_of_birth": "1990-05-17",
+               "gender": "F", "contact_number": "555 0100", "medical_history": "MEDHISTSECRET",
+               "address": "ADDRESSSECRET"}),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(admin.get("/api/patients/?search=QUERYSECRET").status, 200);
+    let refused = admin.post(
+        "/api/patients/",
+        json!({"first_name": "Ann", "last_name": "Doe", "date_of_birth": "1990-05-17",
+               "gender": "F", "contact_number": "BADPHONESECRET<>"}),
+    );
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(login(&anon, "admin", "WRONGPASSWORDSECRET").status, 401);
+    std::thread::sleep(Duration::from_millis(300));
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("/api/patients/"),
+        "no request log at info: {text}"
+    );
+    for secret in [
+        "MEDHISTSECRET",
+        "ADDRESSSECRET",
+        "QUERYSECRET",
+        "BADPHONESECRET",
+        "WRONGPASSWORDSECRET",
+        PW,
+        token.as_str(),
+    ] {
+        assert!(!text.contains(secret), "the log holds {secret:?}: {text}");
+    }
+}
+
+/// A login for a username that does not exist costs a bcrypt verification too (against a
+/// dummy hash) and answers the same, so neither timing nor body tells whether it exists.
+fn unknown_username_timing(backend: &str) {
+    let (_db, server) = serve(backend, &[("BCRYPT_COST", "11")]);
+    let anon = server.client();
+    assert_eq!(register(&anon, "known").status, 201);
+    // The first dummy verification also makes the dummy hash.
+    let warm = login(&anon, "ghost", "wrong password");
+    let timed = |name: &str| {
+        let started = Instant::now();
+        let r = login(&anon, name, "wrong password");
+        (started.elapsed(), r)
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..3 {
+        let (t, r) = timed("known");
+        assert_eq!(r.status, 401, "{r:?}");
+        assert_eq!(
+            r.body, warm.body,
+            "known and unknown usernames answer alike"
+        );
+        known.push(t);
+        let (t, r) = timed(&format!("ghost{i}"));
+        assert_eq!(r.status, 401, "{r:?}");
+        assert_eq!(r.body, warm.body);
+        unknown.push(t);
+    }
+    known.sort();
+    unknown.sort();
+    assert!(
+        unknown[1] * 2 > known[1],
+        "unknown username answered in {:?}, a known one in {:?}: no dummy verification",
+        unknown,
+        known
+    );
+    report(&format!(
+        "security[{backend}]: failed login at cost 11, median: known username {} ms, unknown {} ms",
+        known[1].as_millis(),
+        unknown[1].as_millis()
+    ));
+}
+
+both_backends! {
+    security_headers_on_every_answer => super::security_headers;
+    logs_hold_no_bodies_query_strings_or_tokens => super::logs_without_bodies;
+    unknown_usernames_cost_a_hash_too => super::unknown_username_timing;
+}
