@@ -13,7 +13,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use healthcare_auth::{generate_secret, Keys};
 use healthcare_domain::UserId;
-use healthcare_persistence::{tokens, Database, DbConfig, StoreError};
+use healthcare_persistence::{tokens, username_keys, Database, DbConfig, StoreError};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,6 +37,9 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
+    // Keys written under an older username rule; accounts the current rule would merge stop
+    // the start, named.
+    username_keys::rekey_usernames(&db)?;
     let secret = match &config.jwt_secret {
         Some(s) => s.clone(),
         None => db.read(|c| tokens::signing_secret(c, generate_secret))?,

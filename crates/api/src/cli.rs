@@ -5,7 +5,8 @@ use crate::config::{Config, SeedDemo};
 use chrono::{Duration, NaiveDate, Timelike, Utc};
 use healthcare_auth::{check_password_policy, hash_password};
 use healthcare_domain::{
-    Gender, NewAppointment, NewDoctor, NewMapping, NewPatient, Role, Scope, Specialization,
+    Gender, NewAppointment, NewDoctor, NewMapping, NewPatient, NewUser, Raw, RawObject, Role,
+    Scope, Specialization,
 };
 use healthcare_persistence::{appointments, doctors, mappings, patients, users};
 use std::error::Error;
@@ -60,6 +61,12 @@ pub fn create_user(
     let mut password = String::new();
     stdin.lock().read_line(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    // The rules of a registration (allowed characters, no mixed scripts, a valid email).
+    NewUser::parse(&RawObject::from_pairs([
+        ("username", Raw::Str(username.to_owned())),
+        ("email", Raw::Str(email.to_owned())),
+        ("password", Raw::Str(password.clone())),
+    ]))?;
     check_password_policy(&password, username).map_err(|e| e.to_string())?;
     let state = open_state(config)?;
     let hash = hash_password(&password, config.bcrypt_cost)?;

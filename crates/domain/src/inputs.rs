@@ -516,6 +516,13 @@ fn read_username(r: &mut Reader<'_>) -> Option<String> {
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
     {
+        if let Some(alphabets) = crate::username::mixed_scripts(&name) {
+            r.errors.add(
+                "username",
+                crate::username::mixed_scripts_message(&alphabets),
+            );
+            return None;
+        }
         Some(name)
     } else {
         r.errors.add(
@@ -758,5 +765,29 @@ mod tests {
             NewUser::parse(&body).map(|u| u.password),
             Ok(" spaced secret ".to_owned())
         );
+    }
+
+    #[test]
+    fn usernames_mixing_scripts_are_refused_at_creation_only() {
+        // "pаypal" with U+0430 CYRILLIC SMALL LETTER A.
+        let body = |name: &str| {
+            RawObject::from_pairs([("username", s(name)), ("password", s("long secret 1"))])
+        };
+        let e = NewUser::parse(&body("p\u{430}ypal"))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            e.messages("username"),
+            ["Enter a valid username. This value may not mix letters of different scripts (Latin and Cyrillic)."]
+        );
+        assert!(NewUser::parse(&body("g\u{3BF}\u{3BF}gle")).is_err());
+        for name in ["Иван", "Σοφία", "山田", "ＡＤＭＩＮ", "a.b+c-d_e@f1"] {
+            assert_eq!(
+                NewUser::parse(&body(name)).map(|u| u.username),
+                Ok(name.to_owned())
+            );
+        }
+        // A login is only looked up: a mixed name parses and then matches no account.
+        assert!(Credentials::parse(&body("p\u{430}ypal")).is_ok());
     }
 }

@@ -9,6 +9,7 @@ pub mod inputs;
 pub mod raw;
 pub mod scope;
 pub mod timestamps;
+pub mod username;
 
 pub use entities::{age_on, Appointment, Doctor, Mapping, Patient, User};
 pub use enums::{AppointmentStatus, Gender, Role, Specialization, UnknownCode};
@@ -20,3 +21,4 @@ pub use inputs::{
 };
 pub use raw::{parse_datetime, Raw, RawObject};
 pub use scope::Scope;
+pub use username::{mixed_scripts, username_key, Alphabet};
