@@ -793,3 +793,141 @@ fn throttling_ignores_forwarded_for_by_default_postgres() {
         throttling_by_forwarded_address(&server, false);
     }
 }
+
+/// Re-creating a doctor-patient pair: an inactive mapping comes back (200) with its first
+/// assignment kept and who reactivated it recorded; a patient may not bring back one that
+/// staff made inactive (403), only one they made inactive themselves.
+fn mapping_reactivation(server: &Server) {
+    let anon = server.client();
+    let admin = anon.register("admin", PW);
+    let admin_id = admin.get("/api/auth/me/").id();
+    let staff_id = ok(
+        admin.post(
+            "/api/users/",
+            json!({"username": "staff1", "email": "staff1@example.org", "password": PW, "role": "staff"}),
+        ),
+        "staff",
+    )
+    .id();
+    let staff = anon.login("staff1", PW);
+    let pat = anon.register("pat1", PW);
+    let pat_id = pat.get("/api/auth/me/").id();
+    let p = ok(pat.post("/api/patients/", patient_body("One")), "patient").id();
+    let dr1 = ok(admin.post("/api/doctors/", doctor_body("R-1")), "dr1").id();
+    let dr2 = ok(admin.post("/api/doctors/", doctor_body("R-2")), "dr2").id();
+    let pair = json!({"doctor": dr1, "patient": p, "reason_for_assignment": "first visit"});
+    let first = pat.post("/api/mappings/", pair.clone());
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(
+        (
+            &first.body["assigned_by"],
+            &first.body["reactivated_by"],
+            &first.body["reactivated_at"]
+        ),
+        (&json!(pat_id), &Value::Null, &Value::Null)
+    );
+    let id = first.id();
+    let path = format!("/api/mappings/{id}/");
+    // An active pair stays a 400, for everyone.
+    for who in [&pat, &staff] {
+        let dup = who.post("/api/mappings/", pair.clone());
+        assert_eq!(
+            (dup.status, &dup.body),
+            (
+                400,
+                &json!({"non_field_errors": ["The fields doctor, patient must make a unique set."]})
+            )
+        );
+    }
+    // Staff deactivates it; the patient may not bring it back, and nothing changes.
+    assert_eq!(staff.delete(&path).status, 204);
+    let refused = pat.post("/api/mappings/", pair.clone());
+    assert_eq!(
+        (refused.status, &refused.body),
+        (
+            403,
+            &json!({"detail": "You do not have permission to perform this action."})
+        )
+    );
+    let after = admin.get(&path);
+    assert_eq!(after.body["is_active"], json!(false), "{after:?}");
+    assert_eq!(after.body["reactivated_by"], Value::Null);
+    // Staff may: 200, same mapping, first assignment and reason kept (none given).
+    let back = staff.post("/api/mappings/", json!({"doctor": dr1, "patient": p}));
+    assert_eq!(back.status, 200, "{back:?}");
+    assert_eq!(back.id(), id);
+    for field in ["assigned_by", "assigned_date", "created_at"] {
+        assert_eq!(back.body[field], first.body[field], "{field}");
+    }
+    assert_eq!(
+        (
+            &back.body["is_active"],
+            &back.body["reason_for_assignment"],
+            &back.body["reactivated_by"]
+        ),
+        (&json!(true), &json!("first visit"), &json!(staff_id))
+    );
+    let when = back.body["reactivated_at"].as_str().unwrap_or_default();
+    assert!(
+        when.len() >= 20 && when.ends_with('Z'),
+        "reactivated_at {when:?}"
+    );
+    assert_eq!(admin.get(&path).body, back.body);
+    // PATCH is_active=false by staff, then admin's re-creation with a new reason.
+    assert_eq!(
+        staff.patch(&path, json!({"is_active": false})).body["is_active"],
+        json!(false)
+    );
+    assert_eq!(pat.post("/api/mappings/", pair.clone()).status, 403);
+    let again = admin.post(
+        "/api/mappings/",
+        json!({"doctor": dr1, "patient": p, "reason_for_assignment": "second opinion"}),
+    );
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(
+        (
+            &again.body["reason_for_assignment"],
+            &again.body["reactivated_by"],
+            &again.body["assigned_by"]
+        ),
+        (&json!("second opinion"), &json!(admin_id), &json!(pat_id))
+    );
+    // A mapping the patient made inactive themselves (created inactive) they may reactivate.
+    let own = pat.post(
+        "/api/mappings/",
+        json!({"doctor": dr2, "patient": p, "is_active": false}),
+    );
+    assert_eq!(
+        (own.status, &own.body["is_active"]),
+        (201, &json!(false)),
+        "{own:?}"
+    );
+    let mine = pat.post("/api/mappings/", json!({"doctor": dr2, "patient": p}));
+    assert_eq!(mine.status, 200, "{mine:?}");
+    assert_eq!(
+        (mine.id(), &mine.body["reactivated_by"]),
+        (own.id(), &json!(pat_id))
+    );
+    // The mapping list shows the new fields too.
+    let listed = pat.get("/api/mappings/");
+    assert!(
+        listed
+            .body
+            .as_array()
+            .is_some_and(|l| l.iter().all(|m| m.get("reactivated_at").is_some())),
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn mapping_reactivation_sqlite() {
+    let (_db, server) = start_with("sqlite", &[]).unwrap();
+    mapping_reactivation(&server);
+}
+
+#[test]
+fn mapping_reactivation_postgres() {
+    if let Some((_db, server)) = start_with("postgres", &[]) {
+        mapping_reactivation(&server);
+    }
+}

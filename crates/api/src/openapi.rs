@@ -134,11 +134,18 @@ pub struct MappingOut {
     patient: i64,
     reason_for_assignment: String,
     is_active: bool,
+    /// Who first assigned the doctor (kept when the mapping is reactivated).
     assigned_by: Option<i64>,
+    /// When the doctor was first assigned (kept when the mapping is reactivated).
     #[schema(format = DateTime)]
     assigned_date: String,
     #[schema(format = DateTime)]
     created_at: String,
+    /// Who last reactivated the mapping; null when it never was.
+    reactivated_by: Option<i64>,
+    /// When the mapping was last reactivated; null when it never was.
+    #[schema(format = DateTime)]
+    reactivated_at: Option<String>,
 }
 
 /// A new mapping (the seed's body).
@@ -380,8 +387,8 @@ pub struct DetailOut {
 
 struct Security;
 
-/// Adds the SPEC §7 error responses, with their bodies, to every operation, so every status the
-/// server can answer is in the document.
+/// Adds the SPEC §7 error responses, with their bodies, to every operation (and 408 to those
+/// that read a request body), so every status the server can answer is in the document.
 struct StandardErrors;
 
 impl Modify for StandardErrors {
@@ -408,6 +415,12 @@ impl Modify for StandardErrors {
             ("500", "Internal server error", "Detail"),
             ("503", "Temporarily unavailable", "Detail"),
         ];
+        // Where a body is read: it must arrive in full within the body timeout.
+        let body_errors: [(&str, &str, &str); 1] = [(
+            "408",
+            "The request body was not received in full in time; the connection is closed",
+            "Detail",
+        )];
         // 400 and 409 bodies are field-keyed (validation, booking conflicts) or a `detail`
         // (malformed JSON, archive refused): `Error` is either.
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -430,7 +443,9 @@ impl Modify for StandardErrors {
                 &mut item.delete,
             ];
             for op in ops.into_iter().flatten() {
-                for (code, description, schema) in errors {
+                let reads_body = op.request_body.is_some();
+                let extra = body_errors.iter().filter(|_| reads_body);
+                for &(code, description, schema) in errors.iter().chain(extra) {
                     let entry = op.responses.responses.entry(code.to_owned());
                     let response = ResponseBuilder::new()
                         .description(description)

@@ -102,14 +102,19 @@ pub struct Mapping {
     pub reason_for_assignment: String,
     /// Inactive mappings are kept as history.
     pub is_active: bool,
-    /// Who assigned (an account), if known.
+    /// Who first assigned (an account), if known; a reactivation keeps it.
     pub assigned_by: Option<UserId>,
-    /// When the assignment was (last) made.
+    /// When the doctor was first assigned; a reactivation keeps it.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub assigned_date: DateTime<Utc>,
     /// When the row was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
+    /// Who last reactivated the mapping, `None` when it never was.
+    pub reactivated_by: Option<UserId>,
+    /// When it was last reactivated, `None` when it never was.
+    #[serde(serialize_with = "crate::timestamps::serialize_option")]
+    pub reactivated_at: Option<DateTime<Utc>>,
 }
 
 /// An appointment.

@@ -15,6 +15,17 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, serializer: S) -> Result<S::O
     }
 }
 
+/// Serializes an optional timestamp as [`serialize`] does, `null` when absent.
+pub fn serialize_option<S: Serializer>(
+    t: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => serialize(t, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// Writes `t` into `buf`; `None` for years outside 0000-9999 or a leap second (left to chrono).
 fn write<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
     let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
@@ -75,6 +86,13 @@ mod tests {
         assert_eq!(ours(&t), "\"2026-03-01T09:00:00Z\"");
         let t = t + chrono::Duration::microseconds(1500);
         assert_eq!(ours(&t), "\"2026-03-01T09:00:00.001500Z\"");
+        let optional = |t: Option<DateTime<Utc>>| {
+            let mut out = Vec::new();
+            serialize_option(&t, &mut serde_json::Serializer::new(&mut out)).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(optional(Some(t)), ours(&t));
+        assert_eq!(optional(None), "null");
     }
 
     proptest! {

@@ -5,8 +5,9 @@ use crate::error::{StoreError, StoreResult};
 use crate::page::{Listed, Page};
 use crate::schema::{doctors, mappings, patients};
 use crate::time::{from_db, now, to_db};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use diesel::IntoSql;
 use healthcare_domain::{
     Doctor, DoctorId, Mapping, MappingChanges, MappingId, NewMapping, PatientId, Scope, UserId,
 };
@@ -40,6 +41,34 @@ impl From<MappingRow> for Mapping {
             assigned_by: r.assigned_by.map(UserId),
             assigned_date: from_db(r.assigned_date),
             created_at: from_db(r.created_at),
+            reactivated_by: r.reactivated_by.map(UserId),
+            reactivated_at: r.reactivated_at.map(from_db),
+        }
+    }
+}
+
+/// Who last deactivated and who last reactivated a mapping, and when (`None` for what never
+/// happened, or happened before this was recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MappingHistory {
+    /// The account that last made the mapping inactive (a DELETE, a PATCH, or creating it
+    /// inactive).
+    pub deactivated_by: Option<UserId>,
+    /// When it was last made inactive.
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// The account that last made it active again.
+    pub reactivated_by: Option<UserId>,
+    /// When it was last made active again.
+    pub reactivated_at: Option<DateTime<Utc>>,
+}
+
+impl From<&MappingRow> for MappingHistory {
+    fn from(r: &MappingRow) -> Self {
+        Self {
+            deactivated_by: r.deactivated_by.map(UserId),
+            deactivated_at: r.deactivated_at.map(from_db),
+            reactivated_by: r.reactivated_by.map(UserId),
+            reactivated_at: r.reactivated_at.map(from_db),
         }
     }
 }
@@ -54,6 +83,8 @@ struct MappingInsert<'a> {
     assigned_by: Option<i64>,
     assigned_date: NaiveDateTime,
     created_at: NaiveDateTime,
+    deactivated_by: Option<i64>,
+    deactivated_at: Option<NaiveDateTime>,
 }
 
 /// Filters of the mapping list.
@@ -85,14 +116,60 @@ fn scoped<'a>(query: Boxed<'a>, scope: Scope) -> Boxed<'a> {
     }
 }
 
-/// Creates a mapping. The patient must be visible in `scope`; an inactive mapping of the same
-/// pair is reactivated (same id) instead of duplicated; an active one is a duplicate.
+/// Which inactive mappings a caller of [`assign`] may make active again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MayReactivate {
+    /// Any (whoever may change mappings: clinic staff and admins).
+    Any,
+    /// Only one the caller made inactive themselves (a patient may not undo staff's decision).
+    OwnDeactivation,
+}
+
+/// What [`assign`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assigned {
+    /// A new mapping of the pair.
+    Created(Mapping),
+    /// The pair's inactive mapping, active again.
+    Reactivated(Mapping),
+}
+
+impl Assigned {
+    /// The mapping, new or reactivated.
+    pub fn into_mapping(self) -> Mapping {
+        match self {
+            Assigned::Created(m) | Assigned::Reactivated(m) => m,
+        }
+    }
+}
+
+/// Creates a mapping with every right clinic staff has: [`assign`] with [`MayReactivate::Any`].
 pub fn create(
     conn: &mut DbConnection,
     input: &NewMapping,
     scope: Scope,
     assigned_by: UserId,
 ) -> StoreResult<Mapping> {
+    assign(conn, input, scope, assigned_by, MayReactivate::Any).map(Assigned::into_mapping)
+}
+
+/// Assigns a doctor to a patient visible in `scope`: a new mapping, or the pair's inactive one
+/// reactivated (same id) with its history kept (`assigned_by` and `assigned_date` stay as first
+/// assigned, `reason_for_assignment` stays unless `input` gives a non-empty one, and
+/// `reactivated_by` / `reactivated_at` are set). An active mapping of the pair, or a request
+/// for an inactive one when the pair already has a mapping, is a duplicate; an inactive one
+/// `by` may not reactivate ([`MayReactivate`]) is [`StoreError::Forbidden`].
+///
+/// The permission is decided by the `UPDATE` itself (its `WHERE` names the inactive row and,
+/// unless `may` is [`MayReactivate::Any`], the account that deactivated it), so a deactivation
+/// committed in between is never overridden. Run it inside a write.
+pub fn assign(
+    conn: &mut DbConnection,
+    input: &NewMapping,
+    scope: Scope,
+    by: UserId,
+    may: MayReactivate,
+) -> StoreResult<Assigned> {
     if !crate::doctors::exists(conn, input.doctor)? {
         return Err(StoreError::MissingReference {
             field: "doctor",
@@ -106,40 +183,80 @@ pub fn create(
         });
     }
     let t = to_db(now());
-    let existing: Option<MappingRow> = mappings::table
+    let existing: Option<i64> = mappings::table
         .filter(mappings::doctor_id.eq(input.doctor.0))
         .filter(mappings::patient_id.eq(input.patient.0))
+        .select(mappings::id)
         .get_result(conn)
         .optional()?;
-    let row: MappingRow = match existing {
-        Some(row) if row.is_active => {
-            return Err(StoreError::Duplicate {
-                field: "non_field_errors",
-            })
-        }
-        Some(row) => diesel::update(mappings::table.filter(mappings::id.eq(row.id)))
-            .set((
-                mappings::is_active.eq(input.is_active),
-                mappings::reason_for_assignment.eq(&input.reason_for_assignment),
-                mappings::assigned_by.eq(Some(assigned_by.0)),
-                mappings::assigned_date.eq(t),
-            ))
-            .returning(mappings::all_columns)
-            .get_result(conn)?,
-        None => diesel::insert_into(mappings::table)
+    let duplicate = StoreError::Duplicate {
+        field: "non_field_errors",
+    };
+    let Some(id) = existing else {
+        // Created inactive: its creator is the one who deactivated it.
+        let inactive_since = (!input.is_active).then_some((by.0, t));
+        let row: MappingRow = diesel::insert_into(mappings::table)
             .values(MappingInsert {
                 doctor_id: input.doctor.0,
                 patient_id: input.patient.0,
                 reason_for_assignment: &input.reason_for_assignment,
                 is_active: input.is_active,
-                assigned_by: Some(assigned_by.0),
+                assigned_by: Some(by.0),
                 assigned_date: t,
                 created_at: t,
+                deactivated_by: inactive_since.map(|(u, _)| u),
+                deactivated_at: inactive_since.map(|(_, at)| at),
             })
             .returning(mappings::all_columns)
-            .get_result(conn)?,
+            .get_result(conn)?;
+        return Ok(Assigned::Created(row.into()));
     };
-    Ok(row.into())
+    if !input.is_active {
+        return Err(duplicate);
+    }
+    let any = may == MayReactivate::Any;
+    let target = mappings::table
+        .filter(mappings::id.eq(id))
+        .filter(mappings::is_active.eq(false))
+        .filter(
+            mappings::deactivated_by
+                .eq(by.0)
+                .or(any.into_sql::<diesel::sql_types::Bool>()),
+        );
+    let reactivated = (
+        mappings::is_active.eq(true),
+        mappings::reactivated_by.eq(Some(by.0)),
+        mappings::reactivated_at.eq(Some(t)),
+    );
+    let row: Option<MappingRow> = if input.reason_for_assignment.is_empty() {
+        diesel::update(target)
+            .set(reactivated)
+            .returning(mappings::all_columns)
+            .get_result(conn)
+            .optional()?
+    } else {
+        diesel::update(target)
+            .set((
+                reactivated,
+                mappings::reason_for_assignment.eq(&input.reason_for_assignment),
+            ))
+            .returning(mappings::all_columns)
+            .get_result(conn)
+            .optional()?
+    };
+    if let Some(row) = row {
+        return Ok(Assigned::Reactivated(row.into()));
+    }
+    // Nothing changed: the mapping is active already, or inactive by someone else's decision.
+    let active: bool = mappings::table
+        .filter(mappings::id.eq(id))
+        .select(mappings::is_active)
+        .get_result(conn)?;
+    Err(if active {
+        duplicate
+    } else {
+        StoreError::Forbidden
+    })
 }
 
 /// A mapping visible in `scope`.
@@ -203,12 +320,44 @@ pub fn doctors_of_patient(
         .collect()
 }
 
-/// Applies a partial update to a mapping visible in `scope`.
+/// Who last deactivated and reactivated a mapping visible in `scope`, and when.
+pub fn history(
+    conn: &mut DbConnection,
+    id: MappingId,
+    scope: Scope,
+) -> StoreResult<MappingHistory> {
+    let row: MappingRow = scoped(mappings::table.into_boxed(), scope)
+        .filter(mappings::id.eq(id.0))
+        .get_result(conn)?;
+    Ok(MappingHistory::from(&row))
+}
+
+/// Makes an active mapping inactive, recording who (`by`) and when; nothing for an inactive
+/// one (its first deactivation stays on record).
+fn set_inactive(conn: &mut DbConnection, id: MappingId, by: UserId) -> StoreResult<()> {
+    diesel::update(
+        mappings::table
+            .filter(mappings::id.eq(id.0))
+            .filter(mappings::is_active.eq(true)),
+    )
+    .set((
+        mappings::is_active.eq(false),
+        mappings::deactivated_by.eq(Some(by.0)),
+        mappings::deactivated_at.eq(Some(to_db(now()))),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Applies a partial update to a mapping visible in `scope`, made by `by`: a change of
+/// `is_active` records who made it and when (`deactivated_*` or `reactivated_*`), once per
+/// change (setting the flag it already has changes nothing).
 pub fn update(
     conn: &mut DbConnection,
     id: MappingId,
     scope: Scope,
     changes: &MappingChanges,
+    by: UserId,
 ) -> StoreResult<Mapping> {
     find(conn, id, scope)?;
     let target = mappings::table.filter(mappings::id.eq(id.0));
@@ -217,19 +366,30 @@ pub fn update(
             .set(mappings::reason_for_assignment.eq(reason))
             .execute(conn)?;
     }
-    if let Some(active) = changes.is_active {
-        diesel::update(target)
-            .set(mappings::is_active.eq(active))
-            .execute(conn)?;
+    match changes.is_active {
+        Some(false) => set_inactive(conn, id, by)?,
+        Some(true) => {
+            diesel::update(target.filter(mappings::is_active.eq(false)))
+                .set((
+                    mappings::is_active.eq(true),
+                    mappings::reactivated_by.eq(Some(by.0)),
+                    mappings::reactivated_at.eq(Some(to_db(now()))),
+                ))
+                .execute(conn)?;
+        }
+        None => {}
     }
     find(conn, id, scope)
 }
 
-/// Deactivates a mapping visible in `scope` (DELETE: nothing is physically removed).
-pub fn deactivate(conn: &mut DbConnection, id: MappingId, scope: Scope) -> StoreResult<()> {
+/// Deactivates a mapping visible in `scope` (DELETE: nothing is physically removed), recording
+/// that `by` did it and when.
+pub fn deactivate(
+    conn: &mut DbConnection,
+    id: MappingId,
+    scope: Scope,
+    by: UserId,
+) -> StoreResult<()> {
     find(conn, id, scope)?;
-    diesel::update(mappings::table.filter(mappings::id.eq(id.0)))
-        .set(mappings::is_active.eq(false))
-        .execute(conn)?;
-    Ok(())
+    set_inactive(conn, id, by)
 }

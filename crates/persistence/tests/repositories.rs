@@ -172,13 +172,14 @@ both_backends! {
         assert_eq!(t.db.read(|c| mappings::list(c, Scope::DoctorOf(f.d2), MappingFilter::default(), Page::default())).unwrap().total, 0);
         // Update and deactivate (DELETE) keep the row.
         let ch = MappingChanges { reason_for_assignment: Some("follow-up".into()), is_active: None };
-        assert_eq!(t.db.write({ let ch = ch.clone(); move |c| mappings::update(c, m.id, Scope::All, &ch) }).unwrap().reason_for_assignment, "follow-up");
-        t.db.write(move |c| mappings::deactivate(c, m.id, Scope::All)).unwrap();
+        assert_eq!(t.db.write({ let ch = ch.clone(); move |c| mappings::update(c, m.id, Scope::All, &ch, f.admin) }).unwrap().reason_for_assignment, "follow-up");
+        t.db.write(move |c| mappings::deactivate(c, m.id, Scope::All, f.admin)).unwrap();
         assert!(!t.db.read(|c| mappings::find(c, m.id, Scope::All)).unwrap().is_active);
         assert!(t.db.read(|c| mappings::doctors_of_patient(c, f.p1, Scope::All)).unwrap().is_empty());
-        // Re-assigning reactivates the same row.
+        // Re-assigning reactivates the same row, keeping the first assignment.
         let again = t.db.write({ let input = input.clone(); move |c| mappings::create(c, &input, Scope::All, f.admin) }).unwrap();
         assert_eq!((again.id, again.is_active), (m.id, true));
+        assert_eq!((again.assigned_by, again.assigned_date), (m.assigned_by, m.assigned_date));
         let active = MappingFilter { is_active: Some(true), patient: Some(f.p1), ..Default::default() };
         assert_eq!(t.db.read(|c| mappings::list(c, Scope::All, active, Page::default())).unwrap().total, 1);
     };
@@ -355,5 +356,139 @@ both_backends! {
         assert!(migrations::is_up_to_date(&mut conn).unwrap());
         drop(conn);
         fixture(t);
+    };
+}
+
+/// A staff account, a patient account and a patient record it owns, for the reactivation rules.
+fn accounts(t: &TestDb) -> (UserId, UserId, PatientId) {
+    t.db.write(|c| {
+        let staff = users::create(c, "staff", "", "hash", Role::Staff)?.id;
+        let pat = users::create(c, "pat", "", "hash", Role::Patient)?.id;
+        let own = patients::create(c, &new_patient("Pat", Some(pat)))?.id;
+        Ok((staff, pat, own))
+    })
+    .unwrap()
+}
+
+fn assign(
+    t: &TestDb,
+    input: &NewMapping,
+    scope: Scope,
+    by: UserId,
+    may: mappings::MayReactivate,
+) -> Result<mappings::Assigned, StoreError> {
+    let input = input.clone();
+    t.db.write(move |c| mappings::assign(c, &input, scope, by, may))
+}
+
+fn history(t: &TestDb, id: MappingId) -> mappings::MappingHistory {
+    t.db.read(move |c| mappings::history(c, id, Scope::All))
+        .unwrap()
+}
+
+both_backends! {
+    reactivation_keeps_the_first_assignment_and_records_who => |t: &TestDb| {
+        use mappings::{Assigned, MayReactivate::{Any, OwnDeactivation}};
+        let f = fixture(t);
+        let (staff, pat, own) = accounts(t);
+        let mine = Scope::OwnedBy(pat);
+        let input = NewMapping { doctor: f.d1, patient: own, reason_for_assignment: "GP".into(), is_active: true };
+        let Ok(Assigned::Created(m)) = assign(t, &input, mine, pat, OwnDeactivation) else { panic!("created") };
+        assert_eq!((m.assigned_by, m.reactivated_by, m.reactivated_at), (Some(pat), None, None));
+        assert_eq!(history(t, m.id), mappings::MappingHistory { deactivated_by: None, deactivated_at: None, reactivated_by: None, reactivated_at: None });
+        // An active pair is a duplicate, whoever asks.
+        assert!(matches!(assign(t, &input, Scope::All, staff, Any), Err(StoreError::Duplicate { .. })));
+        // Staff deactivates it (DELETE): recorded.
+        t.db.write(move |c| mappings::deactivate(c, m.id, Scope::All, staff)).unwrap();
+        let off = history(t, m.id);
+        assert_eq!(off.deactivated_by, Some(staff));
+        assert!(off.deactivated_at.is_some_and(|at| at >= m.created_at));
+        // A DELETE of an inactive mapping keeps the first deactivation on record.
+        t.db.write(move |c| mappings::deactivate(c, m.id, Scope::All, f.admin)).unwrap();
+        assert_eq!(history(t, m.id), off);
+        // The patient may not undo staff's decision, and nothing changes.
+        let again = NewMapping { reason_for_assignment: "I want him back".into(), ..input.clone() };
+        assert!(matches!(assign(t, &again, mine, pat, OwnDeactivation), Err(StoreError::Forbidden)));
+        let unchanged = t.db.read(move |c| mappings::find(c, m.id, Scope::All)).unwrap();
+        assert_eq!(unchanged, Mapping { is_active: false, ..m.clone() });
+        // Staff may: same row, first assignment kept, reason kept (none given), who and when recorded.
+        let blank = NewMapping { reason_for_assignment: String::new(), ..input.clone() };
+        let Ok(Assigned::Reactivated(back)) = assign(t, &blank, Scope::All, staff, Any) else { panic!("reactivated") };
+        assert_eq!((back.id, back.is_active, back.assigned_by, back.assigned_date, back.created_at), (m.id, true, Some(pat), m.assigned_date, m.created_at));
+        assert_eq!(back.reason_for_assignment, "GP");
+        assert_eq!(back.reactivated_by, Some(staff));
+        assert!(back.reactivated_at.is_some_and(|at| at >= off.deactivated_at.unwrap_or_default()));
+        assert_eq!(history(t, m.id).deactivated_by, Some(staff), "the last deactivation stays on record");
+        // PATCH is_active=false records the deactivation, once; a non-empty reason replaces the old one.
+        let off = MappingChanges { reason_for_assignment: None, is_active: Some(false) };
+        t.db.write({ let off = off.clone(); move |c| mappings::update(c, m.id, Scope::All, &off, f.admin) }).unwrap();
+        let patched = history(t, m.id);
+        assert_eq!(patched.deactivated_by, Some(f.admin));
+        t.db.write(move |c| mappings::update(c, m.id, Scope::All, &off, staff)).unwrap();
+        assert_eq!(history(t, m.id), patched);
+        let second = NewMapping { reason_for_assignment: "second opinion".into(), ..input.clone() };
+        let Ok(Assigned::Reactivated(back)) = assign(t, &second, Scope::All, f.admin, Any) else { panic!("reactivated") };
+        assert_eq!((back.reason_for_assignment.as_str(), back.reactivated_by, back.assigned_by), ("second opinion", Some(f.admin), Some(pat)));
+        // PATCH is_active=true records a reactivation too.
+        t.db.write(move |c| mappings::deactivate(c, m.id, Scope::All, staff)).unwrap();
+        let on = MappingChanges { reason_for_assignment: None, is_active: Some(true) };
+        let patched = t.db.write(move |c| mappings::update(c, m.id, Scope::All, &on, staff)).unwrap();
+        assert_eq!((patched.is_active, patched.reactivated_by), (true, Some(staff)));
+    };
+
+    a_patient_may_reactivate_only_what_they_deactivated => |t: &TestDb| {
+        use mappings::{Assigned, MayReactivate::{Any, OwnDeactivation}};
+        let f = fixture(t);
+        let (staff, pat, own) = accounts(t);
+        let mine = Scope::OwnedBy(pat);
+        // Created inactive by the patient: their own deactivation.
+        let inactive = NewMapping { doctor: f.d2, patient: own, reason_for_assignment: String::new(), is_active: false };
+        let Ok(Assigned::Created(m)) = assign(t, &inactive, mine, pat, OwnDeactivation) else { panic!("created") };
+        assert!(!m.is_active);
+        assert_eq!(history(t, m.id).deactivated_by, Some(pat));
+        // Asking again for an inactive mapping of an existing pair is a duplicate.
+        assert!(matches!(assign(t, &inactive, mine, pat, OwnDeactivation), Err(StoreError::Duplicate { .. })));
+        let active = NewMapping { is_active: true, ..inactive.clone() };
+        let Ok(Assigned::Reactivated(back)) = assign(t, &active, mine, pat, OwnDeactivation) else { panic!("reactivated") };
+        assert_eq!((back.id, back.reactivated_by, back.assigned_by), (m.id, Some(pat), Some(pat)));
+        // A mapping made inactive before deactivations were recorded: nobody is known to have
+        // done it, so only staff may bring it back.
+        let id = m.id.0;
+        t.db.write(move |c| {
+            diesel::RunQueryDsl::execute(diesel::sql_query(format!("UPDATE mappings SET is_active = false, deactivated_by = NULL, deactivated_at = NULL WHERE id = {id}")), c)?;
+            Ok(())
+        }).unwrap();
+        assert!(matches!(assign(t, &active, mine, pat, OwnDeactivation), Err(StoreError::Forbidden)));
+        assert!(matches!(assign(t, &active, Scope::All, staff, Any), Ok(Assigned::Reactivated(_))));
+        // A pair the patient cannot see is a missing reference, as before.
+        let other = NewMapping { patient: f.p1, ..active.clone() };
+        assert!(matches!(assign(t, &other, mine, pat, OwnDeactivation), Err(StoreError::MissingReference { field: "patient", .. })));
+    };
+
+    a_deactivation_committed_meanwhile_is_not_overridden => |t: &TestDb| {
+        use mappings::{Assigned, MayReactivate::OwnDeactivation};
+        let f = fixture(t);
+        let (staff, pat, own) = accounts(t);
+        let inactive = NewMapping { doctor: f.d1, patient: own, reason_for_assignment: String::new(), is_active: false };
+        let Ok(Assigned::Created(m)) = assign(t, &inactive, Scope::OwnedBy(pat), pat, OwnDeactivation) else { panic!("created") };
+        // Staff takes over the deactivation in a transaction still open when the patient's
+        // reactivation starts (it read the patient's own deactivation before the change).
+        let begin = if t.url.starts_with("sqlite") { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        let (locked, go) = std::sync::mpsc::channel();
+        let active = NewMapping { is_active: true, ..inactive.clone() };
+        let outcome = std::thread::scope(|s| {
+            s.spawn(|| {
+                use diesel::connection::SimpleConnection;
+                let mut conn = t.db.conn().unwrap();
+                conn.batch_execute(&format!("{begin}; UPDATE mappings SET deactivated_by = {} WHERE id = {}", staff.0, m.id.0)).unwrap();
+                locked.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                conn.batch_execute("COMMIT").unwrap();
+            });
+            go.recv().unwrap();
+            assign(t, &active, Scope::OwnedBy(pat), pat, OwnDeactivation)
+        });
+        assert!(matches!(outcome, Err(StoreError::Forbidden)), "{outcome:?}");
+        assert!(!t.db.read(move |c| mappings::find(c, m.id, Scope::All)).unwrap().is_active);
     };
 }

@@ -34,8 +34,8 @@ pub const MAX_WEEKLY_ENTRIES: usize = 200;
 /// Default length of a free slot, minutes.
 pub const DEFAULT_SLOT_MINUTES: i64 = 30;
 /// Default page size of free slots (at most 1000, as every list): larger than other lists', so
-/// a client asking for a range as it did before paging (up to 31 days) gets it all in one page
-/// unless the slots are very short.
+/// a client asking for a range as it did before paging (up to 31 days) usually gets it all in
+/// one page, and otherwise learns from `X-Total-Count` and `Link` that there is more.
 pub const FREE_SLOTS_DEFAULT_LIMIT: i64 = 1000;
 
 const WEEKDAYS: [(&str, Weekday); 7] = [

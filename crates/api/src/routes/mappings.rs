@@ -6,9 +6,9 @@ use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use healthcare_auth::{scope, Action, ResourceKind, Target};
+use healthcare_auth::{authorize, scope, Action, ResourceKind, Target};
 use healthcare_domain::{DoctorId, FieldErrors, MappingChanges, MappingId, NewMapping, PatientId};
-use healthcare_persistence::mappings::{self, MappingFilter};
+use healthcare_persistence::mappings::{self, Assigned, MappingFilter, MayReactivate};
 
 /// List the mappings the caller may see.
 #[utoipa::path(get, path = "/api/mappings/", tag = "mappings",
@@ -47,10 +47,17 @@ pub async fn list(
     Ok(pagination::respond(&req, &params, page, &listed))
 }
 
-/// Assign a doctor to a patient.
+/// Assign a doctor to a patient. Re-creating a pair whose mapping is inactive reactivates it
+/// (200): `assigned_by` and `assigned_date` stay as first assigned, the reason stays unless a
+/// non-empty one is given, and `reactivated_by` / `reactivated_at` are set. A patient may only
+/// reactivate a mapping they made inactive themselves (403 otherwise). An active pair is a 400.
 #[utoipa::path(post, path = "/api/mappings/", tag = "mappings",
     request_body = crate::openapi::MappingIn,
-    responses((status = 201, body = crate::openapi::MappingOut), (status = 400), (status = 401), (status = 403)),
+    responses((status = 201, body = crate::openapi::MappingOut, description = "A new mapping"),
+              (status = 200, body = crate::openapi::MappingOut, description = "The pair's inactive mapping, reactivated with its history kept"),
+              (status = 400, body = crate::openapi::FieldErrorsOut, example = json!({"non_field_errors": ["The fields doctor, patient must make a unique set."]})),
+              (status = 401),
+              (status = 403, description = "Not allowed, or a patient re-creating a mapping that someone else made inactive")),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -61,10 +68,19 @@ pub async fn create(
     let input = NewMapping::parse(&body)?;
     let patients = scope(&actor, ResourceKind::Patient);
     let by = actor.user;
-    let mapping = state
-        .write(move |c| mappings::create(c, &input, patients, by))
+    // Whoever may change mappings may bring back any inactive one; others only their own.
+    let may = if authorize(&actor, Action::Update, &Target::Mapping).is_ok() {
+        MayReactivate::Any
+    } else {
+        MayReactivate::OwnDeactivation
+    };
+    let assigned = state
+        .write(move |c| mappings::assign(c, &input, patients, by, may))
         .await?;
-    Ok(created(&mapping))
+    Ok(match assigned {
+        Assigned::Created(mapping) => created(&mapping),
+        Assigned::Reactivated(mapping) => HttpResponse::Ok().json(mapping),
+    })
 }
 
 /// One mapping.
@@ -84,7 +100,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(mapping))
 }
 
-/// Change a mapping's reason or active flag.
+/// Change a mapping's reason or active flag (a change of the flag records who made it and
+/// when).
 #[utoipa::path(patch, path = "/api/mappings/{id}/", tag = "mappings",
     params(("id" = i64, Path)), request_body = crate::openapi::MappingPatch,
     responses((status = 200, body = crate::openapi::MappingOut), (status = 400), (status = 401), (status = 403), (status = 404)),
@@ -100,13 +117,14 @@ pub async fn update(
     state.read(move |c| mappings::find(c, mid, scope)).await?;
     allow(&actor, Action::Update, &Target::Mapping)?;
     let changes = MappingChanges::parse(&body)?;
+    let by = actor.user;
     let mapping = state
-        .write(move |c| mappings::update(c, mid, scope, &changes))
+        .write(move |c| mappings::update(c, mid, scope, &changes, by))
         .await?;
     Ok(HttpResponse::Ok().json(mapping))
 }
 
-/// Deactivate a mapping (kept as history).
+/// Deactivate a mapping (kept as history, with who deactivated it and when).
 #[utoipa::path(delete, path = "/api/mappings/{id}/", tag = "mappings",
     params(("id" = i64, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)),
@@ -120,8 +138,9 @@ pub async fn deactivate(
     let scope = scope(&actor, ResourceKind::Mapping);
     state.read(move |c| mappings::find(c, mid, scope)).await?;
     allow(&actor, Action::Archive, &Target::Mapping)?;
+    let by = actor.user;
     state
-        .write(move |c| mappings::deactivate(c, mid, scope))
+        .write(move |c| mappings::deactivate(c, mid, scope, by))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
