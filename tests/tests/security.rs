@@ -202,18 +202,22 @@ both_backends! {
 // ---------------------------------------------------------------------------------------------
 // 2. Login throttling
 
-/// Twenty concurrent wrong passwords for one username from one address: at most five are
-/// evaluated (401), the rest are 429; then the right password from that address is 429 too,
-/// while the same account still logs in from an address that has not failed.
+/// Twenty concurrent wrong passwords for one username from one address, sent to two server
+/// processes on one database: at most five are evaluated (401), the rest are 429; then the
+/// right password from that address is 429 too, while the same account still logs in from an
+/// address that has not failed.
 fn concurrent_wrong_passwords(backend: &str) {
     // bcrypt at cost 10 takes tens of milliseconds, so the twenty verifications overlap.
-    let (_db, server) = serve(backend, &[TRUST_LOCAL, ("BCRYPT_COST", "10")]);
+    let settings = [TRUST_LOCAL, ("BCRYPT_COST", "10")];
+    let (db, server) = serve(backend, &settings);
+    let other = Server::start(&db.url, &settings);
     let anon = server.client();
     assert_eq!(register(&anon, "admin").status, 201);
     assert_eq!(register(&anon, "victim").status, 201);
     let replies = burst(20, |i| {
+        let process = if i % 2 == 0 { &server } else { &other };
         login(
-            &from(&server.client(), "203.0.113.5"),
+            &from(&process.client(), "203.0.113.5"),
             "victim",
             &format!("wrong password {i}"),
         )
@@ -322,8 +326,27 @@ fn per_username_cap(backend: &str) {
     );
 }
 
+/// A lockout lasts as long as its window (shrunk to 2 s) and no longer; `Retry-After` says so.
+fn lockout_window(backend: &str) {
+    let (_db, server) = serve(backend, &[("HEALTHCARE_LOGIN_WINDOW", "2")]);
+    let anon = server.client();
+    assert_eq!(register(&anon, "admin").status, 201);
+    for i in 0..5 {
+        assert_eq!(
+            login(&anon, "admin", "wrong password").status,
+            401,
+            "failure {i}"
+        );
+    }
+    assert_throttled(&login(&anon, "admin", PW), 2, "within the window");
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = login(&anon, "admin", PW);
+    assert_eq!(r.status, 200, "after the window: {r:?}");
+}
+
 both_backends! {
     login_throttling_is_atomic => super::concurrent_wrong_passwords;
+    login_lockout_ends_with_its_window => super::lockout_window;
     login_throttling_per_address_is_atomic => super::per_address_limit;
     login_throttling_caps_a_username_across_addresses => super::per_username_cap;
 }
@@ -631,16 +654,16 @@ fn registration_limit(backend: &str) {
     assert_eq!(register(&there, "user11").status, 201, "another address");
 }
 
-/// A concurrent burst of 16 registrations from one address with the limit at 4: at most 4
-/// accounts are created.
+/// A concurrent burst of 16 registrations from one address, sent to two server processes on
+/// one database, with the limit at 4: at most 4 accounts are created.
 fn registration_burst(backend: &str) {
-    let (_db, server) = serve(
-        backend,
-        &[TRUST_LOCAL, ("HEALTHCARE_REGISTRATIONS_PER_ADDRESS", "4")],
-    );
+    let settings = [TRUST_LOCAL, ("HEALTHCARE_REGISTRATIONS_PER_ADDRESS", "4")];
+    let (db, server) = serve(backend, &settings);
+    let other = Server::start(&db.url, &settings);
     let replies = burst(16, |i| {
+        let process = if i % 2 == 0 { &server } else { &other };
         register(
-            &from(&server.client(), "198.51.100.50"),
+            &from(&process.client(), "198.51.100.50"),
             &format!("burst{i}"),
         )
     });
@@ -905,6 +928,36 @@ fn slow_body(backend: &str) {
 
 both_backends! {
     slow_request_body_gets_408_and_close => super::slow_body;
+}
+
+/// Request headers that never end are cut off by the HTTP layer (actix-web's 5 s header
+/// timeout: a bare 408 and the connection closes). The backend plays no part: SQLite only.
+#[test]
+fn slow_request_headers_are_cut_off() {
+    let (_db, server) = serve("sqlite", &[]);
+    let mut stream = connect(&server.base);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let mut bytes = Vec::new();
+    match stream.read_to_end(&mut bytes) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!(
+            "unfinished headers still open after {} ms ({e})",
+            started.elapsed().as_millis()
+        ),
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.starts_with("HTTP/1.1 408"),
+        "unfinished headers answered {text:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
 }
 
 // ---------------------------------------------------------------------------------------------
