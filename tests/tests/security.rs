@@ -546,12 +546,54 @@ fn admin_change(backend: &str, change: &Value, role: &str, password_after: Optio
                 assert_eq!(&who.body["role"], role);
             }
         }
-        None => assert_eq!(
-            login(&a.client(), "bob", PW).status,
-            401,
-            "login after PATCH {change}"
-        ),
+        None => {
+            assert_eq!(
+                login(&a.client(), "bob", PW).status,
+                401,
+                "login after PATCH {change}"
+            );
+            // Reactivation does not revive the tokens issued before the deactivation.
+            let r = admin.patch(&format!("/api/users/{bob}/"), json!({"is_active": true}));
+            assert_eq!(r.status, 200, "reactivation: {r:?}");
+            let back = Instant::now();
+            let (fresh, _) = session(&a.client(), "bob", PW);
+            past_the_window(back);
+            for (what, token) in [("first", &first), ("second", &second)] {
+                let r = me(&a, token);
+                assert_eq!(
+                    r.status, 401,
+                    "{what} old session after reactivation: {r:?}"
+                );
+            }
+            assert_eq!(
+                refresh(&a.client(), &first_refresh).status,
+                401,
+                "old refresh token after reactivation"
+            );
+            assert_eq!(me(&a, &fresh).status, 200, "a session after reactivation");
+        }
     }
+}
+
+/// The negative control: an admin's change of an account's email alone ends nothing.
+fn email_change(backend: &str) {
+    let (_db, a, b) = two_processes(backend);
+    assert_eq!(register(&a.client(), "admin").status, 201);
+    let (admin_access, _) = session(&b.client(), "admin", PW);
+    let admin = b.client().with_token(&admin_access);
+    assert_eq!(register(&a.client(), "erin").status, 201);
+    let (access, token) = session(&a.client(), "erin", PW);
+    let erin = me(&a, &access).id();
+    let r = admin.patch(
+        &format!("/api/users/{erin}/"),
+        json!({"email": "new@example.org"}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    past_the_window(Instant::now());
+    let r = me(&a, &access);
+    assert_eq!(r.status, 200, "after an email change: {r:?}");
+    assert_eq!(r.body["email"], "new@example.org");
+    assert_eq!(refresh(&a.client(), &token).status, 200);
 }
 
 fn admin_password_reset(backend: &str) {
@@ -604,6 +646,7 @@ both_backends! {
     password_change_counts_wrong_old_passwords_as_failed_logins => super::password_change_throttled;
     admin_password_reset_ends_every_session => super::admin_password_reset;
     deactivation_ends_every_session => super::deactivation;
+    email_change_keeps_sessions => super::email_change;
     role_change_ends_every_session => super::role_change;
     revoking_a_session_ends_its_access_tokens => super::revoke_one_session;
 }
