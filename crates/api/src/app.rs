@@ -11,7 +11,7 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
-use healthcare_auth::{generate_secret, Keys};
+use healthcare_auth::{generate_secret, Keys, MIN_SECRET_BYTES};
 use healthcare_domain::UserId;
 use healthcare_persistence::{tokens, username_keys, Database, DbConfig, StoreError};
 use std::net::TcpListener;
@@ -25,6 +25,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Arc<Database>,
+    throttle_window: chrono::Duration,
 }
 
 /// Opens the database, applies migrations and loads (or creates) the signing key.
@@ -44,6 +45,12 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
         Some(s) => s.clone(),
         None => db.read(|c| tokens::signing_secret(c, generate_secret))?,
     };
+    if secret.len() < MIN_SECRET_BYTES {
+        // A key kept in the database by an older version, shorter than today's minimum.
+        return Err(StoreError::Config(format!(
+            "the signing key stored in the database is shorter than {MIN_SECRET_BYTES} bytes; set JWT_SECRET"
+        )));
+    }
     Ok(AppState {
         db: Arc::new(db),
         keys: Keys::from_secret(secret.as_bytes()),
@@ -73,6 +80,7 @@ impl Application {
     pub fn build(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let state = web::Data::new(open_state(config)?);
         let db = state.db.clone();
+        let throttle_window = crate::routes::auth::longest_throttle_window(&state);
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
         let workers = config.workers;
@@ -92,7 +100,12 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Self { port, server, db })
+        Ok(Self {
+            port,
+            server,
+            db,
+            throttle_window,
+        })
     }
 
     /// The bound port.
@@ -103,8 +116,10 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C; in-flight requests are finished first.
     pub async fn run(self) -> std::io::Result<()> {
         let db = self.db.clone();
-        // Expired refresh tokens and login failures older than the throttling window are purged
-        // at start and then hourly (any process may do it; the deletes are idempotent).
+        let window = self.throttle_window;
+        // Expired refresh tokens, sessions left without any, and throttling records older than
+        // the longest throttling window are purged at start and then hourly (any process may
+        // do it; the deletes are idempotent).
         actix_web::rt::spawn(async move {
             let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(3600));
             loop {
@@ -112,9 +127,7 @@ impl Application {
                 let db = db.clone();
                 let purged = web::block(move || {
                     let now = chrono::Utc::now();
-                    let window = now
-                        - chrono::Duration::minutes(crate::routes::auth::FAILURE_WINDOW_MINUTES);
-                    db.write(move |c| tokens::purge(c, now, window))
+                    db.write(move |c| tokens::purge(c, now, now - window))
                 })
                 .await;
                 match purged {
@@ -207,6 +220,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/api/auth/").route(web::post().to(auth::register)))
             .service(resource("/api/auth/register/").route(web::post().to(auth::register)))
             .service(resource("/api/auth/me/").route(web::get().to(auth::me)))
+            .service(resource("/api/auth/password/").route(web::post().to(auth::change_password)))
             .service(resource("/api/token/").route(web::post().to(auth::obtain)))
             .service(resource("/api/token/refresh/").route(web::post().to(auth::refresh)))
             .service(resource("/api/token/revoke/").route(web::post().to(auth::revoke)))

@@ -148,22 +148,42 @@ pub struct Config {
 #[derive(Debug, Clone, Args)]
 pub struct ThrottleConfig {
     /// Failed logins per (username, client address) within the short window.
-    #[arg(long, env = "HEALTHCARE_LOGIN_FAILURES_PER_USER_ADDRESS", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "HEALTHCARE_LOGIN_FAILURES_PER_USER_ADDRESS",
+        default_value_t = 5,
+        global = true
+    )]
     pub login_failures_per_user_address: u32,
     /// Failed logins per client address within the short window.
-    #[arg(long, env = "HEALTHCARE_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "HEALTHCARE_LOGIN_FAILURES_PER_ADDRESS",
+        default_value_t = 20,
+        global = true
+    )]
     pub login_failures_per_address: u32,
     /// The short window, seconds.
     #[arg(long, env = "HEALTHCARE_LOGIN_WINDOW", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub login_window: u64,
     /// Failed logins per username from all addresses within the long window.
-    #[arg(long, env = "HEALTHCARE_LOGIN_FAILURES_PER_USER", default_value_t = 100, global = true)]
+    #[arg(
+        long,
+        env = "HEALTHCARE_LOGIN_FAILURES_PER_USER",
+        default_value_t = 100,
+        global = true
+    )]
     pub login_failures_per_user: u32,
     /// The long window, seconds.
     #[arg(long, env = "HEALTHCARE_LOGIN_USER_WINDOW", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub login_user_window: u64,
     /// Self-registrations per client address within the registration window.
-    #[arg(long, env = "HEALTHCARE_REGISTRATIONS_PER_ADDRESS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "HEALTHCARE_REGISTRATIONS_PER_ADDRESS",
+        default_value_t = 10,
+        global = true
+    )]
     pub registrations_per_address: u32,
     /// The registration window, seconds.
     #[arg(long, env = "HEALTHCARE_REGISTRATION_WINDOW", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..), global = true)]

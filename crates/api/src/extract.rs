@@ -1,22 +1,25 @@
 //! Extractors: the authenticated caller, the JSON body and the query string, each failing with
 //! the SPEC §7 JSON errors.
 
+use crate::callers::TokenFacts;
 use crate::error::ApiError;
 use crate::state::State;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use healthcare_auth::{Actor, TokenKind};
+use healthcare_auth::{Actor, TokenError, TokenKind};
 use healthcare_domain::{FieldErrors, RawObject, UserId};
 use healthcare_persistence::users;
+use std::sync::Arc;
 
 /// Largest accepted JSON body.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The authenticated caller (from `Authorization: Bearer <access token>`). Role and the linked
-/// doctor record are read fresh from the database, so deactivation and role changes apply at
-/// once.
+/// The authenticated caller (from `Authorization: Bearer <access token>`). Role, active flag,
+/// token version, linked doctor record and whether the token's session is live are read from
+/// the database in one query (cached for at most [`crate::callers::CALLER_TTL`]), so logouts,
+/// deactivations, role and password changes end tokens on every process within that time.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller(pub Actor);
 
@@ -46,38 +49,61 @@ impl FromRequest for Caller {
                 )),
             };
             let now = chrono::Utc::now().timestamp();
-            let user = match state.tokens.get(&token, now) {
-                Some(user) => user,
+            let token_facts = match state.tokens.get(&token, now) {
+                Some(facts) => facts,
                 None => {
                     let claims = state
                         .keys
                         .verify(&token, TokenKind::Access)
                         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-                    let user = UserId(claims.user_id);
-                    state.tokens.put(&token, user, claims.exp, now);
-                    user
+                    let facts = TokenFacts {
+                        session: (
+                            UserId(claims.user_id),
+                            Arc::from(claims.sid.unwrap_or_default()),
+                        ),
+                        version: claims.ver,
+                        exp: claims.exp,
+                    };
+                    state.tokens.put(&token, facts.clone(), now);
+                    facts
                 }
             };
-            let found = match state.callers.get(user) {
+            let key = token_facts.session;
+            let user = key.0;
+            let found = match state.callers.get(&key) {
                 Some(facts) => Some(facts),
                 None => {
-                    let found = state.read(move |c| users::caller(c, user)).await?;
+                    let sid = key.1.clone();
+                    let found = state.read(move |c| users::caller(c, user, &sid)).await?;
                     if let Some(facts) = found {
-                        state.callers.put(user, facts);
+                        state.callers.put(key.clone(), facts);
                     }
                     found
                 }
             };
             match found {
-                Some((role, true, doctor)) => {
+                Some(facts) if facts.is_active => {
+                    if !facts.session_live || facts.token_version != token_facts.version {
+                        return Err(ApiError::Unauthorized(TokenError::Revoked.to_string()));
+                    }
                     request.extensions_mut().insert(user);
-                    Ok(Caller(Actor { user, role, doctor }))
+                    request.extensions_mut().insert(Session(key.1));
+                    Ok(Caller(Actor {
+                        user,
+                        role: facts.role,
+                        doctor: facts.doctor,
+                    }))
                 }
                 _ => Err(ApiError::Unauthorized("User not found or inactive.".into())),
             }
         })
     }
 }
+
+/// The login session of the authenticated caller (the `sid` of their access token); set on
+/// the request by [`Caller`].
+#[derive(Debug, Clone)]
+pub struct Session(pub Arc<str>);
 
 /// A JSON object body, read leniently so validation can report every field at once.
 #[derive(Debug, Clone)]

@@ -362,6 +362,16 @@ pub struct RefreshIn {
     refresh: String,
 }
 
+/// A password change.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PasswordChange)]
+pub struct PasswordChangeIn {
+    #[schema(max_length = 128)]
+    old_password: String,
+    #[schema(min_length = 8, max_length = 128)]
+    new_password: String,
+}
+
 /// A token pair.
 #[derive(Serialize, ToSchema)]
 #[schema(as = TokenPair)]
@@ -510,7 +520,7 @@ impl Modify for Security {
 #[openapi(
     info(title = "Healthcare scheduling API", description = "Patients, doctors, doctor-patient assignments and appointments behind JWT auth with role-based access. Compatible with the seed Django REST Framework service."),
     paths(
-        routes::auth::register, routes::auth::obtain, routes::auth::refresh, routes::auth::revoke, routes::auth::me,
+        routes::auth::register, routes::auth::obtain, routes::auth::refresh, routes::auth::revoke, routes::auth::change_password, routes::auth::me,
         routes::patients::list, routes::patients::create, routes::patients::get, routes::patients::update, routes::patients::archive,
         routes::doctors::list, routes::doctors::create, routes::doctors::get, routes::doctors::update, routes::doctors::archive,
         routes::availability::get_working_hours, routes::availability::put_working_hours,

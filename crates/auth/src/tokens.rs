@@ -295,8 +295,14 @@ impl Keys {
     ) -> Result<TokenPair, AuthError> {
         let (access, access_claims) =
             self.issue(TokenKind::Access, user, role, session, now, cfg.access_ttl)?;
-        let (refresh, refresh_claims) =
-            self.issue(TokenKind::Refresh, user, role, session, now, cfg.refresh_ttl)?;
+        let (refresh, refresh_claims) = self.issue(
+            TokenKind::Refresh,
+            user,
+            role,
+            session,
+            now,
+            cfg.refresh_ttl,
+        )?;
         Ok(TokenPair {
             access,
             refresh,
@@ -425,7 +431,13 @@ mod tests {
 
         // Rotation keeps the family, with new ids.
         let next = k
-            .issue_pair(UserId(42), Role::Doctor, &Session::resume(fam.clone(), 0), t, &CFG)
+            .issue_pair(
+                UserId(42),
+                Role::Doctor,
+                &Session::resume(fam.clone(), 0),
+                t,
+                &CFG,
+            )
             .unwrap();
         assert_eq!(next.refresh_claims.fam.as_deref(), Some(fam.as_str()));
         assert_ne!(next.refresh_claims.jti, r.jti);
@@ -515,7 +527,14 @@ mod tests {
         assert_eq!(k.verify(&old, TokenKind::Access), Err(TokenError::Expired));
         // Expired 2 s ago: within the 5 s leeway.
         let (recent, _) = k
-            .issue(TokenKind::Access, UserId(1), Role::Admin, &Session::start(0), t - 62, 60)
+            .issue(
+                TokenKind::Access,
+                UserId(1),
+                Role::Admin,
+                &Session::start(0),
+                t - 62,
+                60,
+            )
             .unwrap();
         assert!(k.verify(&recent, TokenKind::Access).is_ok());
         assert_eq!(
@@ -527,7 +546,14 @@ mod tests {
     #[test]
     fn other_key_is_refused() {
         let (token, _) = Keys::from_secret(b"another secret")
-            .issue(TokenKind::Access, UserId(1), Role::Admin, &Session::start(0), now(), 60)
+            .issue(
+                TokenKind::Access,
+                UserId(1),
+                Role::Admin,
+                &Session::start(0),
+                now(),
+                60,
+            )
             .unwrap();
         assert_eq!(
             keys().verify(&token, TokenKind::Access),
@@ -539,7 +565,14 @@ mod tests {
     fn tampered_payload_is_refused() {
         let k = keys();
         let (token, _) = k
-            .issue(TokenKind::Access, UserId(5), Role::Patient, &Session::start(0), now(), 60)
+            .issue(
+                TokenKind::Access,
+                UserId(5),
+                Role::Patient,
+                &Session::start(0),
+                now(),
+                60,
+            )
             .unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let forged_payload = b64url(payload_json(TokenKind::Access, now() + 600).as_bytes());
@@ -571,7 +604,14 @@ mod tests {
         }
         // A real HS256 header with the signature stripped.
         let (token, _) = k
-            .issue(TokenKind::Access, UserId(5), Role::Patient, &Session::start(0), now(), 60)
+            .issue(
+                TokenKind::Access,
+                UserId(5),
+                Role::Patient,
+                &Session::start(0),
+                now(),
+                60,
+            )
             .unwrap();
         let unsigned = format!("{}.", token.rsplit_once('.').unwrap().0);
         assert!(k.verify(&unsigned, TokenKind::Access).is_err());
@@ -704,7 +744,14 @@ mod tests {
         // Usable as a key.
         let k = Keys::from_secret(a.as_bytes());
         let (t, _) = k
-            .issue(TokenKind::Access, UserId(1), Role::Staff, &Session::start(0), now(), 60)
+            .issue(
+                TokenKind::Access,
+                UserId(1),
+                Role::Staff,
+                &Session::start(0),
+                now(),
+                60,
+            )
             .unwrap();
         assert!(k.verify(&t, TokenKind::Access).is_ok());
         assert!(!format!("{k:?}").contains(&a));

@@ -644,6 +644,35 @@ impl RefreshRequest {
     }
 }
 
+/// A user's own password change: `{old_password, new_password}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    /// The current password.
+    pub old_password: String,
+    /// The new password (checked by the auth crate's password policy).
+    pub new_password: String,
+}
+
+impl PasswordChange {
+    /// Parses `{old_password, new_password}`; both required, neither trimmed.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        let mut secret = |name: &str| {
+            r.text(name, 128)?;
+            r.raw_str(name).map(str::to_owned)
+        };
+        let old_password = secret("old_password");
+        let new_password = secret("new_password");
+        match (old_password, new_password) {
+            (Some(old_password), Some(new_password)) if r.errors.is_empty() => Ok(Self {
+                old_password,
+                new_password,
+            }),
+            _ => Err(r.errors),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

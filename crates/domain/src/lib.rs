@@ -17,7 +17,7 @@ pub use errors::{msg, FieldErrors, NON_FIELD_ERRORS};
 pub use ids::{AppointmentId, DoctorId, MappingId, PatientId, UserId};
 pub use inputs::{
     AppointmentChanges, Credentials, DoctorChanges, MappingChanges, NewAppointment, NewDoctor,
-    NewMapping, NewPatient, NewUser, PatientChanges, RefreshRequest, UserChanges,
+    NewMapping, NewPatient, NewUser, PasswordChange, PatientChanges, RefreshRequest, UserChanges,
 };
 pub use raw::{parse_datetime, Raw, RawObject};
 pub use scope::Scope;

@@ -59,10 +59,16 @@ pub enum Admission {
 
 /// Seconds until the `max`-th newest attempt at `nth_newest` leaves the window, when there is
 /// one (then the bucket is full).
-fn wait_for(nth_newest: Option<NaiveDateTime>, window: Duration, now: DateTime<Utc>) -> Option<u64> {
+fn wait_for(
+    nth_newest: Option<NaiveDateTime>,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Option<u64> {
     nth_newest.map(|t| {
         let until = t.and_utc() + window;
-        u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1)
+        u64::try_from((until - now).num_seconds())
+            .unwrap_or(0)
+            .max(1)
     })
 }
 
@@ -113,7 +119,10 @@ pub fn admit_login(
 ) -> StoreResult<Admission> {
     lock_keys(
         conn,
-        &[format!("login-ip:{client_ip}"), format!("login-user:{username_key}")],
+        &[
+            format!("login-ip:{client_ip}"),
+            format!("login-user:{username_key}"),
+        ],
     )?;
     let checks = [
         (Some(username_key), Some(client_ip), limits.per_user_address),
@@ -151,9 +160,11 @@ pub fn login_succeeded(
 ) -> StoreResult<()> {
     diesel::delete(
         login_failures::table.filter(
-            login_failures::id.eq(attempt).or(login_failures::username_key
-                .eq(username_key)
-                .and(login_failures::client_ip.eq(client_ip))),
+            login_failures::id
+                .eq(attempt)
+                .or(login_failures::username_key
+                    .eq(username_key)
+                    .and(login_failures::client_ip.eq(client_ip))),
         ),
     )
     .execute(conn)?;

@@ -233,11 +233,9 @@ pub fn purge(
 ) -> StoreResult<usize> {
     let a = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(to_db(now))))
         .execute(conn)?;
-    let b = diesel::delete(
-        sessions::table.filter(diesel::dsl::not(diesel::dsl::exists(
-            refresh_tokens::table.filter(refresh_tokens::family.eq(sessions::id)),
-        ))),
-    )
+    let b = diesel::delete(sessions::table.filter(diesel::dsl::not(diesel::dsl::exists(
+        refresh_tokens::table.filter(refresh_tokens::family.eq(sessions::id)),
+    ))))
     .execute(conn)?;
     let c = crate::throttle::purge(conn, window_start)?;
     Ok(a + b + c)

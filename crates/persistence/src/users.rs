@@ -136,9 +136,12 @@ pub struct CallerFacts {
     pub session_live: bool,
 }
 
+/// role, is_active, token_version, linked doctor, live session id.
+type CallerRow = (String, bool, i64, Option<i64>, Option<String>);
+
 /// The caller's account facts and whether their session `sid` is live. One query.
 pub fn caller(conn: &mut DbConnection, id: UserId, sid: &str) -> StoreResult<Option<CallerFacts>> {
-    let row: Option<(String, bool, i64, Option<i64>, Option<String>)> = on_backend!(conn, |c| {
+    let row: Option<CallerRow> = on_backend!(conn, |c| {
         users::table
             .left_join(
                 doctors::table.on(doctors::user_id

@@ -174,7 +174,13 @@ pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResu
     let now = Utc::now();
     let pair = state
         .keys
-        .issue_pair(user.id, user.role, &session, now.timestamp(), &token_config(&state))
+        .issue_pair(
+            user.id,
+            user.role,
+            &session,
+            now.timestamp(),
+            &token_config(&state),
+        )
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let jti = pair.refresh_claims.jti.clone();
     let expires = pair.refresh_claims.expires_at();
@@ -225,7 +231,13 @@ pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> 
     let now = Utc::now();
     let pair = state
         .keys
-        .issue_pair(user.id, user.role, &session, now.timestamp(), &token_config(&state))
+        .issue_pair(
+            user.id,
+            user.role,
+            &session,
+            now.timestamp(),
+            &token_config(&state),
+        )
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let (old, new, expires) = (
         claims.jti.clone(),
@@ -254,7 +266,9 @@ pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> 
     }
 }
 
-fn none_if_missing<T>(e: healthcare_persistence::StoreError) -> healthcare_persistence::StoreResult<Option<T>> {
+fn none_if_missing<T>(
+    e: healthcare_persistence::StoreError,
+) -> healthcare_persistence::StoreResult<Option<T>> {
     match e {
         healthcare_persistence::StoreError::NotFound => Ok(None),
         other => Err(other),

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use healthcare_auth::{check_password_policy, hash_password, Action, Target};
 use healthcare_domain::{FieldErrors, NewUser, Role, UserChanges, UserId};
 use healthcare_persistence::users::{self, UserUpdate};
+use healthcare_persistence::StoreError;
 
 async fn hash(state: &State, password: String) -> ApiResult<String> {
     let cost = state.settings.bcrypt_cost;
@@ -52,6 +53,15 @@ pub async fn create(
     let input = NewUser::parse(&body)?;
     check_password_policy(&input.password, &input.username)?;
     let role = input.role.unwrap_or(Role::Patient);
+    // A taken username is refused before the (slow) hash.
+    let name = input.username.clone();
+    if state
+        .read(move |c| users::find_by_username(c, &name))
+        .await?
+        .is_some()
+    {
+        return Err(StoreError::Duplicate { field: "username" }.into());
+    }
     let hashed = hash(&state, input.password.clone()).await?;
     let user = state
         .write(move |c| users::create(c, &input.username, &input.email, &hashed, role))
