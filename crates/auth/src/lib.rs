@@ -23,8 +23,8 @@ pub use policy::{
     authorize, may_book_in_past, may_set_owner, scope, Action, Actor, Denied, ResourceKind, Target,
 };
 pub use tokens::{
-    check_secret, generate_secret, Claims, Keys, Session, TokenConfig, TokenError, TokenKind, TokenPair,
-    LEEWAY_SECS, MIN_SECRET_BYTES,
+    check_secret, generate_secret, Claims, Keys, Session, TokenConfig, TokenError, TokenKind,
+    TokenPair, LEEWAY_SECS, MIN_SECRET_BYTES,
 };
 
 /// A failure of the machinery itself (not of the caller's input): hashing or signing failed.
