@@ -397,8 +397,9 @@ pub struct DetailOut {
 
 struct Security;
 
-/// Adds the SPEC §7 error responses, with their bodies, to every operation (and 408 to those
-/// that read a request body), so every status the server can answer is in the document.
+/// Adds the error responses of the API (docs/api.md), with their bodies, to every operation (and
+/// 408 to those that read a request body), so every status the server can answer is in the
+/// document.
 struct StandardErrors;
 
 impl Modify for StandardErrors {
