@@ -1,4 +1,4 @@
-//! Command line and configuration (SPEC §2): every setting comes from the environment, and a
+//! Command line and configuration: every setting comes from the environment, and a
 //! flag of the same name overrides it.
 
 use crate::forwarded::TrustedProxies;

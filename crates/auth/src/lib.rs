@@ -3,7 +3,7 @@
 //! - [`passwords`]: bcrypt hashing and verification, a constant-time path for unknown usernames,
 //!   and the password policy (Django's validators, worded as Django words them);
 //! - [`tokens`]: HS256 JSON Web Tokens (access and refresh, SimpleJWT-compatible claims);
-//! - [`policy`]: the SPEC §5 role table as one function ([`authorize`]) plus the row visibility
+//! - [`policy`]: the role table of docs/api.md as one function ([`authorize`]) plus the row visibility
 //!   ([`scope`]) that persistence turns into a WHERE clause.
 //!
 //! Persistence (refresh-token rows, login-failure counters, the stored signing key) lives in

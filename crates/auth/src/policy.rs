@@ -1,4 +1,4 @@
-//! The role policy of SPEC §5, in one place.
+//! The role policy (docs/api.md "Roles"), in one place.
 //!
 //! Two questions, asked by the API for every request:
 //!
@@ -160,7 +160,7 @@ pub fn scope(actor: &Actor, resource: ResourceKind) -> Scope {
     }
 }
 
-/// Whether `actor` may do `action` on `target` (SPEC §5; see the module documentation for the
+/// Whether `actor` may do `action` on `target` (see the module documentation for the
 /// table). For record-level actions, call it after the record was found within [`scope`].
 pub fn authorize(actor: &Actor, action: Action, target: &Target) -> Result<(), Denied> {
     use Action::{Archive, Create, List, Read, Update};

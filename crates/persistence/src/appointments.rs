@@ -119,7 +119,7 @@ pub enum AppointmentOrder {
     Id,
 }
 
-/// Filters of the appointment list (SPEC §4).
+/// Filters of the appointment list.
 #[derive(Debug, Clone, Default)]
 pub struct AppointmentFilter {
     /// Only this doctor's.

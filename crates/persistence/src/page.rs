@@ -1,8 +1,8 @@
 //! Pagination of list queries.
 
-/// Default page size (SPEC §4).
+/// Default page size.
 pub const DEFAULT_LIMIT: i64 = 100;
-/// Largest page size (SPEC §4).
+/// Largest page size.
 pub const MAX_LIMIT: i64 = 1000;
 
 /// A window into a list.

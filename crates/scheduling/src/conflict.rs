@@ -1,4 +1,4 @@
-//! Double-booking detection (SPEC §6): bookings sorted by start, and a candidate checked against
+//! Double-booking detection: bookings sorted by start, and a candidate checked against
 //! one doctor's and one patient's bookings in O(log n + k).
 
 use crate::slot::{Slot, Span, MAX_SLOT_MINUTES};

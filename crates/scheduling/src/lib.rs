@@ -1,4 +1,4 @@
-//! Pure scheduling rules of the healthcare scheduling API (SPEC §6): half-open time intervals,
+//! Pure scheduling rules of the healthcare scheduling API: half-open time intervals,
 //! double-booking detection, the appointment status lifecycle, working hours and free slots.
 //! No I/O: callers load bookings and schedules and pass them in.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

@@ -1,4 +1,4 @@
-//! The appointment status lifecycle (SPEC §5, §6): `SCHEDULED -> COMPLETED | CANCELLED | NO_SHOW`,
+//! The appointment status lifecycle: `SCHEDULED -> COMPLETED | CANCELLED | NO_SHOW`,
 //! the last three final, and which role may set which status.
 
 use healthcare_domain::{AppointmentStatus, Role};

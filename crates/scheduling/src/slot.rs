@@ -3,9 +3,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-/// Shortest slot, in minutes (the appointment minimum of SPEC §3).
+/// Shortest slot, in minutes (the appointment minimum).
 pub const MIN_SLOT_MINUTES: i64 = healthcare_domain::inputs::MIN_DURATION;
-/// Longest slot, in minutes (the appointment maximum of SPEC §3).
+/// Longest slot, in minutes (the appointment maximum).
 pub const MAX_SLOT_MINUTES: i64 = healthcare_domain::inputs::MAX_DURATION;
 
 /// A non-empty half-open interval `[start, end)` in UTC, of any length.
