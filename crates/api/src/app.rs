@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
+use crate::request_id;
 use crate::routes::{appointments, auth, availability, doctors, health, mappings, patients, users};
 use crate::state::{hashing_slots, AppState, Settings};
 use actix_web::body::MessageBody;
@@ -90,6 +91,10 @@ impl Application {
                 .app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
                 .configure(routes)
                 .wrap(from_fn(headers_and_logs))
+                // Outermost (the last wrapped runs first): every answer, the default
+                // service's and actix's own included, carries the id, and the request log
+                // line of `headers_and_logs` is written inside its span.
+                .wrap(from_fn(request_id::middleware))
         })
         .workers(workers)
         // Blocking threads run database calls, each after taking one of the pool's places
@@ -310,7 +315,9 @@ const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 /// Security headers on every response and one log line per request (method, path, status,
-/// latency, user id; never bodies or query strings, which may hold patient data).
+/// latency, user id; never bodies or query strings, which may hold patient data). It runs
+/// inside [`request_id::middleware`], so the line is written in the request's span and names
+/// its `request_id`.
 async fn headers_and_logs(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

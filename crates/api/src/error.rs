@@ -1,4 +1,9 @@
 //! The one error type of the API and the one place where errors become HTTP (SPEC §7).
+//!
+//! A 500 answers `{"detail": "Internal server error.", "request_id": "..."}` and names nothing
+//! internal; its cause, with the whole chain of sources, is logged here, at the edge, with the
+//! same request id (read from [`crate::request_id::current`], which the outermost middleware
+//! sets for every request, so this mapping needs no handle on the request).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -40,7 +45,8 @@ pub enum ApiError {
     Throttled(u64),
     /// 503: no database connection became free in time.
     Unavailable,
-    /// 500; the cause is logged, never sent.
+    /// 500; the cause (with its chain of sources, [`cause_chain`]) is logged with the request
+    /// id, never sent.
     Internal(String),
 }
 
@@ -49,6 +55,28 @@ impl ApiError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(FieldErrors::single(field, message))
     }
+
+    /// A 500 caused by `error`, keeping its whole cause chain for the log.
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        Self::Internal(cause_chain(error))
+    }
+}
+
+/// `error: its source: that one's source: ...`: an error's message followed by those of its
+/// sources, down the whole chain (a source whose message the previous one already ends with, as
+/// `#[error("pool: {0}")]` over a `#[from]` field, is not repeated).
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let message = e.to_string();
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = e.source();
+    }
+    text
 }
 
 impl fmt::Display for ApiError {
@@ -110,14 +138,14 @@ impl From<StoreError> for ApiError {
                 tracing::warn!("write rolled back by the database to resolve contention");
                 Self::Unavailable
             }
-            other => Self::Internal(other.to_string()),
+            other => Self::internal(&other),
         }
     }
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
-        Self::Internal(format!("blocking pool: {e}"))
+        Self::Internal(format!("blocking pool: {}", cause_chain(&e)))
     }
 }
 
@@ -188,8 +216,12 @@ impl ResponseError for ApiError {
                 json!({ "detail": "Service temporarily unavailable, try again." })
             }
             Self::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                json!({ "detail": "Internal server error." })
+                // Outside a request (no middleware around it) a new id still ties the body to
+                // the log entry.
+                let id = crate::request_id::current()
+                    .unwrap_or_else(crate::request_id::RequestId::generate);
+                tracing::error!(request_id = %id, %cause, "internal error");
+                json!({ "detail": "Internal server error.", "request_id": id.as_str() })
             }
         };
         res.json(body)
@@ -198,3 +230,60 @@ impl ResponseError for ApiError {
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Leaf;
+
+    impl fmt::Display for Leaf {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("connection refused")
+        }
+    }
+
+    impl std::error::Error for Leaf {}
+
+    #[derive(Debug)]
+    struct Wrapper(Leaf, &'static str);
+
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.1)
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_cause_chain_names_every_source_once() {
+        let e = Wrapper(Leaf, "cannot open the database");
+        assert_eq!(
+            cause_chain(&e),
+            "cannot open the database: connection refused"
+        );
+        let e = Wrapper(Leaf, "pool: connection refused");
+        assert_eq!(cause_chain(&e), "pool: connection refused");
+        assert!(matches!(
+            ApiError::internal(&Wrapper(Leaf, "outer")),
+            ApiError::Internal(c) if c == "outer: connection refused"
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn a_500_outside_a_request_still_has_an_id() {
+        let res = ApiError::Internal("secret cause".into()).error_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("secret"));
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["detail"], "Internal server error.");
+        assert_eq!(body["request_id"].as_str().unwrap().len(), 32);
+    }
+}

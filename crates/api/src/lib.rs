@@ -12,6 +12,7 @@ pub mod extract;
 pub mod forwarded;
 pub mod openapi;
 pub mod pagination;
+pub mod request_id;
 pub mod routes;
 pub mod state;
 

@@ -63,7 +63,10 @@ impl AppState {
     {
         let _turn = self.turn().await?;
         let db = self.db.clone();
+        // What persistence logs on the blocking thread stays in the request's span.
+        let span = tracing::Span::current();
         Ok(web::block(move || {
+            let _request = span.enter();
             let mut result = db.read(&f);
             for _ in 0..db.pool_size() {
                 if !matches!(result, Err(StoreError::ConnectionLost)) {
@@ -114,7 +117,9 @@ impl AppState {
         }
         let _turn = self.turn().await?;
         let db = self.db.clone();
+        let span = tracing::Span::current();
         Ok(web::block(move || {
+            let _request = span.enter();
             if single {
                 db.write_single(f)
             } else {
