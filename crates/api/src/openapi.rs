@@ -395,7 +395,39 @@ pub struct DetailOut {
     detail: String,
 }
 
+/// The body of `/api/health/` and `/api/ready/`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Status, example = json!({"status": "ready"}))]
+pub struct StatusOut {
+    /// `ok` (alive), `ready`, `migrations pending` or `database unreachable`.
+    status: String,
+}
+
 struct Security;
+
+/// Documents `POST /api/auth/`, the seed's path for registration and the same handler as
+/// `POST /api/auth/register/`, as an operation of its own (`auth_register_seed`): one handler
+/// with two paths, every operation with its own `operationId`. Runs after `StandardErrors`, so
+/// the copy has the same responses.
+struct SeedPaths;
+
+impl Modify for SeedPaths {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(mut item) = openapi.paths.paths.get("/api/auth/register/").cloned() else {
+            return;
+        };
+        const SEED: &str = "The seed's path for registration: the same handler, body and \
+            answers as `POST /api/auth/register/`.";
+        if let Some(op) = item.post.as_mut() {
+            op.operation_id = Some("auth_register_seed".to_owned());
+            op.description = Some(match op.description.take() {
+                Some(own) if !own.is_empty() => format!("{SEED}\n\n{own}"),
+                _ => SEED.to_owned(),
+            });
+        }
+        openapi.paths.paths.insert("/api/auth/".to_owned(), item);
+    }
+}
 
 /// Adds the error responses of the API (docs/api.md), with their bodies, to every operation (and
 /// 408 to those that read a request body), so every status the server can answer is in the
@@ -422,7 +454,11 @@ impl Modify for StandardErrors {
             ("409", "Booking conflict or archive refused", "Error"),
             ("413", "Body too large", "Detail"),
             ("415", "Unsupported media type", "Detail"),
-            ("429", "Too many login attempts", "Detail"),
+            (
+                "429",
+                "Too many attempts (login or registration throttling); `Retry-After` says when to try again",
+                "Detail",
+            ),
             ("500", "Internal server error", "Detail"),
             ("503", "Temporarily unavailable", "Detail"),
         ];
@@ -474,8 +510,19 @@ impl Modify for StandardErrors {
                         std::collections::btree_map::Entry::Occupied(mut o) => {
                             if let utoipa::openapi::RefOr::T(r) = o.get_mut() {
                                 if r.content.is_empty() {
+                                    // The standard body; the handler's own description, if
+                                    // it gave one, is more precise than the standard one.
+                                    let own = std::mem::take(&mut r.description);
                                     *r = response;
-                                } else if schema == "Error" {
+                                    if !own.is_empty() {
+                                        r.description = own;
+                                    }
+                                    continue;
+                                }
+                                if r.description.is_empty() {
+                                    r.description = description.to_owned();
+                                }
+                                if schema == "Error" {
                                     // A handler's own field-keyed 400/409 can still be a
                                     // `detail` (malformed JSON): widen it, keeping its example.
                                     for content in r.content.values_mut() {
@@ -534,7 +581,7 @@ impl Modify for Security {
         routes::health::health, routes::health::ready,
     ),
     components(schemas(FieldErrorsOut, DetailOut)),
-    modifiers(&Security, &StandardErrors),
+    modifiers(&Security, &StandardErrors, &SeedPaths),
     tags(
         (name = "auth", description = "Registration and JWT tokens"),
         (name = "patients"), (name = "doctors"),

@@ -597,3 +597,73 @@ async fn openapi_snapshot() {
         "the OpenAPI document changed; review and run UPDATE_SNAPSHOTS=1 cargo test -p healthcare-api --test in_process"
     );
 }
+
+/// Every operation of the served document has an `operationId`, unique in the document and
+/// spelled `{resource}_{action}` (lower-case words joined by `_`), and every response has a
+/// non-empty `description` (docs/api.md).
+#[actix_rt::test]
+async fn openapi_operation_ids_and_descriptions() {
+    let app = fresh("sqlite").unwrap();
+    let (status, doc) = app.call(As::Anonymous, "GET", "/api/schema/", None).await;
+    assert_eq!(status, 200);
+    let mut problems = Vec::new();
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut operations = 0;
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        let item = item.as_object().expect("path item");
+        for method in [
+            "get", "put", "post", "delete", "options", "head", "patch", "trace",
+        ] {
+            let Some(op) = item.get(method) else {
+                continue;
+            };
+            operations += 1;
+            let here = format!("{} {path}", method.to_uppercase());
+            match op["operationId"].as_str() {
+                None => problems.push(format!("{here}: no operationId")),
+                Some(id) => {
+                    let well_formed = !id.is_empty()
+                        && id.split('_').all(|word| {
+                            !word.is_empty()
+                                && word
+                                    .chars()
+                                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                        });
+                    if !well_formed {
+                        problems.push(format!("{here}: operationId {id:?} is not snake_case"));
+                    }
+                    if let Some(other) = seen.insert(id.to_owned(), here.clone()) {
+                        problems.push(format!("{here}: operationId {id:?} also used by {other}"));
+                    }
+                }
+            }
+            let responses = op["responses"].as_object();
+            if responses.is_none_or(|r| r.is_empty()) {
+                problems.push(format!("{here}: no responses"));
+            }
+            for (code, response) in responses.into_iter().flatten() {
+                let described = response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.trim().is_empty());
+                if !described {
+                    problems.push(format!("{here} {code}: response without a description"));
+                }
+            }
+        }
+    }
+    assert!(
+        operations > 30,
+        "only {operations} operations in the document"
+    );
+    // One handler, two paths: each its own operation.
+    assert_eq!(
+        doc["paths"]["/api/auth/"]["post"]["operationId"],
+        "auth_register_seed"
+    );
+    assert_eq!(
+        doc["paths"]["/api/auth/register/"]["post"]["operationId"],
+        "auth_register"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

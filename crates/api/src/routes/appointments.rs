@@ -71,14 +71,14 @@ fn filter(params: &Params, errors: &mut FieldErrors) -> AppointmentFilter {
 }
 
 /// List the appointments the caller may see.
-#[utoipa::path(get, path = "/api/appointments/", tag = "appointments",
+#[utoipa::path(get, path = "/api/appointments/", tag = "appointments", operation_id = "appointments_list",
     params(("doctor" = Option<i64>, Query), ("patient" = Option<i64>, Query),
            ("status" = Option<String>, Query, description = "One status or several, comma-separated"),
            ("date_from" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time with an offset; years 1900-2199"),
            ("date_to" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time with an offset (exclusive); years 1900-2199"),
            ("ordering" = Option<String>, Query, description = "appointment_datetime | -appointment_datetime | id"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::AppointmentOut>), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<crate::openapi::AppointmentOut>, description = "One page of the appointments the caller may see"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -99,10 +99,10 @@ pub async fn list(
 }
 
 /// Book an appointment. Conflicts answer 409.
-#[utoipa::path(post, path = "/api/appointments/", tag = "appointments",
+#[utoipa::path(post, path = "/api/appointments/", tag = "appointments", operation_id = "appointments_create",
     request_body = crate::openapi::AppointmentIn,
-    responses((status = 201, body = crate::openapi::AppointmentOut), (status = 400), (status = 401), (status = 403),
-              (status = 409, body = crate::openapi::FieldErrorsOut, example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))),
+    responses((status = 201, body = crate::openapi::AppointmentOut, description = "The booked appointment"), (status = 400), (status = 401), (status = 403),
+              (status = 409, body = crate::openapi::FieldErrorsOut, description = "The doctor or the patient is already booked at this time", example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -123,9 +123,9 @@ pub async fn create(
 }
 
 /// One appointment.
-#[utoipa::path(get, path = "/api/appointments/{id}/", tag = "appointments",
+#[utoipa::path(get, path = "/api/appointments/{id}/", tag = "appointments", operation_id = "appointments_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::AppointmentOut), (status = 401), (status = 404)),
+    responses((status = 200, body = crate::openapi::AppointmentOut, description = "The appointment"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -139,10 +139,10 @@ pub async fn get(
 }
 
 /// Reschedule, change the status, or edit the reason.
-#[utoipa::path(patch, path = "/api/appointments/{id}/", tag = "appointments",
+#[utoipa::path(patch, path = "/api/appointments/{id}/", tag = "appointments", operation_id = "appointments_update",
     params(("id" = i64, Path)), request_body = crate::openapi::AppointmentPatch,
-    responses((status = 200, body = crate::openapi::AppointmentOut), (status = 400), (status = 401), (status = 403), (status = 404),
-              (status = 409, body = crate::openapi::FieldErrorsOut)),
+    responses((status = 200, body = crate::openapi::AppointmentOut, description = "The changed appointment"), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409, body = crate::openapi::FieldErrorsOut, description = "The new time overlaps another booking of the doctor or the patient")),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,
@@ -177,9 +177,9 @@ pub async fn update(
 }
 
 /// Archive an appointment (admin, staff): it leaves lists and frees its slot.
-#[utoipa::path(delete, path = "/api/appointments/{id}/", tag = "appointments",
+#[utoipa::path(delete, path = "/api/appointments/{id}/", tag = "appointments", operation_id = "appointments_archive",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204, description = "Archived (no body)"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn archive(
     state: State,

@@ -103,9 +103,9 @@ fn pair_json(pair: &TokenPair) -> serde_json::Value {
 /// Self-registration: `{username, email, password}`. The first account of an empty database
 /// becomes `admin`; later ones `patient`. Throttled per client address; a duplicate username
 /// is refused before any password is hashed.
-#[utoipa::path(post, path = "/api/auth/register/", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/register/", tag = "auth", operation_id = "auth_register",
     request_body = crate::openapi::RegisterIn,
-    responses((status = 201, body = crate::openapi::UserOut), (status = 400), (status = 403), (status = 429)))]
+    responses((status = 201, body = crate::openapi::UserOut, description = "The new account"), (status = 400), (status = 403, description = "Registration is closed"), (status = 429)))]
 pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     if !state.settings.allow_registration {
         return Err(ApiError::Forbidden);
@@ -136,9 +136,9 @@ pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiRe
 }
 
 /// Obtain a token pair: `{username, password}` -> `{access, refresh}`. Starts a session.
-#[utoipa::path(post, path = "/api/token/", tag = "auth",
+#[utoipa::path(post, path = "/api/token/", tag = "auth", operation_id = "auth_token_obtain",
     request_body = crate::openapi::CredentialsIn,
-    responses((status = 200, body = crate::openapi::TokenPairOut), (status = 400), (status = 401), (status = 429)))]
+    responses((status = 200, body = crate::openapi::TokenPairOut, description = "A new session's access and refresh tokens"), (status = 400), (status = 401), (status = 429)))]
 pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     let creds = Credentials::parse(&body)?;
     let key = users::username_key(&creds.username);
@@ -204,9 +204,9 @@ fn bad_credentials() -> ApiError {
 
 /// Exchange a refresh token for a new pair; the old refresh token stops working. Presenting a
 /// refresh token twice, or two at once, ends its whole session (theft detection).
-#[utoipa::path(post, path = "/api/token/refresh/", tag = "auth",
+#[utoipa::path(post, path = "/api/token/refresh/", tag = "auth", operation_id = "auth_token_refresh",
     request_body = crate::openapi::RefreshIn,
-    responses((status = 200, body = crate::openapi::TokenPairOut), (status = 400), (status = 401)))]
+    responses((status = 200, body = crate::openapi::TokenPairOut, description = "The new token pair; the refresh token sent stops working"), (status = 400), (status = 401)))]
 pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
     let input = RefreshRequest::parse(&body)?;
     let claims = state
@@ -280,9 +280,9 @@ fn invalid_refresh() -> ApiError {
 }
 
 /// Log out: revoke a refresh token's session (its refresh tokens and its access tokens).
-#[utoipa::path(post, path = "/api/token/revoke/", tag = "auth",
+#[utoipa::path(post, path = "/api/token/revoke/", tag = "auth", operation_id = "auth_token_revoke",
     request_body = crate::openapi::RefreshIn,
-    responses((status = 204), (status = 400), (status = 401)))]
+    responses((status = 204, description = "The session is ended (no body)"), (status = 400), (status = 401)))]
 pub async fn revoke(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
     let input = RefreshRequest::parse(&body)?;
     let claims = state
@@ -304,9 +304,9 @@ pub async fn revoke(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
 
 /// Change one's own password: `{old_password, new_password}` -> 204. Ends every other session
 /// of the account; this one goes on. A wrong old password counts as a failed login.
-#[utoipa::path(post, path = "/api/auth/password/", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/password/", tag = "auth", operation_id = "auth_password_change",
     request_body = crate::openapi::PasswordChangeIn,
-    responses((status = 204), (status = 400), (status = 401), (status = 429)),
+    responses((status = 204, description = "Password changed; every other session of the account is ended (no body)"), (status = 400), (status = 401), (status = 429)),
     security(("bearer" = [])))]
 pub async fn change_password(
     state: State,
@@ -350,8 +350,8 @@ pub async fn change_password(
 }
 
 /// The caller's own account.
-#[utoipa::path(get, path = "/api/auth/me/", tag = "auth",
-    responses((status = 200, body = crate::openapi::MeOut), (status = 401)),
+#[utoipa::path(get, path = "/api/auth/me/", tag = "auth", operation_id = "auth_me",
+    responses((status = 200, body = crate::openapi::MeOut, description = "The caller's account"), (status = 401)),
     security(("bearer" = [])))]
 pub async fn me(state: State, Caller(actor): Caller) -> ApiResult<HttpResponse> {
     let row = state.read(move |c| users::find(c, actor.user)).await?;

@@ -314,7 +314,7 @@ fn read_working_hours(body: &Map<String, Value>) -> Result<Option<WeeklySchedule
 }
 
 /// A doctor's weekly working hours.
-#[utoipa::path(get, path = "/api/doctors/{id}/working-hours/", tag = "availability",
+#[utoipa::path(get, path = "/api/doctors/{id}/working-hours/", tag = "availability", operation_id = "doctors_working_hours_get",
     params(("id" = i64, Path)),
     responses((status = 200, body = crate::openapi::WorkingHoursSchema,
                description = "The schedule; `{\"timezone\": null, \"weekly\": []}` when the doctor has no working hours (bookable at any time)"),
@@ -336,10 +336,10 @@ pub async fn get_working_hours(
 
 /// Replace a doctor's weekly working hours (admin, staff, the doctor themself).
 /// `{"weekly": []}` clears them: the doctor is bookable at any time again.
-#[utoipa::path(put, path = "/api/doctors/{id}/working-hours/", tag = "availability",
+#[utoipa::path(put, path = "/api/doctors/{id}/working-hours/", tag = "availability", operation_id = "doctors_working_hours_put",
     params(("id" = i64, Path)), request_body = crate::openapi::WorkingHoursSchema,
-    responses((status = 200, body = crate::openapi::WorkingHoursSchema),
-              (status = 400, body = crate::openapi::FieldErrorsOut, example = json!({"weekly": ["entry 2: overlaps entry 0."]})),
+    responses((status = 200, body = crate::openapi::WorkingHoursSchema, description = "The new schedule, which replaced the old one"),
+              (status = 400, body = crate::openapi::FieldErrorsOut, description = "Invalid or overlapping intervals, or an unknown time zone", example = json!({"weekly": ["entry 2: overlaps entry 0."]})),
               (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn put_working_hours(
@@ -359,9 +359,9 @@ pub async fn put_working_hours(
 }
 
 /// A doctor's time off, earliest first.
-#[utoipa::path(get, path = "/api/doctors/{id}/time-off/", tag = "availability",
+#[utoipa::path(get, path = "/api/doctors/{id}/time-off/", tag = "availability", operation_id = "doctors_time_off_list",
     params(("id" = i64, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::TimeOffSchema>), (status = 400), (status = 401), (status = 404)),
+    responses((status = 200, body = Vec<crate::openapi::TimeOffSchema>, description = "One page of the doctor's time off"), (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn list_time_off(
     state: State,
@@ -424,9 +424,9 @@ fn read_time_off(body: &RawObject) -> Result<(NewTimeOff, bool), FieldErrors> {
 
 /// Add time off (admin, staff, the doctor themself). Refused with 409 while SCHEDULED
 /// appointments of the doctor fall into it, unless `keep_appointments` is true.
-#[utoipa::path(post, path = "/api/doctors/{id}/time-off/", tag = "availability",
+#[utoipa::path(post, path = "/api/doctors/{id}/time-off/", tag = "availability", operation_id = "doctors_time_off_create",
     params(("id" = i64, Path)), request_body = crate::openapi::TimeOffIn,
-    responses((status = 201, body = crate::openapi::TimeOffSchema),
+    responses((status = 201, body = crate::openapi::TimeOffSchema, description = "The new time off"),
               (status = 400), (status = 401), (status = 403), (status = 404),
               (status = 409, body = crate::openapi::TimeOffConflictOut,
                description = "SCHEDULED appointments fall into the period; cancel or move them, or send keep_appointments: true")),
@@ -452,9 +452,9 @@ pub async fn add_time_off(
 
 /// Remove a period of time off for good (admin, staff, the doctor themself): time off is
 /// configuration, not clinical history.
-#[utoipa::path(delete, path = "/api/doctors/{id}/time-off/{time_off_id}/", tag = "availability",
+#[utoipa::path(delete, path = "/api/doctors/{id}/time-off/{time_off_id}/", tag = "availability", operation_id = "doctors_time_off_delete",
     params(("id" = i64, Path), ("time_off_id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204, description = "Deleted (no body)"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_time_off(
     state: State,
@@ -569,7 +569,7 @@ fn slots_error(e: FreeSlotsError) -> FieldErrors {
 /// in time order, paged as lists are (`limit` default 1000, at most 1000; `X-Total-Count`,
 /// `Link`). Slots that start in the past are left out. A doctor without working hours has no
 /// free slots: `[]`.
-#[utoipa::path(get, path = "/api/doctors/{id}/slots/", tag = "availability",
+#[utoipa::path(get, path = "/api/doctors/{id}/slots/", tag = "availability", operation_id = "doctors_slots",
     params(("id" = i64, Path),
            ("date_from" = String, Query, description = "First local date, YYYY-MM-DD (years 1900-2199)"),
            ("date_to" = Option<String>, Query, description = "Last local date, YYYY-MM-DD (default: date_from; at most 31 days in all; years 1900-2199)"),

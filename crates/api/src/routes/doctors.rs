@@ -11,10 +11,10 @@ use healthcare_domain::{DoctorChanges, DoctorId, FieldErrors, NewDoctor, Role, S
 use healthcare_persistence::doctors::{self, DoctorFilter};
 
 /// The doctor directory (every role).
-#[utoipa::path(get, path = "/api/doctors/", tag = "doctors",
+#[utoipa::path(get, path = "/api/doctors/", tag = "doctors", operation_id = "doctors_list",
     params(("search" = Option<String>, Query, description = "Substring of a name, or a specialization code"),
            ("specialization" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::DoctorOut>), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<crate::openapi::DoctorOut>, description = "One page of doctors"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -45,9 +45,9 @@ pub async fn list(
 }
 
 /// Create a doctor (admin, staff).
-#[utoipa::path(post, path = "/api/doctors/", tag = "doctors",
+#[utoipa::path(post, path = "/api/doctors/", tag = "doctors", operation_id = "doctors_create",
     request_body = crate::openapi::DoctorIn,
-    responses((status = 201, body = crate::openapi::DoctorOut), (status = 400), (status = 401), (status = 403)),
+    responses((status = 201, body = crate::openapi::DoctorOut, description = "The new doctor"), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -69,9 +69,9 @@ pub async fn create(
 }
 
 /// One doctor.
-#[utoipa::path(get, path = "/api/doctors/{id}/", tag = "doctors",
+#[utoipa::path(get, path = "/api/doctors/{id}/", tag = "doctors", operation_id = "doctors_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::DoctorOut), (status = 401), (status = 404)),
+    responses((status = 200, body = crate::openapi::DoctorOut, description = "The doctor"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -91,9 +91,9 @@ pub async fn get(
 }
 
 /// Change a doctor (admin, staff; a doctor their own profile, but not the licence or account).
-#[utoipa::path(patch, path = "/api/doctors/{id}/", tag = "doctors",
+#[utoipa::path(patch, path = "/api/doctors/{id}/", tag = "doctors", operation_id = "doctors_update",
     params(("id" = i64, Path)), request_body = crate::openapi::DoctorPatch,
-    responses((status = 200, body = crate::openapi::DoctorOut), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 200, body = crate::openapi::DoctorOut, description = "The changed doctor"), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,
@@ -125,9 +125,9 @@ pub async fn update(
 }
 
 /// Archive a doctor (refused while future appointments are scheduled).
-#[utoipa::path(delete, path = "/api/doctors/{id}/", tag = "doctors",
+#[utoipa::path(delete, path = "/api/doctors/{id}/", tag = "doctors", operation_id = "doctors_archive",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409)),
+    responses((status = 204, description = "Archived (no body)"), (status = 401), (status = 403), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn archive(
     state: State,

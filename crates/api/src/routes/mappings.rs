@@ -11,10 +11,10 @@ use healthcare_domain::{DoctorId, FieldErrors, MappingChanges, MappingId, NewMap
 use healthcare_persistence::mappings::{self, Assigned, MappingFilter, MayReactivate};
 
 /// List the mappings the caller may see.
-#[utoipa::path(get, path = "/api/mappings/", tag = "mappings",
+#[utoipa::path(get, path = "/api/mappings/", tag = "mappings", operation_id = "mappings_list",
     params(("doctor" = Option<i64>, Query), ("patient" = Option<i64>, Query), ("is_active" = Option<bool>, Query),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::MappingOut>), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<crate::openapi::MappingOut>, description = "One page of the mappings the caller may see"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -51,11 +51,11 @@ pub async fn list(
 /// (200): `assigned_by` and `assigned_date` stay as first assigned, the reason stays unless a
 /// non-empty one is given, and `reactivated_by` / `reactivated_at` are set. A patient may only
 /// reactivate a mapping they made inactive themselves (403 otherwise). An active pair is a 400.
-#[utoipa::path(post, path = "/api/mappings/", tag = "mappings",
+#[utoipa::path(post, path = "/api/mappings/", tag = "mappings", operation_id = "mappings_create",
     request_body = crate::openapi::MappingIn,
     responses((status = 201, body = crate::openapi::MappingOut, description = "A new mapping"),
               (status = 200, body = crate::openapi::MappingOut, description = "The pair's inactive mapping, reactivated with its history kept"),
-              (status = 400, body = crate::openapi::FieldErrorsOut, example = json!({"non_field_errors": ["The fields doctor, patient must make a unique set."]})),
+              (status = 400, body = crate::openapi::FieldErrorsOut, description = "Validation error, or the pair already has an active mapping", example = json!({"non_field_errors": ["The fields doctor, patient must make a unique set."]})),
               (status = 401),
               (status = 403, description = "Not allowed, or a patient re-creating a mapping that someone else made inactive")),
     security(("bearer" = [])))]
@@ -84,9 +84,9 @@ pub async fn create(
 }
 
 /// One mapping.
-#[utoipa::path(get, path = "/api/mappings/{id}/", tag = "mappings",
+#[utoipa::path(get, path = "/api/mappings/{id}/", tag = "mappings", operation_id = "mappings_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::MappingOut), (status = 401), (status = 404)),
+    responses((status = 200, body = crate::openapi::MappingOut, description = "The mapping"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -102,9 +102,9 @@ pub async fn get(
 
 /// Change a mapping's reason or active flag (a change of the flag records who made it and
 /// when).
-#[utoipa::path(patch, path = "/api/mappings/{id}/", tag = "mappings",
+#[utoipa::path(patch, path = "/api/mappings/{id}/", tag = "mappings", operation_id = "mappings_update",
     params(("id" = i64, Path)), request_body = crate::openapi::MappingPatch,
-    responses((status = 200, body = crate::openapi::MappingOut), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 200, body = crate::openapi::MappingOut, description = "The changed mapping"), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,
@@ -125,9 +125,9 @@ pub async fn update(
 }
 
 /// Deactivate a mapping (kept as history, with who deactivated it and when).
-#[utoipa::path(delete, path = "/api/mappings/{id}/", tag = "mappings",
+#[utoipa::path(delete, path = "/api/mappings/{id}/", tag = "mappings", operation_id = "mappings_deactivate",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204, description = "Deactivated (no body)"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn deactivate(
     state: State,
@@ -146,9 +146,9 @@ pub async fn deactivate(
 }
 
 /// The doctors actively assigned to a patient (the seed's endpoint).
-#[utoipa::path(get, path = "/api/mappings/patient/{patient_id}/", tag = "mappings",
+#[utoipa::path(get, path = "/api/mappings/patient/{patient_id}/", tag = "mappings", operation_id = "mappings_of_patient",
     params(("patient_id" = i64, Path)),
-    responses((status = 200, body = Vec<crate::openapi::DoctorOut>), (status = 401), (status = 404)),
+    responses((status = 200, body = Vec<crate::openapi::DoctorOut>, description = "The patient's active assignments"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn doctors_of_patient(
     state: State,

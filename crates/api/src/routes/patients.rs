@@ -12,10 +12,10 @@ use healthcare_domain::{FieldErrors, NewPatient, PatientChanges, PatientId, Role
 use healthcare_persistence::patients::{self, PatientFilter};
 
 /// List the patients the caller may see.
-#[utoipa::path(get, path = "/api/patients/", tag = "patients",
+#[utoipa::path(get, path = "/api/patients/", tag = "patients", operation_id = "patients_list",
     params(("search" = Option<String>, Query, description = "Substring of first or last name"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::PatientOut>), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<crate::openapi::PatientOut>, description = "One page of the patients the caller may see"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -38,9 +38,9 @@ pub async fn list(
 }
 
 /// Create a patient record (a patient account owns what it creates).
-#[utoipa::path(post, path = "/api/patients/", tag = "patients",
+#[utoipa::path(post, path = "/api/patients/", tag = "patients", operation_id = "patients_create",
     request_body = crate::openapi::PatientIn,
-    responses((status = 201, body = crate::openapi::PatientOut), (status = 400), (status = 401), (status = 403)),
+    responses((status = 201, body = crate::openapi::PatientOut, description = "The new patient"), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -59,9 +59,9 @@ pub async fn create(
 }
 
 /// One patient.
-#[utoipa::path(get, path = "/api/patients/{id}/", tag = "patients",
+#[utoipa::path(get, path = "/api/patients/{id}/", tag = "patients", operation_id = "patients_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::PatientOut), (status = 401), (status = 404)),
+    responses((status = 200, body = crate::openapi::PatientOut, description = "The patient"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -76,9 +76,9 @@ pub async fn get(
 }
 
 /// Change a patient.
-#[utoipa::path(patch, path = "/api/patients/{id}/", tag = "patients",
+#[utoipa::path(patch, path = "/api/patients/{id}/", tag = "patients", operation_id = "patients_update",
     params(("id" = i64, Path)), request_body = crate::openapi::PatientPatch,
-    responses((status = 200, body = crate::openapi::PatientOut), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 200, body = crate::openapi::PatientOut, description = "The changed patient"), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,
@@ -104,9 +104,9 @@ pub async fn update(
 }
 
 /// Archive a patient (refused while future appointments are scheduled).
-#[utoipa::path(delete, path = "/api/patients/{id}/", tag = "patients",
+#[utoipa::path(delete, path = "/api/patients/{id}/", tag = "patients", operation_id = "patients_archive",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409)),
+    responses((status = 204, description = "Archived (no body)"), (status = 401), (status = 403), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn archive(
     state: State,
