@@ -145,11 +145,10 @@ pub async fn deactivate(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The patient's active mappings, each with its doctor's record as `doctor_details` (the
-/// seed's endpoint).
+/// The doctors actively assigned to a patient (the seed's endpoint).
 #[utoipa::path(get, path = "/api/mappings/patient/{patient_id}/", tag = "mappings", operation_id = "mappings_of_patient",
     params(("patient_id" = i64, Path)),
-    responses((status = 200, body = Vec<crate::openapi::MappingWithDoctorOut>, description = "The patient's active assignments"), (status = 401), (status = 404)),
+    responses((status = 200, body = Vec<crate::openapi::DoctorOut>, description = "The patient's active assignments"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn doctors_of_patient(
     state: State,
@@ -159,8 +158,8 @@ pub async fn doctors_of_patient(
     let pid = PatientId(id(&path)?);
     allow(&actor, Action::Read, &Target::Mapping)?;
     let scope = scope(&actor, ResourceKind::Patient);
-    let assigned = state
-        .read(move |c| mappings::of_patient(c, pid, scope))
+    let doctors = state
+        .read(move |c| mappings::doctors_of_patient(c, pid, scope))
         .await?;
-    Ok(HttpResponse::Ok().json(assigned))
+    Ok(HttpResponse::Ok().json(doctors))
 }
