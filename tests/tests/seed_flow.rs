@@ -39,8 +39,12 @@ http_test! {
         let did = d.id();
         let m = admin.post("/api/mappings/", json!({"doctor": did, "patient": pid, "reason_for_assignment": "", "is_active": true}));
         assert_eq!(m.status, 201, "{m:?}");
+        assert_eq!(m.body["assigned_by_username"], "admin");
+        // The patient's active mappings, each with its doctor's record.
         let doctors_of = admin.get(&format!("/api/mappings/patient/{pid}/"));
         assert_eq!(doctors_of.body.as_array().map(Vec::len), Some(1));
+        assert_eq!(doctors_of.body[0]["id"], m.body["id"]);
+        assert_eq!(doctors_of.body[0]["doctor_details"], d.body);
         // The seed's appointment body (no duration: 30 minutes).
         let a = admin.post("/api/appointments/", json!({"doctor": did, "patient": pid,
             "appointment_datetime": "2035-12-20T10:30:00Z", "reason": "Routine follow-up"}));

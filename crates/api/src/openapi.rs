@@ -44,10 +44,13 @@ pub struct PatientIn {
     gender: String,
     #[schema(min_length = 1, max_length = 15)]
     contact_number: String,
+    /// Optional; may be blank (`""`, also when absent or null); a valid address when given.
     email: Option<String>,
+    /// Optional; may be blank.
     address: Option<String>,
+    /// Optional; may be blank.
     medical_history: Option<String>,
-    /// Owning account (admin and staff only).
+    /// Owning account (admin and staff only); never required.
     user: Option<i64>,
 }
 
@@ -98,14 +101,17 @@ pub struct DoctorIn {
     #[schema(pattern = "^(GP|CAR|NEU|PED|ORTH|DERM|PSY|RAD|SUR|OTH)$")]
     specialization: String,
     contact_number: String,
-    email: String,
+    /// Optional; may be blank (`""`, also when absent or null); a valid address when given.
+    email: Option<String>,
     #[schema(min_length = 1, max_length = 50)]
     license_number: String,
     #[schema(min_length = 1, max_length = 200)]
     hospital: String,
+    /// Optional; may be blank.
     address: Option<String>,
     #[schema(minimum = 0, maximum = 80)]
     experience_years: Option<i32>,
+    /// The doctor's own login account (a `doctor` account); never required.
     user: Option<i64>,
 }
 
@@ -125,27 +131,43 @@ pub struct DoctorPatch {
     user: Option<i64>,
 }
 
-/// A doctor-patient mapping as returned.
+/// A doctor-patient mapping as returned: the seed's fields, then the reactivation record.
 #[derive(Serialize, ToSchema)]
-#[schema(as = Mapping)]
+#[schema(as = Mapping, example = json!({"id": 1, "patient": 1, "doctor": 1, "assigned_by": 1, "assigned_by_username": "admin", "assigned_date": "2025-12-01", "reason_for_assignment": "", "is_active": true, "created_at": "2025-12-01T09:00:00Z", "reactivated_by": null, "reactivated_at": null}))]
 pub struct MappingOut {
     id: i64,
-    doctor: i64,
     patient: i64,
+    doctor: i64,
+    /// Who first assigned the doctor (kept when the mapping is reactivated); null when unknown.
+    #[schema(required = true)]
+    assigned_by: Option<i64>,
+    /// The username of `assigned_by`; null when unknown.
+    #[schema(required = true)]
+    assigned_by_username: Option<String>,
+    /// The day (UTC) the doctor was first assigned, `YYYY-MM-DD` (kept when the mapping is
+    /// reactivated).
+    #[schema(format = Date)]
+    assigned_date: String,
     reason_for_assignment: String,
     is_active: bool,
-    /// Who first assigned the doctor (kept when the mapping is reactivated).
-    assigned_by: Option<i64>,
-    /// When the doctor was first assigned (kept when the mapping is reactivated).
-    #[schema(format = DateTime)]
-    assigned_date: String,
     #[schema(format = DateTime)]
     created_at: String,
     /// Who last reactivated the mapping; null when it never was.
+    #[schema(required = true)]
     reactivated_by: Option<i64>,
     /// When the mapping was last reactivated; null when it never was.
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     reactivated_at: Option<String>,
+}
+
+/// A mapping with its doctor's record (`GET /api/mappings/patient/{patient_id}/`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = MappingWithDoctor)]
+pub struct MappingWithDoctorOut {
+    #[serde(flatten)]
+    mapping: MappingOut,
+    /// The assigned doctor, as `GET /api/doctors/{id}/` shows it.
+    doctor_details: DoctorOut,
 }
 
 /// A new mapping (the seed's body).
@@ -336,6 +358,17 @@ pub struct UserPatch {
     role: Option<String>,
     is_active: Option<bool>,
     password: Option<String>,
+}
+
+/// The answer of a registration: the seed's message, then the new account.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Registered, example = json!({"message": "User registered successfully", "id": 2, "username": "alice", "email": "alice@example.org", "role": "patient", "is_active": true, "date_joined": "2025-12-01T09:00:00Z"}))]
+pub struct RegisteredOut {
+    /// Always `User registered successfully`.
+    #[schema(pattern = "^User registered successfully$")]
+    message: String,
+    #[serde(flatten)]
+    user: UserOut,
 }
 
 /// Self-registration.

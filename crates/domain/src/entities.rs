@@ -1,4 +1,4 @@
-//! The records of SPEC §3, as they leave the server (the JSON shapes of the seed).
+//! The records as they leave the server (the seed's JSON shapes, plus our own fields).
 
 use crate::enums::{AppointmentStatus, Gender, Role, Specialization};
 use crate::ids::{AppointmentId, DoctorId, MappingId, PatientId, UserId};
@@ -89,24 +89,27 @@ pub struct Doctor {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A doctor-patient assignment.
+/// A doctor-patient assignment, in the seed's shape (`id, patient, doctor, assigned_by,
+/// assigned_by_username, assigned_date, reason_for_assignment, is_active, created_at`) plus
+/// the reactivation record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mapping {
     /// Identifier.
     pub id: MappingId,
-    /// The doctor.
-    pub doctor: DoctorId,
     /// The patient.
     pub patient: PatientId,
+    /// The doctor.
+    pub doctor: DoctorId,
+    /// Who first assigned (an account), if known; a reactivation keeps it.
+    pub assigned_by: Option<UserId>,
+    /// The username of `assigned_by`, `None` when no account is known.
+    pub assigned_by_username: Option<String>,
+    /// The day (UTC) the doctor was first assigned, `YYYY-MM-DD`; a reactivation keeps it.
+    pub assigned_date: NaiveDate,
     /// Why the doctor was assigned.
     pub reason_for_assignment: String,
     /// Inactive mappings are kept as history.
     pub is_active: bool,
-    /// Who first assigned (an account), if known; a reactivation keeps it.
-    pub assigned_by: Option<UserId>,
-    /// When the doctor was first assigned; a reactivation keeps it.
-    #[serde(serialize_with = "crate::timestamps::serialize")]
-    pub assigned_date: DateTime<Utc>,
     /// When the row was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
@@ -115,6 +118,17 @@ pub struct Mapping {
     /// When it was last reactivated, `None` when it never was.
     #[serde(serialize_with = "crate::timestamps::serialize_option")]
     pub reactivated_at: Option<DateTime<Utc>>,
+}
+
+/// A mapping with its doctor's record as `doctor_details` (the answer of the seed's
+/// `/api/mappings/patient/{id}/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappingWithDoctor {
+    /// The mapping, its fields at the top level.
+    #[serde(flatten)]
+    pub mapping: Mapping,
+    /// The assigned doctor, as the doctor endpoints show it.
+    pub doctor_details: Doctor,
 }
 
 /// An appointment.
@@ -162,6 +176,58 @@ pub fn age_on(born: NaiveDate, today: NaiveDate) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mappings_serialize_in_the_seed_shape() {
+        let at = DateTime::from_timestamp(1_764_579_600, 0).unwrap_or_default();
+        let mapping = Mapping {
+            id: MappingId(3),
+            patient: PatientId(2),
+            doctor: DoctorId(1),
+            assigned_by: Some(UserId(7)),
+            assigned_by_username: Some("admin".into()),
+            assigned_date: at.date_naive(),
+            reason_for_assignment: String::new(),
+            is_active: true,
+            created_at: at,
+            reactivated_by: None,
+            reactivated_at: None,
+        };
+        let json = serde_json::to_value(&mapping).unwrap_or_default();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": 3, "patient": 2, "doctor": 1, "assigned_by": 7,
+                "assigned_by_username": "admin", "assigned_date": "2025-12-01",
+                "reason_for_assignment": "", "is_active": true, "created_at": "2025-12-01T09:00:00Z",
+                "reactivated_by": null, "reactivated_at": null})
+        );
+        let doctor = Doctor {
+            id: DoctorId(1),
+            first_name: "Gregory".into(),
+            last_name: "House".into(),
+            specialization: Specialization::GeneralPractice,
+            contact_number: "555 0100".into(),
+            email: String::new(),
+            license_number: "LIC-1".into(),
+            hospital: "PPTH".into(),
+            address: String::new(),
+            experience_years: 12,
+            user: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let nested = MappingWithDoctor {
+            mapping,
+            doctor_details: doctor.clone(),
+        };
+        let json = serde_json::to_value(&nested).unwrap_or_default();
+        assert_eq!(json["assigned_date"], "2025-12-01");
+        assert_eq!(json["doctor"], 1);
+        assert_eq!(
+            json["doctor_details"],
+            serde_json::to_value(&doctor).unwrap_or_default()
+        );
+    }
 
     #[test]
     fn age_counts_whole_years() {

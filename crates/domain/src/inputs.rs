@@ -197,7 +197,7 @@ pub struct NewDoctor {
     pub specialization: Specialization,
     /// Phone number.
     pub contact_number: String,
-    /// Email.
+    /// Email ("" for none).
     pub email: String,
     /// Licence number (unique).
     pub license_number: String,
@@ -257,7 +257,7 @@ fn read_doctor(r: &mut Reader<'_>) -> DoctorChanges {
         last_name: r.text("last_name", 100),
         specialization: r.choice("specialization"),
         contact_number: r.phone("contact_number"),
-        email: r.email("email"),
+        email: r.optional_email("email"),
         license_number: r.text("license_number", 50),
         hospital: r.text("hospital", 200),
         address: r.optional_text("address", MAX_NOTE),
@@ -279,7 +279,7 @@ impl NewDoctor {
                 last_name: Some(last_name),
                 specialization: Some(specialization),
                 contact_number: Some(contact_number),
-                email: Some(email),
+                email,
                 license_number: Some(license_number),
                 hospital: Some(hospital),
                 address,
@@ -290,7 +290,7 @@ impl NewDoctor {
                 last_name,
                 specialization,
                 contact_number,
-                email,
+                email: email.unwrap_or_default(),
                 license_number,
                 hospital,
                 address: address.unwrap_or_default(),
@@ -778,6 +778,64 @@ mod tests {
         assert_eq!(d.map(|d| d.experience_years), Ok(0));
         pairs.push(("experience_years", Raw::Int(-1)));
         assert!(NewDoctor::parse(&RawObject::from_pairs(pairs)).is_err());
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_or_blank() {
+        // The seed's `EmailField(blank=True)` and blank addresses: absent, "" and null are "".
+        let doctor = |extra: Vec<(&'static str, Raw)>| {
+            let mut pairs = vec![
+                ("first_name", s("Gregory")),
+                ("last_name", s("House")),
+                ("specialization", s("GP")),
+                ("contact_number", s("555 0100")),
+                ("license_number", s("LIC-1")),
+                ("hospital", s("PPTH")),
+            ];
+            pairs.extend(extra);
+            NewDoctor::parse(&RawObject::from_pairs(pairs)).map(|d| (d.email, d.address, d.user))
+        };
+        let none = Ok((String::new(), String::new(), None));
+        assert_eq!(doctor(vec![]), none);
+        assert_eq!(doctor(vec![("email", s("")), ("address", s(""))]), none);
+        assert_eq!(
+            doctor(vec![("email", Raw::Null), ("address", s("  "))]),
+            none
+        );
+        let bad = doctor(vec![("email", s("nope"))]).err().unwrap_or_default();
+        assert_eq!(bad.messages("email"), ["Enter a valid email address."]);
+        let patient = RawObject::from_pairs([
+            ("first_name", s("Ada")),
+            ("last_name", s("Lovelace")),
+            ("date_of_birth", s("1990-12-10")),
+            ("gender", s("F")),
+            ("contact_number", s("1234")),
+            ("email", s("")),
+            ("address", s("")),
+            ("medical_history", s("")),
+        ]);
+        assert_eq!(
+            NewPatient::parse(&patient, today()).map(|p| (
+                p.email,
+                p.address,
+                p.medical_history,
+                p.user
+            )),
+            Ok((String::new(), String::new(), String::new(), None))
+        );
+        // Updates may blank them too; absent fields stay unchanged.
+        let blank = RawObject::from_pairs([("email", s("")), ("address", s(""))]);
+        let d = DoctorChanges::parse(&blank);
+        assert_eq!(
+            d.map(|d| (d.email, d.address, d.hospital)),
+            Ok((Some(String::new()), Some(String::new()), None))
+        );
+        let blank = RawObject::from_pairs([("email", s("")), ("medical_history", s(""))]);
+        let p = PatientChanges::parse(&blank, today());
+        assert_eq!(
+            p.map(|p| (p.email, p.medical_history, p.address)),
+            Ok((Some(String::new()), Some(String::new()), None))
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod scope;
 pub mod timestamps;
 pub mod username;
 
-pub use entities::{age_on, Appointment, Doctor, Mapping, Patient, User};
+pub use entities::{age_on, Appointment, Doctor, Mapping, MappingWithDoctor, Patient, User};
 pub use enums::{AppointmentStatus, Gender, Role, Specialization, UnknownCode};
 pub use errors::{msg, FieldErrors, NON_FIELD_ERRORS};
 pub use ids::{AppointmentId, DoctorId, MappingId, PatientId, UserId};

@@ -1,15 +1,17 @@
-//! Doctor-patient assignments.
+//! Doctor-patient assignments. Every mapping is read with the assigning account's username
+//! (`LEFT JOIN users` in the same query).
 
 use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Listed, Page};
-use crate::schema::{doctors, mappings, patients};
+use crate::schema::{doctors, mappings, patients, users};
 use crate::time::{from_db, now, to_db};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::IntoSql;
 use healthcare_domain::{
-    Doctor, DoctorId, Mapping, MappingChanges, MappingId, NewMapping, PatientId, Scope, UserId,
+    DoctorId, Mapping, MappingChanges, MappingId, MappingWithDoctor, NewMapping, PatientId, Scope,
+    UserId,
 };
 
 /// A stored mapping row.
@@ -30,19 +32,22 @@ pub struct MappingRow {
     reactivated_at: Option<NaiveDateTime>,
 }
 
-impl From<MappingRow> for Mapping {
-    fn from(r: MappingRow) -> Self {
+impl MappingRow {
+    /// The mapping as served, with the username of the account in `assigned_by` (`None` when
+    /// there is none).
+    fn into_domain(self, assigned_by_username: Option<String>) -> Mapping {
         Mapping {
-            id: MappingId(r.id),
-            doctor: DoctorId(r.doctor_id),
-            patient: PatientId(r.patient_id),
-            reason_for_assignment: r.reason_for_assignment,
-            is_active: r.is_active,
-            assigned_by: r.assigned_by.map(UserId),
-            assigned_date: from_db(r.assigned_date),
-            created_at: from_db(r.created_at),
-            reactivated_by: r.reactivated_by.map(UserId),
-            reactivated_at: r.reactivated_at.map(from_db),
+            id: MappingId(self.id),
+            patient: PatientId(self.patient_id),
+            doctor: DoctorId(self.doctor_id),
+            assigned_by: self.assigned_by.map(UserId),
+            assigned_by_username: self.assigned_by.and(assigned_by_username),
+            assigned_date: from_db(self.assigned_date).date_naive(),
+            reason_for_assignment: self.reason_for_assignment,
+            is_active: self.is_active,
+            created_at: from_db(self.created_at),
+            reactivated_by: self.reactivated_by.map(UserId),
+            reactivated_at: self.reactivated_at.map(from_db),
         }
     }
 }
@@ -98,7 +103,41 @@ pub struct MappingFilter {
     pub is_active: Option<bool>,
 }
 
-type Boxed<'a> = mappings::BoxedQuery<'a, crate::db::MultiBackend>;
+/// Mappings with the account that assigned them: `mappings LEFT JOIN users ON users.id =
+/// mappings.assigned_by`.
+type WithAssigner = diesel::dsl::LeftJoinOn<
+    mappings::table,
+    users::table,
+    diesel::dsl::Eq<diesel::dsl::Nullable<users::id>, mappings::assigned_by>,
+>;
+
+type Boxed<'a> = diesel::dsl::IntoBoxed<'a, WithAssigner, crate::db::MultiBackend>;
+
+/// What a mapping read selects: its columns and the assigning account's username.
+type Selection = (
+    <mappings::table as diesel::Table>::AllColumns,
+    diesel::dsl::Nullable<users::username>,
+);
+
+fn selection() -> Selection {
+    (mappings::all_columns, users::username.nullable())
+}
+
+/// Every mapping with its assigner, ready for filters.
+fn with_assigner<'a>() -> Boxed<'a> {
+    mappings::table
+        .left_join(users::table.on(users::id.nullable().eq(mappings::assigned_by)))
+        .into_boxed()
+}
+
+/// A mapping by id, whatever the scope (after a write that already checked it).
+fn load(conn: &mut DbConnection, id: i64) -> StoreResult<Mapping> {
+    let (row, username): (MappingRow, Option<String>) = with_assigner()
+        .filter(mappings::id.eq(id))
+        .select(selection())
+        .get_result(conn)?;
+    Ok(row.into_domain(username))
+}
 
 fn scoped<'a>(query: Boxed<'a>, scope: Scope) -> Boxed<'a> {
     match scope {
@@ -195,7 +234,7 @@ pub fn assign(
     let Some(id) = existing else {
         // Created inactive: its creator is the one who deactivated it.
         let inactive_since = (!input.is_active).then_some((by.0, t));
-        let row: MappingRow = diesel::insert_into(mappings::table)
+        let id: i64 = diesel::insert_into(mappings::table)
             .values(MappingInsert {
                 doctor_id: input.doctor.0,
                 patient_id: input.patient.0,
@@ -207,9 +246,9 @@ pub fn assign(
                 deactivated_by: inactive_since.map(|(u, _)| u),
                 deactivated_at: inactive_since.map(|(_, at)| at),
             })
-            .returning(mappings::all_columns)
+            .returning(mappings::id)
             .get_result(conn)?;
-        return Ok(Assigned::Created(row.into()));
+        return Ok(Assigned::Created(load(conn, id)?));
     };
     if !input.is_active {
         return Err(duplicate);
@@ -228,10 +267,10 @@ pub fn assign(
         mappings::reactivated_by.eq(Some(by.0)),
         mappings::reactivated_at.eq(Some(t)),
     );
-    let row: Option<MappingRow> = if input.reason_for_assignment.is_empty() {
+    let updated: Option<i64> = if input.reason_for_assignment.is_empty() {
         diesel::update(target)
             .set(reactivated)
-            .returning(mappings::all_columns)
+            .returning(mappings::id)
             .get_result(conn)
             .optional()?
     } else {
@@ -240,12 +279,12 @@ pub fn assign(
                 reactivated,
                 mappings::reason_for_assignment.eq(&input.reason_for_assignment),
             ))
-            .returning(mappings::all_columns)
+            .returning(mappings::id)
             .get_result(conn)
             .optional()?
     };
-    if let Some(row) = row {
-        return Ok(Assigned::Reactivated(row.into()));
+    if let Some(id) = updated {
+        return Ok(Assigned::Reactivated(load(conn, id)?));
     }
     // Nothing changed: the mapping is active already, or inactive by someone else's decision.
     let active: bool = mappings::table
@@ -261,10 +300,11 @@ pub fn assign(
 
 /// A mapping visible in `scope`.
 pub fn find(conn: &mut DbConnection, id: MappingId, scope: Scope) -> StoreResult<Mapping> {
-    let row: MappingRow = scoped(mappings::table.into_boxed(), scope)
+    let (row, username): (MappingRow, Option<String>) = scoped(with_assigner(), scope)
         .filter(mappings::id.eq(id.0))
+        .select(selection())
         .get_result(conn)?;
-    Ok(row.into())
+    Ok(row.into_domain(username))
 }
 
 /// The mappings visible in `scope`, by id.
@@ -275,7 +315,7 @@ pub fn list(
     page: Page,
 ) -> StoreResult<Listed<Mapping>> {
     let build = || {
-        let mut q = scoped(mappings::table.into_boxed(), scope);
+        let mut q = scoped(with_assigner(), scope);
         if let Some(d) = filter.doctor {
             q = q.filter(mappings::doctor_id.eq(d.0));
         }
@@ -288,35 +328,49 @@ pub fn list(
         q
     };
     let total: i64 = build().count().get_result(conn)?;
-    let rows: Vec<MappingRow> = build()
+    let rows: Vec<(MappingRow, Option<String>)> = build()
+        .select(selection())
         .order(mappings::id.asc())
         .limit(page.limit)
         .offset(page.offset)
         .load(conn)?;
     Ok(Listed {
-        items: rows.into_iter().map(Mapping::from).collect(),
+        items: rows
+            .into_iter()
+            .map(|(row, username)| row.into_domain(username))
+            .collect(),
         total,
     })
 }
 
-/// The doctors actively assigned to a patient visible in `scope` (the seed's
-/// `/api/mappings/patient/{id}/`).
-pub fn doctors_of_patient(
+/// The active mappings of a patient visible in `scope`, each with its (unarchived) doctor's
+/// record, by mapping id, in one query (the seed's `/api/mappings/patient/{id}/`).
+pub fn of_patient(
     conn: &mut DbConnection,
     patient: PatientId,
     scope: Scope,
-) -> StoreResult<Vec<Doctor>> {
+) -> StoreResult<Vec<MappingWithDoctor>> {
     crate::patients::find(conn, patient, scope)?;
-    let rows: Vec<crate::doctors::DoctorRow> = mappings::table
+    let rows: Vec<(MappingRow, Option<String>, crate::doctors::DoctorRow)> = mappings::table
         .inner_join(doctors::table)
+        .left_join(users::table.on(users::id.nullable().eq(mappings::assigned_by)))
         .filter(mappings::patient_id.eq(patient.0))
         .filter(mappings::is_active.eq(true))
         .filter(doctors::archived_at.is_null())
-        .select(doctors::all_columns)
-        .order(doctors::id.asc())
+        .select((
+            mappings::all_columns,
+            users::username.nullable(),
+            doctors::all_columns,
+        ))
+        .order(mappings::id.asc())
         .load(conn)?;
     rows.into_iter()
-        .map(crate::doctors::DoctorRow::into_domain)
+        .map(|(row, username, doctor)| {
+            Ok(MappingWithDoctor {
+                mapping: row.into_domain(username),
+                doctor_details: doctor.into_domain()?,
+            })
+        })
         .collect()
 }
 
@@ -326,8 +380,9 @@ pub fn history(
     id: MappingId,
     scope: Scope,
 ) -> StoreResult<MappingHistory> {
-    let row: MappingRow = scoped(mappings::table.into_boxed(), scope)
+    let row: MappingRow = scoped(with_assigner(), scope)
         .filter(mappings::id.eq(id.0))
+        .select(mappings::all_columns)
         .get_result(conn)?;
     Ok(MappingHistory::from(&row))
 }

@@ -162,8 +162,17 @@ both_backends! {
         assert!(matches!(t.db.write({ let input = input.clone(); move |c| mappings::create(c, &input, Scope::All, f.admin) }), Err(StoreError::Duplicate { .. })));
         let missing = NewMapping { doctor: DoctorId(999), ..input.clone() };
         assert!(matches!(t.db.write({ let missing = missing.clone(); move |c| mappings::create(c, &missing, Scope::All, f.admin) }), Err(StoreError::MissingReference { field: "doctor", id: 999 })));
-        let doctors_of = t.db.read(|c| mappings::doctors_of_patient(c, f.p1, Scope::All)).unwrap();
-        assert_eq!(doctors_of.iter().map(|d| d.id).collect::<Vec<_>>(), [f.d1]);
+        // Read with the assigner's username (one join) and the day it was assigned.
+        assert_eq!(m.assigned_by_username.as_deref(), Some("admin"));
+        assert_eq!(m.assigned_date, m.created_at.date_naive());
+        assert_eq!(t.db.read(move |c| mappings::find(c, m.id, Scope::All)).unwrap(), m);
+        let listed = t.db.read(|c| mappings::list(c, Scope::All, MappingFilter::default(), Page::default())).unwrap();
+        assert_eq!(listed.items, std::slice::from_ref(&m));
+        // The patient's active mappings, each with its doctor's record.
+        let of = t.db.read(|c| mappings::of_patient(c, f.p1, Scope::All)).unwrap();
+        assert_eq!(of.iter().map(|w| (w.mapping.id, w.doctor_details.id)).collect::<Vec<_>>(), [(m.id, f.d1)]);
+        assert_eq!(of[0].mapping, m);
+        assert_eq!(of[0].doctor_details, t.db.read(|c| doctors::find(c, f.d1)).unwrap());
         // Doctor scope sees its own mappings and the mapped patient.
         let mine = t.db.read(|c| mappings::list(c, Scope::DoctorOf(f.d1), MappingFilter::default(), Page::default())).unwrap();
         assert_eq!(mine.total, 1);
@@ -175,13 +184,22 @@ both_backends! {
         assert_eq!(t.db.write({ let ch = ch.clone(); move |c| mappings::update(c, m.id, Scope::All, &ch, f.admin) }).unwrap().reason_for_assignment, "follow-up");
         t.db.write(move |c| mappings::deactivate(c, m.id, Scope::All, f.admin)).unwrap();
         assert!(!t.db.read(|c| mappings::find(c, m.id, Scope::All)).unwrap().is_active);
-        assert!(t.db.read(|c| mappings::doctors_of_patient(c, f.p1, Scope::All)).unwrap().is_empty());
+        assert!(t.db.read(|c| mappings::of_patient(c, f.p1, Scope::All)).unwrap().is_empty());
         // Re-assigning reactivates the same row, keeping the first assignment.
         let again = t.db.write({ let input = input.clone(); move |c| mappings::create(c, &input, Scope::All, f.admin) }).unwrap();
         assert_eq!((again.id, again.is_active), (m.id, true));
         assert_eq!((again.assigned_by, again.assigned_date), (m.assigned_by, m.assigned_date));
         let active = MappingFilter { is_active: Some(true), patient: Some(f.p1), ..Default::default() };
         assert_eq!(t.db.read(|c| mappings::list(c, Scope::All, active, Page::default())).unwrap().total, 1);
+        // A mapping without a known assigner reads with no username (the left join finds none).
+        let id = m.id.0;
+        t.db.write(move |c| {
+            diesel::RunQueryDsl::execute(diesel::sql_query(format!("UPDATE mappings SET assigned_by = NULL WHERE id = {id}")), c)?;
+            Ok(())
+        }).unwrap();
+        let orphan = t.db.read(move |c| mappings::find(c, m.id, Scope::All)).unwrap();
+        assert_eq!((orphan.assigned_by, orphan.assigned_by_username.as_deref()), (None, None));
+        assert_eq!(t.db.read(|c| mappings::of_patient(c, f.p1, Scope::All)).unwrap()[0].mapping, orphan);
     };
 
     overlap_rules => |t: &TestDb| {

@@ -100,12 +100,24 @@ fn pair_json(pair: &TokenPair) -> serde_json::Value {
     json!({ "access": pair.access, "refresh": pair.refresh })
 }
 
-/// Self-registration: `{username, email, password}`. The first account of an empty database
-/// becomes `admin`; later ones `patient`. Throttled per client address; a duplicate username
-/// is refused before any password is hashed.
+/// The seed's registration message.
+pub const REGISTERED: &str = "User registered successfully";
+
+/// A registration's answer: the seed's `message`, then the new account's fields.
+#[derive(serde::Serialize)]
+struct Registered {
+    message: &'static str,
+    #[serde(flatten)]
+    user: User,
+}
+
+/// Self-registration: `{username, email, password}` -> 201 `{"message": "User registered
+/// successfully", ...the account}`. The first account of an empty database becomes `admin`;
+/// later ones `patient`. Throttled per client address; a duplicate username is refused before
+/// any password is hashed.
 #[utoipa::path(post, path = "/api/auth/register/", tag = "auth", operation_id = "auth_register",
     request_body = crate::openapi::RegisterIn,
-    responses((status = 201, body = crate::openapi::UserOut, description = "The new account"), (status = 400), (status = 403, description = "Registration is closed"), (status = 429)))]
+    responses((status = 201, body = crate::openapi::RegisteredOut, description = "The new account"), (status = 400), (status = 403, description = "Registration is closed"), (status = 429)))]
 pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     if !state.settings.allow_registration {
         return Err(ApiError::Forbidden);
@@ -132,7 +144,10 @@ pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiRe
     let user = state
         .write(move |c| users::register(c, &input.username, &input.email, &hashed))
         .await?;
-    Ok(HttpResponse::Created().json(user))
+    Ok(HttpResponse::Created().json(Registered {
+        message: REGISTERED,
+        user,
+    }))
 }
 
 /// Obtain a token pair: `{username, password}` -> `{access, refresh}`. Starts a session.

@@ -145,10 +145,11 @@ pub async fn deactivate(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The doctors actively assigned to a patient (the seed's endpoint).
+/// The patient's active mappings, each with its doctor's record as `doctor_details` (the
+/// seed's endpoint).
 #[utoipa::path(get, path = "/api/mappings/patient/{patient_id}/", tag = "mappings", operation_id = "mappings_of_patient",
     params(("patient_id" = i64, Path)),
-    responses((status = 200, body = Vec<crate::openapi::DoctorOut>, description = "The patient's active assignments"), (status = 401), (status = 404)),
+    responses((status = 200, body = Vec<crate::openapi::MappingWithDoctorOut>, description = "The patient's active assignments"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn doctors_of_patient(
     state: State,
@@ -158,8 +159,8 @@ pub async fn doctors_of_patient(
     let pid = PatientId(id(&path)?);
     allow(&actor, Action::Read, &Target::Mapping)?;
     let scope = scope(&actor, ResourceKind::Patient);
-    let doctors = state
-        .read(move |c| mappings::doctors_of_patient(c, pid, scope))
+    let assigned = state
+        .read(move |c| mappings::of_patient(c, pid, scope))
         .await?;
-    Ok(HttpResponse::Ok().json(doctors))
+    Ok(HttpResponse::Ok().json(assigned))
 }
