@@ -596,6 +596,83 @@ impl Modify for Security {
     }
 }
 
+/// The body of a 500: nothing internal, and the request's id (the `X-Request-Id` response
+/// header's) under which the server logged the cause.
+#[derive(Serialize, ToSchema)]
+#[schema(as = InternalError, example = json!({"detail": "Internal server error.", "request_id": "5f0c2a6e4b1d4c8f8e2f3a5b6c7d8e9f"}))]
+pub struct InternalErrorOut {
+    /// Always `Internal server error.`
+    detail: String,
+    /// The request's id, as in the `X-Request-Id` response header.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
+    request_id: String,
+}
+
+/// Documents request ids (docs/api.md, `crate::request_id`): the `X-Request-Id` header on every
+/// response of every operation (one `components.headers` entry, referenced), and the 500 body,
+/// `InternalError`, with its `request_id`. Runs after the modifiers that add responses.
+struct RequestIds;
+
+impl Modify for RequestIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Type};
+        use utoipa::PartialSchema;
+        const NAME: &str = "X-Request-Id";
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .schemas
+            .insert("InternalError".to_owned(), InternalErrorOut::schema());
+        components.headers.insert(
+            NAME.to_owned(),
+            HeaderBuilder::new()
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(crate::request_id::MAX_LEN))
+                        .pattern(Some("^[A-Za-z0-9._:-]+$")),
+                ))
+                .description(Some(
+                    "The request's id: the client's `X-Request-Id` when it sent one of 1-128 \
+                     characters of `[A-Za-z0-9._:-]`, else a new one (32 hex digits). Every log \
+                     line of the request names it.",
+                ))
+                .example(Some(serde_json::json!("5f0c2a6e4b1d4c8f8e2f3a5b6c7d8e9f")))
+                .build()
+                .into(),
+        );
+        let header = Ref::new(format!("#/components/headers/{NAME}"));
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (code, response) in op.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    response
+                        .headers
+                        .insert(NAME.to_owned(), RefOr::Ref(header.clone()));
+                    if code == "500" {
+                        for content in response.content.values_mut() {
+                            if let RefOr::T(content) = content {
+                                content.schema =
+                                    Some(Ref::from_schema_name("InternalError").into());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -614,7 +691,7 @@ impl Modify for Security {
         routes::health::health, routes::health::ready,
     ),
     components(schemas(FieldErrorsOut, DetailOut)),
-    modifiers(&Security, &StandardErrors, &SeedPaths),
+    modifiers(&Security, &StandardErrors, &SeedPaths, &RequestIds),
     tags(
         (name = "auth", description = "Registration and JWT tokens"),
         (name = "patients"), (name = "doctors"),
