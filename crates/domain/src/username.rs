@@ -28,7 +28,9 @@ pub fn username_key(username: &str) -> String {
     let nfkc = ComposingNormalizer::new_nfkc();
     let normalized = nfkc.normalize(username.trim());
     let folded = CaseMapper::new().fold_string(&normalized);
-    nfkc.normalize(&folded).into_owned()
+    // Trimmed again: normalisation can begin or end a name with white space (`¯` is a space and
+    // a combining macron under NFKC), and the key of a key must be the key itself.
+    nfkc.normalize(&folded).trim().to_owned()
 }
 
 /// An alphabet whose letters are easily taken for another's: usernames may use letters of
