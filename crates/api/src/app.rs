@@ -195,7 +195,7 @@ async fn docs_redirect() -> HttpResponse {
 
 /// Every route of the API.
 ///
-/// Each path is served with and without its trailing slash (SPEC §4) by two single-pattern
+/// Each path is served with and without its trailing slash by two single-pattern
 /// resources: actix tries resources in registration order, compares a static pattern as a
 /// string but a resource with several patterns through a regular expression set, so the
 /// canonical (slash) spellings come first, hot paths at the top, and the slash-less ones after.

@@ -1,4 +1,4 @@
-//! The one error type of the API and the one place where errors become HTTP (SPEC §7).
+//! The one error type of the API and the one place where errors become HTTP (the error table of docs/api.md).
 //!
 //! A 500 answers `{"detail": "Internal server error.", "request_id": "..."}` and names nothing
 //! internal; its cause, with the whole chain of sources, is logged here, at the edge, with the

@@ -1,5 +1,5 @@
 //! Extractors: the authenticated caller, the JSON body and the query string, each failing with
-//! the SPEC §7 JSON errors.
+//! the JSON errors of docs/api.md.
 
 use crate::callers::TokenFacts;
 use crate::error::ApiError;

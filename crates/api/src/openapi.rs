@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. The schema types here
-//! describe the JSON shapes of SPEC §3 (the domain crate stays free of HTTP concerns).
+//! describe the JSON shapes of docs/api.md (the domain crate stays free of HTTP concerns).
 #![allow(dead_code)]
 
 use crate::routes;

@@ -1,4 +1,4 @@
-//! `limit`/`offset` paging with `X-Total-Count` and an RFC 8288 `Link` header (SPEC §4).
+//! `limit`/`offset` paging with `X-Total-Count` and an RFC 8288 `Link` header.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;

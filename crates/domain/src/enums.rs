@@ -46,7 +46,7 @@ macro_rules! code_enum {
 pub struct UnknownCode(pub String);
 
 code_enum!(
-    /// What an account may do (SPEC §5).
+    /// What an account may do (docs/api.md "Roles").
     Role {
         /// Everything, including user management.
         Admin => "admin",
