@@ -80,13 +80,14 @@ async fn admit_login(
     }
 }
 
-async fn hash(state: &AppState, password: String) -> ApiResult<String> {
+/// Hashes a new password at the configured cost, on a hashing slot (never on the executor).
+pub async fn hash(state: &AppState, password: String) -> ApiResult<String> {
     let cost = state.settings.bcrypt_cost;
     state
         .hashing
         .run(move || hash_password(&password, cost))
         .await?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| ApiError::internal(&e))
 }
 
 fn token_config(state: &AppState) -> healthcare_auth::TokenConfig {
@@ -94,6 +95,25 @@ fn token_config(state: &AppState) -> healthcare_auth::TokenConfig {
         access_ttl: state.settings.access_ttl,
         refresh_ttl: state.settings.refresh_ttl,
     }
+}
+
+/// Signs an access and a refresh token of `session` for `user`.
+fn issue_pair(
+    state: &AppState,
+    user: &User,
+    session: &healthcare_auth::Session,
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<TokenPair> {
+    state
+        .keys
+        .issue_pair(
+            user.id,
+            user.role,
+            session,
+            now.timestamp(),
+            &token_config(state),
+        )
+        .map_err(|e| ApiError::internal(&e))
 }
 
 fn pair_json(pair: &TokenPair) -> serde_json::Value {
@@ -187,16 +207,7 @@ pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResu
     }
     let session = healthcare_auth::Session::start(row.token_version);
     let now = Utc::now();
-    let pair = state
-        .keys
-        .issue_pair(
-            user.id,
-            user.role,
-            &session,
-            now.timestamp(),
-            &token_config(&state),
-        )
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair = issue_pair(&state, &user, &session, now)?;
     let jti = pair.refresh_claims.jti.clone();
     let expires = pair.refresh_claims.expires_at();
     let old_hash = row.password_hash.clone();
@@ -244,16 +255,7 @@ pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> 
     // concurrent reuse that ends the session also revokes it.
     let session = healthcare_auth::Session::resume(family.clone(), row.token_version);
     let now = Utc::now();
-    let pair = state
-        .keys
-        .issue_pair(
-            user.id,
-            user.role,
-            &session,
-            now.timestamp(),
-            &token_config(&state),
-        )
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair = issue_pair(&state, &user, &session, now)?;
     let (old, new, expires) = (
         claims.jti.clone(),
         pair.refresh_claims.jti.clone(),
@@ -371,7 +373,7 @@ pub async fn change_password(
 pub async fn me(state: State, Caller(actor): Caller) -> ApiResult<HttpResponse> {
     let row = state.read(move |c| users::find(c, actor.user)).await?;
     let user: User = row.to_domain()?;
-    let mut value = serde_json::to_value(&user).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut value = serde_json::to_value(&user).map_err(|e| ApiError::internal(&e))?;
     if let Some(obj) = value.as_object_mut() {
         obj.insert("doctor".into(), json!(actor.doctor));
     }

@@ -1,24 +1,16 @@
 //! `/api/users/` (admin only).
 
+use super::auth::hash;
 use super::{allow, created, id};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use healthcare_auth::{check_password_policy, hash_password, Action, Target};
+use healthcare_auth::{check_password_policy, Action, Target};
 use healthcare_domain::{FieldErrors, NewUser, Role, UserChanges, UserId};
 use healthcare_persistence::users::{self, UserUpdate};
 use healthcare_persistence::StoreError;
-
-async fn hash(state: &State, password: String) -> ApiResult<String> {
-    let cost = state.settings.bcrypt_cost;
-    state
-        .hashing
-        .run(move || hash_password(&password, cost))
-        .await?
-        .map_err(|e| ApiError::Internal(e.to_string()))
-}
 
 /// All accounts.
 #[utoipa::path(get, path = "/api/users/", tag = "users", operation_id = "users_list",
