@@ -30,33 +30,9 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
 fi
 "$venv/bin/schemathesis" --version
 
-if [ -n "${HEALTHCARE_BIN:-}" ]; then
-    bin="$HEALTHCARE_BIN"
-else
-    cargo build --quiet -p healthcare-api --bin healthcare
-    bin="$target/debug/healthcare"
-fi
-
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-DATABASE_URL="sqlite://$work/schemathesis.db" HEALTHCARE_BIND=127.0.0.1:0 BCRYPT_COST=4 RUST_LOG=error \
-    "$bin" serve >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.out" | head -n1)
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; echo "FATAL: server exited" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "FATAL: server did not start" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+# shellcheck source=tests/hostile/serve_sqlite.sh
+source "$root/tests/hostile/serve_sqlite.sh"
+serve_sqlite schemathesis
 echo "server on $base (seed $seed, $max_examples examples per operation)"
 
 # An admin (the first account), and one record of each kind so that ids 1 exist.

@@ -60,22 +60,8 @@ impl Server {
         database_url: &str,
         extra: &[(&str, &str)],
     ) -> (Server, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
-        use std::io::Read;
         let mut server = Self::spawn(database_url, extra, Stdio::piped());
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut stderr = server.child.stderr.take().expect("stderr");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .expect("log buffer")
-                    .extend_from_slice(&buf[..n]);
-            }
-        });
+        let (log, _reader) = capture(server.child.stderr.take().expect("stderr"));
         (server, log)
     }
 
@@ -152,9 +138,8 @@ pub struct Launch {
 /// instead, it is given a moment to finish its start-up logging and then killed. Either way the
 /// wait is bounded by `timeout`.
 pub fn launch(database_url: &str, extra: &[(&str, &str)], timeout: Duration) -> Launch {
-    use std::io::Read;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::Instant;
     let mut cmd = Command::new(binary());
     cmd.arg("serve")
@@ -179,20 +164,7 @@ pub fn launch(database_url: &str, extra: &[(&str, &str)], timeout: Duration) -> 
             }
         }
     });
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let mut stderr = child.stderr.take().expect("stderr");
-    let sink = captured.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .expect("stderr buffer")
-                .extend_from_slice(&buf[..n]);
-        }
-    });
+    let (captured, reader) = capture(child.stderr.take().expect("stderr"));
     let deadline = Instant::now() + timeout;
     let mut code = None;
     loop {
@@ -504,4 +476,28 @@ macro_rules! http_test {
             }
         }
     )*};
+}
+
+/// Reads a child's standard error into a shared buffer on a thread of its own, until it closes.
+fn capture(
+    mut stderr: std::process::ChildStderr,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::Read;
+    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = buffer.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("stderr buffer")
+                .extend_from_slice(&buf[..n]);
+        }
+    });
+    (buffer, reader)
 }

@@ -514,61 +514,50 @@ impl Modify for StandardErrors {
                 ))
                 .into(),
         );
-        for item in openapi.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
-                let reads_body = op.request_body.is_some();
-                let extra = body_errors.iter().filter(|_| reads_body);
-                for &(code, description, schema) in errors.iter().chain(extra) {
-                    let entry = op.responses.responses.entry(code.to_owned());
-                    let response = ResponseBuilder::new()
-                        .description(description)
-                        .content(
-                            "application/json",
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name(schema)))
-                                .build(),
-                        )
-                        .build();
-                    match entry {
-                        std::collections::btree_map::Entry::Vacant(v) => {
-                            v.insert(response.into());
-                        }
-                        std::collections::btree_map::Entry::Occupied(mut o) => {
-                            if let utoipa::openapi::RefOr::T(r) = o.get_mut() {
-                                if r.content.is_empty() {
-                                    // The standard body; the handler's own description, if
-                                    // it gave one, is more precise than the standard one.
-                                    let own = std::mem::take(&mut r.description);
-                                    *r = response;
-                                    if !own.is_empty() {
-                                        r.description = own;
-                                    }
-                                    continue;
+        for op in operations_mut(openapi) {
+            let reads_body = op.request_body.is_some();
+            let extra = body_errors.iter().filter(|_| reads_body);
+            for &(code, description, schema) in errors.iter().chain(extra) {
+                let entry = op.responses.responses.entry(code.to_owned());
+                let response = ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(schema)))
+                            .build(),
+                    )
+                    .build();
+                match entry {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(response.into());
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        if let utoipa::openapi::RefOr::T(r) = o.get_mut() {
+                            if r.content.is_empty() {
+                                // The standard body; the handler's own description, if
+                                // it gave one, is more precise than the standard one.
+                                let own = std::mem::take(&mut r.description);
+                                *r = response;
+                                if !own.is_empty() {
+                                    r.description = own;
                                 }
-                                if r.description.is_empty() {
-                                    r.description = description.to_owned();
-                                }
-                                if schema == "Error" {
-                                    // A handler's own field-keyed 400/409 can still be a
-                                    // `detail` (malformed JSON): widen it, keeping its example.
-                                    for content in r.content.values_mut() {
-                                        let utoipa::openapi::RefOr::T(content) = content else {
-                                            continue;
-                                        };
-                                        if let Some(utoipa::openapi::RefOr::Ref(x)) =
-                                            &content.schema
-                                        {
-                                            if x.ref_location.ends_with("/FieldErrors") {
-                                                content.schema =
-                                                    Some(Ref::from_schema_name("Error").into());
-                                            }
+                                continue;
+                            }
+                            if r.description.is_empty() {
+                                r.description = description.to_owned();
+                            }
+                            if schema == "Error" {
+                                // A handler's own field-keyed 400/409 can still be a
+                                // `detail` (malformed JSON): widen it, keeping its example.
+                                for content in r.content.values_mut() {
+                                    let utoipa::openapi::RefOr::T(content) = content else {
+                                        continue;
+                                    };
+                                    if let Some(utoipa::openapi::RefOr::Ref(x)) = &content.schema {
+                                        if x.ref_location.ends_with("/FieldErrors") {
+                                            content.schema =
+                                                Some(Ref::from_schema_name("Error").into());
                                         }
                                     }
                                 }
@@ -643,28 +632,18 @@ impl Modify for RequestIds {
                 .into(),
         );
         let header = Ref::new(format!("#/components/headers/{NAME}"));
-        for item in openapi.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
-                for (code, response) in op.responses.responses.iter_mut() {
-                    let RefOr::T(response) = response else {
-                        continue;
-                    };
-                    response
-                        .headers
-                        .insert(NAME.to_owned(), RefOr::Ref(header.clone()));
-                    if code == "500" {
-                        for content in response.content.values_mut() {
-                            if let RefOr::T(content) = content {
-                                content.schema =
-                                    Some(Ref::from_schema_name("InternalError").into());
-                            }
+        for op in operations_mut(openapi) {
+            for (code, response) in op.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                response
+                    .headers
+                    .insert(NAME.to_owned(), RefOr::Ref(header.clone()));
+                if code == "500" {
+                    for content in response.content.values_mut() {
+                        if let RefOr::T(content) = content {
+                            content.schema = Some(Ref::from_schema_name("InternalError").into());
                         }
                     }
                 }
@@ -701,3 +680,20 @@ impl Modify for RequestIds {
     )
 )]
 pub struct ApiDoc;
+
+/// Every operation of the document (the methods the API serves: GET, POST, PATCH, PUT, DELETE).
+fn operations_mut(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
