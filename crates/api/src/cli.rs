@@ -166,6 +166,7 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
                 start: base + Duration::minutes(30 * (i / d.len()) as i64),
                 duration_minutes: 30,
                 reason: "Routine follow-up".into(),
+                status: healthcare_domain::AppointmentStatus::Scheduled,
             })
             .collect();
         db.write(move |c| appointments::insert_many(c, &inputs, admin))?;

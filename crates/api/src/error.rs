@@ -5,12 +5,13 @@
 //! same request id (read from [`crate::request_id::current`], which the outermost middleware
 //! sets for every request, so this mapping needs no handle on the request).
 
+use crate::bodies::{Detail, InternalError, TimeOffConflict};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use healthcare_domain::{msg, FieldErrors, NON_FIELD_ERRORS};
 use healthcare_persistence::StoreError;
-use serde_json::json;
+use serde::Serialize;
 use std::fmt;
 
 /// Everything a handler can answer other than success.
@@ -171,49 +172,50 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
+        let detail = |d: String| ErrorBody::Detail(Detail::new(d));
         let body = match self {
-            Self::Validation(e) | Self::Conflict(e) => serde_json::to_value(e).unwrap_or_default(),
-            Self::BadRequest(d) | Self::ConflictDetail(d) => json!({ "detail": d }),
+            Self::Validation(e) | Self::Conflict(e) => ErrorBody::Fields(e),
+            Self::BadRequest(d) | Self::ConflictDetail(d) => detail(d.clone()),
             Self::Unauthorized(d) => {
                 res.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"api\""),
                 ));
-                json!({ "detail": d })
+                detail(d.clone())
             }
             Self::Forbidden => {
-                json!({ "detail": "You do not have permission to perform this action." })
+                detail("You do not have permission to perform this action.".to_owned())
             }
-            Self::TimeOffConflict(affected) => json!({
-                "detail": format!(
+            Self::TimeOffConflict(affected) => ErrorBody::TimeOff(TimeOffConflict {
+                detail: format!(
                     "The doctor has {affected} scheduled appointment(s) in this period: cancel or move them first, or send \"keep_appointments\": true."
                 ),
-                "affected_appointments": affected,
+                affected_appointments: *affected,
             }),
-            Self::NotFound => json!({ "detail": "Not found." }),
-            Self::MethodNotAllowed(m) => {
-                json!({ "detail": format!("Method \"{m}\" not allowed.") })
-            }
+            Self::NotFound => detail("Not found.".to_owned()),
+            Self::MethodNotAllowed(m) => detail(format!("Method \"{m}\" not allowed.")),
             Self::RequestTimeout(secs) => {
                 // The rest of the body may still come: the connection cannot be reused.
                 res.force_close();
-                json!({
-                    "detail": format!("The request body was not received within {secs} seconds.")
-                })
+                detail(format!(
+                    "The request body was not received within {secs} seconds."
+                ))
             }
-            Self::PayloadTooLarge(limit) => json!({
-                "detail": format!("Request body is too large (limit {limit} bytes).")
-            }),
-            Self::UnsupportedMediaType(ct) => json!({
-                "detail": format!("Unsupported media type \"{ct}\" in request.")
-            }),
+            Self::PayloadTooLarge(limit) => {
+                detail(format!("Request body is too large (limit {limit} bytes)."))
+            }
+            Self::UnsupportedMediaType(ct) => {
+                detail(format!("Unsupported media type \"{ct}\" in request."))
+            }
             Self::Throttled(secs) => {
                 res.insert_header((header::RETRY_AFTER, secs.to_string()));
-                json!({ "detail": format!("Request was throttled. Expected available in {secs} seconds.") })
+                detail(format!(
+                    "Request was throttled. Expected available in {secs} seconds."
+                ))
             }
             Self::Unavailable => {
                 res.insert_header((header::RETRY_AFTER, "1"));
-                json!({ "detail": "Service temporarily unavailable, try again." })
+                detail("Service temporarily unavailable, try again.".to_owned())
             }
             Self::Internal(cause) => {
                 // Outside a request (no middleware around it) a new id still ties the body to
@@ -221,11 +223,24 @@ impl ResponseError for ApiError {
                 let id = crate::request_id::current()
                     .unwrap_or_else(crate::request_id::RequestId::generate);
                 tracing::error!(request_id = %id, %cause, "internal error");
-                json!({ "detail": "Internal server error.", "request_id": id.as_str() })
+                ErrorBody::Internal(InternalError {
+                    detail: "Internal server error.",
+                    request_id: id.as_str().to_owned(),
+                })
             }
         };
         res.json(body)
     }
+}
+
+/// The body of an error answer: one of the documented error shapes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ErrorBody<'a> {
+    Fields(&'a FieldErrors),
+    Detail(Detail),
+    TimeOff(TimeOffConflict),
+    Internal(InternalError),
 }
 
 /// Shorthand for handler results.

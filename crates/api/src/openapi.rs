@@ -1,242 +1,12 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations. The schema types here
-//! describe the JSON shapes of docs/api.md (the domain crate stays free of HTTP concerns).
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. Its schemas are derived
+//! from the types the server really parses and serializes (`ToSchema` on the domain's records,
+//! inputs and enums, behind the domain crate's `openapi` feature, and on [`crate::bodies`]).
 #![allow(dead_code)]
 
 use crate::routes;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
-
-/// A patient as returned.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Patient, example = json!({"id": 1, "first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10", "gender": "F", "contact_number": "+44 20 1234", "email": "ada@example.org", "address": "London", "medical_history": "", "age": 34, "user": 2, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))]
-pub struct PatientOut {
-    id: i64,
-    first_name: String,
-    last_name: String,
-    #[schema(format = Date)]
-    date_of_birth: String,
-    #[schema(pattern = "^(M|F|O)$")]
-    gender: String,
-    contact_number: String,
-    email: String,
-    address: String,
-    medical_history: String,
-    age: i32,
-    user: Option<i64>,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    updated_at: String,
-}
-
-/// A new patient.
-#[derive(Serialize, ToSchema)]
-#[schema(as = PatientCreate, example = json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10", "gender": "F", "contact_number": "+44 20 1234", "email": "ada@example.org", "address": "London"}))]
-pub struct PatientIn {
-    #[schema(min_length = 1, max_length = 100)]
-    first_name: String,
-    #[schema(min_length = 1, max_length = 100)]
-    last_name: String,
-    #[schema(format = Date)]
-    date_of_birth: String,
-    #[schema(pattern = "^(M|F|O)$")]
-    gender: String,
-    #[schema(min_length = 1, max_length = 15)]
-    contact_number: String,
-    /// Optional; may be blank (`""`, also when absent or null); a valid address when given.
-    email: Option<String>,
-    /// Optional; may be blank.
-    address: Option<String>,
-    /// Optional; may be blank.
-    medical_history: Option<String>,
-    /// Owning account (admin and staff only); never required.
-    user: Option<i64>,
-}
-
-/// Changes to a patient (every field optional).
-#[derive(Serialize, ToSchema)]
-#[schema(as = PatientUpdate)]
-pub struct PatientPatch {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    #[schema(format = Date)]
-    date_of_birth: Option<String>,
-    gender: Option<String>,
-    contact_number: Option<String>,
-    email: Option<String>,
-    address: Option<String>,
-    medical_history: Option<String>,
-    user: Option<i64>,
-}
-
-/// A doctor as returned.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Doctor, example = json!({"id": 1, "first_name": "Gregory", "last_name": "House", "specialization": "GP", "contact_number": "555 0100", "email": "house@example.org", "license_number": "LIC-1", "hospital": "PPTH", "address": "", "experience_years": 12, "user": null, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))]
-pub struct DoctorOut {
-    id: i64,
-    first_name: String,
-    last_name: String,
-    #[schema(pattern = "^(GP|CAR|NEU|PED|ORTH|DERM|PSY|RAD|SUR|OTH)$")]
-    specialization: String,
-    contact_number: String,
-    email: String,
-    license_number: String,
-    hospital: String,
-    address: String,
-    experience_years: i32,
-    user: Option<i64>,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    updated_at: String,
-}
-
-/// A new doctor.
-#[derive(Serialize, ToSchema)]
-#[schema(as = DoctorCreate, example = json!({"first_name": "Gregory", "last_name": "House", "specialization": "GP", "contact_number": "555 0100", "email": "house@example.org", "license_number": "LIC-1", "hospital": "PPTH", "experience_years": 12}))]
-pub struct DoctorIn {
-    first_name: String,
-    last_name: String,
-    #[schema(pattern = "^(GP|CAR|NEU|PED|ORTH|DERM|PSY|RAD|SUR|OTH)$")]
-    specialization: String,
-    contact_number: String,
-    /// Optional; may be blank (`""`, also when absent or null); a valid address when given.
-    email: Option<String>,
-    #[schema(min_length = 1, max_length = 50)]
-    license_number: String,
-    #[schema(min_length = 1, max_length = 200)]
-    hospital: String,
-    /// Optional; may be blank.
-    address: Option<String>,
-    #[schema(minimum = 0, maximum = 80)]
-    experience_years: Option<i32>,
-    /// The doctor's own login account (a `doctor` account); never required.
-    user: Option<i64>,
-}
-
-/// Changes to a doctor (every field optional).
-#[derive(Serialize, ToSchema)]
-#[schema(as = DoctorUpdate)]
-pub struct DoctorPatch {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    specialization: Option<String>,
-    contact_number: Option<String>,
-    email: Option<String>,
-    license_number: Option<String>,
-    hospital: Option<String>,
-    address: Option<String>,
-    experience_years: Option<i32>,
-    user: Option<i64>,
-}
-
-/// A doctor-patient mapping as returned: the seed's fields, then the reactivation record.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Mapping, example = json!({"id": 1, "patient": 1, "doctor": 1, "assigned_by": 1, "assigned_by_username": "admin", "assigned_date": "2025-12-01", "reason_for_assignment": "", "is_active": true, "created_at": "2025-12-01T09:00:00Z", "reactivated_by": null, "reactivated_at": null}))]
-pub struct MappingOut {
-    id: i64,
-    patient: i64,
-    doctor: i64,
-    /// Who first assigned the doctor (kept when the mapping is reactivated); null when unknown.
-    #[schema(required = true)]
-    assigned_by: Option<i64>,
-    /// The username of `assigned_by`; null when unknown.
-    #[schema(required = true)]
-    assigned_by_username: Option<String>,
-    /// The day (UTC) the doctor was first assigned, `YYYY-MM-DD` (kept when the mapping is
-    /// reactivated).
-    #[schema(format = Date)]
-    assigned_date: String,
-    reason_for_assignment: String,
-    is_active: bool,
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// Who last reactivated the mapping; null when it never was.
-    #[schema(required = true)]
-    reactivated_by: Option<i64>,
-    /// When the mapping was last reactivated; null when it never was.
-    #[schema(format = DateTime, required = true)]
-    reactivated_at: Option<String>,
-}
-
-/// A mapping with its doctor's record (`GET /api/mappings/patient/{patient_id}/`).
-#[derive(Serialize, ToSchema)]
-#[schema(as = MappingWithDoctor)]
-pub struct MappingWithDoctorOut {
-    #[serde(flatten)]
-    mapping: MappingOut,
-    /// The assigned doctor, as `GET /api/doctors/{id}/` shows it.
-    doctor_details: DoctorOut,
-}
-
-/// A new mapping (the seed's body).
-#[derive(Serialize, ToSchema)]
-#[schema(as = MappingCreate, example = json!({"doctor": 1, "patient": 1, "reason_for_assignment": "", "is_active": true}))]
-pub struct MappingIn {
-    doctor: i64,
-    patient: i64,
-    reason_for_assignment: Option<String>,
-    is_active: Option<bool>,
-}
-
-/// Changes to a mapping.
-#[derive(Serialize, ToSchema)]
-#[schema(as = MappingUpdate)]
-pub struct MappingPatch {
-    reason_for_assignment: Option<String>,
-    is_active: Option<bool>,
-}
-
-/// An appointment as returned.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Appointment, example = json!({"id": 1, "doctor": 1, "patient": 1, "appointment_datetime": "2025-12-20T10:30:00Z", "duration_minutes": 30, "end_datetime": "2025-12-20T11:00:00Z", "reason": "Routine follow-up", "status": "SCHEDULED", "cancellation_reason": "", "created_by": 1, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))]
-pub struct AppointmentOut {
-    id: i64,
-    doctor: i64,
-    patient: i64,
-    #[schema(format = DateTime)]
-    appointment_datetime: String,
-    duration_minutes: i32,
-    #[schema(format = DateTime)]
-    end_datetime: String,
-    reason: String,
-    #[schema(pattern = "^(SCHEDULED|COMPLETED|CANCELLED|NO_SHOW)$")]
-    status: String,
-    cancellation_reason: String,
-    created_by: Option<i64>,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    updated_at: String,
-}
-
-/// A new appointment (the seed's body; `duration_minutes` defaults to 30).
-#[derive(Serialize, ToSchema)]
-#[schema(as = AppointmentCreate, example = json!({"doctor": 1, "patient": 1, "appointment_datetime": "2025-12-20T10:30:00Z", "reason": "Routine follow-up"}))]
-pub struct AppointmentIn {
-    doctor: i64,
-    patient: i64,
-    #[schema(format = DateTime)]
-    appointment_datetime: String,
-    #[schema(minimum = 5, maximum = 480)]
-    duration_minutes: Option<i32>,
-    reason: Option<String>,
-}
-
-/// Changes to an appointment (the seed cancels with `{"status": "CANCELLED"}`).
-#[derive(Serialize, ToSchema)]
-#[schema(as = AppointmentUpdate, example = json!({"status": "CANCELLED"}))]
-pub struct AppointmentPatch {
-    doctor: Option<i64>,
-    patient: Option<i64>,
-    #[schema(format = DateTime)]
-    appointment_datetime: Option<String>,
-    duration_minutes: Option<i32>,
-    reason: Option<String>,
-    status: Option<String>,
-    cancellation_reason: Option<String>,
-}
 
 /// One weekly working interval in the doctor's local time.
 #[derive(Serialize, ToSchema)]
@@ -293,14 +63,6 @@ pub struct TimeOffIn {
     keep_appointments: Option<bool>,
 }
 
-/// Time off refused because SCHEDULED appointments fall into it.
-#[derive(Serialize, ToSchema)]
-#[schema(as = TimeOffConflict, example = json!({"detail": "The doctor has 2 scheduled appointment(s) in this period: cancel or move them first, or send \"keep_appointments\": true.", "affected_appointments": 2}))]
-pub struct TimeOffConflictOut {
-    detail: String,
-    affected_appointments: i64,
-}
-
 /// A free slot.
 #[derive(Serialize, ToSchema)]
 #[schema(as = FreeSlot, example = json!({"start": "2030-04-01T07:00:00Z", "end": "2030-04-01T07:30:00Z"}))]
@@ -309,131 +71,6 @@ pub struct SlotSchema {
     start: String,
     #[schema(format = DateTime)]
     end: String,
-}
-
-/// An account as returned.
-#[derive(Serialize, ToSchema)]
-#[schema(as = User)]
-pub struct UserOut {
-    id: i64,
-    username: String,
-    email: String,
-    #[schema(pattern = "^(admin|staff|doctor|patient)$")]
-    role: String,
-    is_active: bool,
-    #[schema(format = DateTime)]
-    date_joined: String,
-}
-
-/// The caller's account plus the linked doctor record, if any.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Me)]
-pub struct MeOut {
-    id: i64,
-    username: String,
-    email: String,
-    role: String,
-    is_active: bool,
-    #[schema(format = DateTime)]
-    date_joined: String,
-    doctor: Option<i64>,
-}
-
-/// A new account created by an admin.
-#[derive(Serialize, ToSchema)]
-#[schema(as = UserCreate)]
-pub struct UserIn {
-    username: String,
-    email: Option<String>,
-    password: String,
-    #[schema(pattern = "^(admin|staff|doctor|patient)$")]
-    role: Option<String>,
-}
-
-/// Changes an admin makes to an account.
-#[derive(Serialize, ToSchema)]
-#[schema(as = UserUpdate)]
-pub struct UserPatch {
-    email: Option<String>,
-    role: Option<String>,
-    is_active: Option<bool>,
-    password: Option<String>,
-}
-
-/// The answer of a registration: the seed's message, then the new account.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Registered, example = json!({"message": "User registered successfully", "id": 2, "username": "alice", "email": "alice@example.org", "role": "patient", "is_active": true, "date_joined": "2025-12-01T09:00:00Z"}))]
-pub struct RegisteredOut {
-    /// Always `User registered successfully`.
-    #[schema(pattern = "^User registered successfully$")]
-    message: String,
-    #[serde(flatten)]
-    user: UserOut,
-}
-
-/// Self-registration.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Register, example = json!({"username": "alice", "email": "alice@example.org", "password": "correct horse battery"}))]
-pub struct RegisterIn {
-    username: String,
-    email: Option<String>,
-    password: String,
-}
-
-/// Login.
-#[derive(Serialize, ToSchema)]
-#[schema(as = TokenObtain, example = json!({"username": "your_username", "password": "your_password"}))]
-pub struct CredentialsIn {
-    username: String,
-    password: String,
-}
-
-/// A refresh token.
-#[derive(Serialize, ToSchema)]
-#[schema(as = TokenRefresh)]
-pub struct RefreshIn {
-    refresh: String,
-}
-
-/// A password change.
-#[derive(Serialize, ToSchema)]
-#[schema(as = PasswordChange)]
-pub struct PasswordChangeIn {
-    #[schema(max_length = 128)]
-    old_password: String,
-    #[schema(min_length = 8, max_length = 128)]
-    new_password: String,
-}
-
-/// A token pair.
-#[derive(Serialize, ToSchema)]
-#[schema(as = TokenPair)]
-pub struct TokenPairOut {
-    access: String,
-    refresh: String,
-}
-
-/// Field-keyed errors (`{"field": ["message"]}`, `non_field_errors` for rules across fields).
-#[derive(Serialize, ToSchema)]
-#[schema(as = FieldErrors, example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))]
-pub struct FieldErrorsOut {
-    #[serde(flatten)]
-    fields: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-/// `{"detail": "..."}` errors.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Detail, example = json!({"detail": "Not found."}))]
-pub struct DetailOut {
-    detail: String,
-}
-
-/// The body of `/api/health/` and `/api/ready/`.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Status, example = json!({"status": "ready"}))]
-pub struct StatusOut {
-    /// `ok` (alive), `ready`, `migrations pending` or `database unreachable`.
-    status: String,
 }
 
 struct Security;
@@ -585,18 +222,6 @@ impl Modify for Security {
     }
 }
 
-/// The body of a 500: nothing internal, and the request's id (the `X-Request-Id` response
-/// header's) under which the server logged the cause.
-#[derive(Serialize, ToSchema)]
-#[schema(as = InternalError, example = json!({"detail": "Internal server error.", "request_id": "5f0c2a6e4b1d4c8f8e2f3a5b6c7d8e9f"}))]
-pub struct InternalErrorOut {
-    /// Always `Internal server error.`
-    detail: String,
-    /// The request's id, as in the `X-Request-Id` response header.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
-    request_id: String,
-}
-
 /// Documents request ids (docs/api.md, `crate::request_id`): the `X-Request-Id` header on every
 /// response of every operation (one `components.headers` entry, referenced), and the 500 body,
 /// `InternalError`, with its `request_id`. Runs after the modifiers that add responses.
@@ -609,9 +234,10 @@ impl Modify for RequestIds {
         use utoipa::PartialSchema;
         const NAME: &str = "X-Request-Id";
         let components = openapi.components.get_or_insert_with(Default::default);
-        components
-            .schemas
-            .insert("InternalError".to_owned(), InternalErrorOut::schema());
+        components.schemas.insert(
+            "InternalError".to_owned(),
+            crate::bodies::InternalError::schema(),
+        );
         components.headers.insert(
             NAME.to_owned(),
             HeaderBuilder::new()
@@ -669,7 +295,7 @@ impl Modify for RequestIds {
         routes::users::list, routes::users::create, routes::users::get, routes::users::update,
         routes::health::health, routes::health::ready,
     ),
-    components(schemas(FieldErrorsOut, DetailOut)),
+    components(schemas(healthcare_domain::FieldErrors, crate::bodies::Detail)),
     modifiers(&Security, &StandardErrors, &SeedPaths, &RequestIds),
     tags(
         (name = "auth", description = "Registration and JWT tokens"),

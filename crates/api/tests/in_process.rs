@@ -1,5 +1,5 @@
 //! In-process tests (`actix_web::test`): every endpoint × role, with role-typed clients, on
-//! SQLite and PostgreSQL; and a snapshot of the served OpenAPI document.
+//! SQLite and PostgreSQL; and an insta snapshot of the served OpenAPI document.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use actix_web::{test, web, App};
@@ -106,6 +106,7 @@ impl TestApp {
                             start,
                             duration_minutes: 30,
                             reason: String::new(),
+                            status: healthcare_domain::AppointmentStatus::Scheduled,
                         },
                         Scope::All,
                         admin.id,
@@ -566,8 +567,10 @@ async fn a_dropped_read_still_hands_over_postgres() {
     a_dropped_read_still_hands_over("postgres").await;
 }
 
-/// The served OpenAPI document equals the committed snapshot, so every change to it is
-/// deliberate. `UPDATE_SNAPSHOTS=1 cargo test -p healthcare-api --test in_process` rewrites it.
+/// The served OpenAPI document equals the committed insta snapshot
+/// (`tests/snapshots/in_process__openapi.snap`), so every change to it is deliberate and shows
+/// as a readable diff. Review a change with `cargo insta review` (or accept it with
+/// `INSTA_UPDATE=always cargo test -p healthcare-api --test in_process openapi_snapshot`).
 #[actix_rt::test]
 async fn openapi_snapshot() {
     let app = fresh("sqlite").unwrap();
@@ -585,17 +588,7 @@ async fn openapi_snapshot() {
     ] {
         assert!(doc["paths"][path].is_object(), "missing {path}");
     }
-    let rendered = serde_json::to_string_pretty(&doc).unwrap() + "\n";
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&file, &rendered).unwrap();
-    }
-    let expected = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        expected == rendered,
-        "the OpenAPI document changed; review and run UPDATE_SNAPSHOTS=1 cargo test -p healthcare-api --test in_process"
-    );
+    insta::assert_json_snapshot!("openapi", doc);
 }
 
 /// Every operation of the served document has an `operationId`, unique in the document and

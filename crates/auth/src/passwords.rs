@@ -14,10 +14,10 @@ use healthcare_domain::FieldErrors;
 use std::sync::OnceLock;
 
 /// The most bytes of a password bcrypt takes into account.
-pub const BCRYPT_MAX_BYTES: usize = 72;
+pub const BCRYPT_MAX_BYTES: usize = healthcare_domain::inputs::MAX_PASSWORD_BYTES;
 
 /// The fewest characters a new password may have (Django's default).
-pub const MIN_PASSWORD_LENGTH: usize = 8;
+pub const MIN_PASSWORD_LENGTH: usize = healthcare_domain::inputs::MIN_PASSWORD_CHARS;
 
 const FIELD: &str = "password";
 

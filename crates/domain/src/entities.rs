@@ -7,6 +7,11 @@ use serde::Serialize;
 
 /// A login account. The password hash is not part of it and never leaves the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": 2, "username": "alice", "email": "alice@example.org", "role": "patient", "is_active": true, "date_joined": "2025-12-01T09:00:00Z"}))
+)]
 pub struct User {
     /// Identifier.
     pub id: UserId,
@@ -25,6 +30,11 @@ pub struct User {
 
 /// A patient record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": 1, "first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10", "gender": "F", "contact_number": "+44 20 1234", "email": "ada@example.org", "address": "London", "medical_history": "", "age": 34, "user": 2, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))
+)]
 pub struct Patient {
     /// Identifier.
     pub id: PatientId,
@@ -47,6 +57,7 @@ pub struct Patient {
     /// Age in whole years today (computed).
     pub age: i32,
     /// The account that owns this record, if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub user: Option<UserId>,
     /// When it was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
@@ -58,6 +69,11 @@ pub struct Patient {
 
 /// A doctor record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": 1, "first_name": "Gregory", "last_name": "House", "specialization": "GP", "contact_number": "555 0100", "email": "house@example.org", "license_number": "LIC-1", "hospital": "PPTH", "address": "", "experience_years": 12, "user": null, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))
+)]
 pub struct Doctor {
     /// Identifier.
     pub id: DoctorId,
@@ -80,6 +96,7 @@ pub struct Doctor {
     /// Years of experience.
     pub experience_years: i32,
     /// The doctor's own login account, if linked.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub user: Option<UserId>,
     /// When it was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
@@ -93,6 +110,11 @@ pub struct Doctor {
 /// assigned_by_username, assigned_date, reason_for_assignment, is_active, created_at`) plus
 /// the reactivation record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": 1, "patient": 1, "doctor": 1, "assigned_by": 1, "assigned_by_username": "admin", "assigned_date": "2025-12-01", "reason_for_assignment": "", "is_active": true, "created_at": "2025-12-01T09:00:00Z", "reactivated_by": null, "reactivated_at": null}))
+)]
 pub struct Mapping {
     /// Identifier.
     pub id: MappingId,
@@ -101,8 +123,10 @@ pub struct Mapping {
     /// The doctor.
     pub doctor: DoctorId,
     /// Who first assigned (an account), if known; a reactivation keeps it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub assigned_by: Option<UserId>,
-    /// The username of `assigned_by`, `None` when no account is known.
+    /// The username of `assigned_by`, null when no account is known.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub assigned_by_username: Option<String>,
     /// The day (UTC) the doctor was first assigned, `YYYY-MM-DD`; a reactivation keeps it.
     pub assigned_date: NaiveDate,
@@ -113,16 +137,19 @@ pub struct Mapping {
     /// When the row was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
-    /// Who last reactivated the mapping, `None` when it never was.
+    /// Who last reactivated the mapping, null when it never was.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub reactivated_by: Option<UserId>,
-    /// When it was last reactivated, `None` when it never was.
+    /// When it was last reactivated, null when it never was.
     #[serde(serialize_with = "crate::timestamps::serialize_option")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub reactivated_at: Option<DateTime<Utc>>,
 }
 
 /// A mapping with its doctor's record as `doctor_details` (the answer of the seed's
 /// `/api/mappings/patient/{id}/`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MappingWithDoctor {
     /// The mapping, its fields at the top level.
     #[serde(flatten)]
@@ -133,6 +160,11 @@ pub struct MappingWithDoctor {
 
 /// An appointment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": 1, "doctor": 1, "patient": 1, "appointment_datetime": "2025-12-20T10:30:00Z", "duration_minutes": 30, "end_datetime": "2025-12-20T11:00:00Z", "reason": "Routine follow-up", "status": "SCHEDULED", "cancellation_reason": "", "created_by": 1, "created_at": "2025-12-01T09:00:00Z", "updated_at": "2025-12-01T09:00:00Z"}))
+)]
 pub struct Appointment {
     /// Identifier.
     pub id: AppointmentId,
@@ -155,6 +187,7 @@ pub struct Appointment {
     /// Why it was cancelled ("" otherwise).
     pub cancellation_reason: String,
     /// Who booked it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub created_by: Option<UserId>,
     /// When it was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]

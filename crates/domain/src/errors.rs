@@ -35,8 +35,14 @@ pub mod msg {
     pub const PATIENT_CONFLICT: &str = "Patient already has an appointment at this time.";
 }
 
-/// Validation errors keyed by field name, each with one or more messages.
+/// Validation errors keyed by field name, each with one or more messages (`non_field_errors`
+/// for rules across fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))
+)]
 #[serde(transparent)]
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);
 

@@ -17,6 +17,30 @@ pub const MIN_DURATION: i64 = 5;
 pub const MAX_DURATION: i64 = 480;
 /// Duration when none is given, minutes (the seed's fixed slot).
 pub const DEFAULT_DURATION: i64 = 30;
+/// Longest given or family name in characters.
+pub const MAX_NAME: usize = 100;
+/// Longest doctor's licence number in characters.
+pub const MAX_LICENSE: usize = 50;
+/// Longest hospital name in characters.
+pub const MAX_HOSPITAL: usize = 200;
+/// Longest phone number in characters.
+pub const MAX_PHONE: usize = crate::raw::MAX_PHONE;
+/// Longest email address in characters.
+pub const MAX_EMAIL: usize = crate::raw::MAX_EMAIL;
+/// Fewest years of experience.
+pub const MIN_EXPERIENCE: i64 = 0;
+/// Most years of experience.
+pub const MAX_EXPERIENCE: i64 = 80;
+/// Longest username in characters.
+pub const MAX_USERNAME: usize = 150;
+/// Longest password (or other secret) read from a body, in characters, before any policy.
+pub const MAX_SECRET: usize = 128;
+/// Fewest characters of a new password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Most bytes of a new password (bcrypt ignores what follows them, so longer ones are refused).
+pub const MAX_PASSWORD_BYTES: usize = 72;
+/// Longest refresh token in characters.
+pub const MAX_REFRESH_TOKEN: usize = 4096;
 
 fn earliest_birth() -> NaiveDate {
     NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
@@ -63,47 +87,71 @@ fn pk<T: From<i64>>(r: &mut Reader<'_>, name: &str) -> Option<T> {
 
 /// A new patient record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = PatientCreate, example = json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10", "gender": "F", "contact_number": "+44 20 1234", "email": "ada@example.org", "address": "London"}))
+)]
 pub struct NewPatient {
     /// Given name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub first_name: String,
     /// Family name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub last_name: String,
     /// Date of birth (1900-01-01 ..= today).
     pub date_of_birth: NaiveDate,
     /// Gender code.
     pub gender: Gender,
     /// Phone number.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::phone))]
     pub contact_number: String,
     /// Email ("" for none).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_email, required = false))]
     pub email: String,
     /// Address.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note, required = false))]
     pub address: String,
     /// Medical history.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::history, required = false))]
     pub medical_history: String,
-    /// Owning account.
+    /// Owning account (admin and staff only); never required.
     pub user: Option<UserId>,
 }
 
-/// Changes to a patient record; `None` leaves a field as it is.
+/// Changes to a patient record: a field left out stays as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = PatientUpdate, example = json!({"contact_number": "+44 20 5678"}))
+)]
 pub struct PatientChanges {
     /// Given name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub first_name: Option<String>,
     /// Family name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub last_name: Option<String>,
     /// Date of birth.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub date_of_birth: Option<NaiveDate>,
     /// Gender.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub gender: Option<Gender>,
     /// Phone number.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::phone))]
     pub contact_number: Option<String>,
     /// Email.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_email))]
     pub email: Option<String>,
     /// Address.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]
     pub address: Option<String>,
     /// Medical history.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::history))]
     pub medical_history: Option<String>,
-    /// Owning account (`Some(None)` unlinks).
+    /// Owning account (admin and staff only); null unlinks.
     pub user: Option<Option<UserId>>,
 }
 
@@ -121,8 +169,8 @@ struct PatientFields {
 
 fn read_patient(r: &mut Reader<'_>, today: NaiveDate) -> PatientFields {
     PatientFields {
-        first_name: r.text("first_name", 100),
-        last_name: r.text("last_name", 100),
+        first_name: r.text("first_name", MAX_NAME),
+        last_name: r.text("last_name", MAX_NAME),
         date_of_birth: check_birth(r, today),
         gender: r.choice("gender"),
         contact_number: r.phone("contact_number"),
@@ -188,51 +236,78 @@ impl PatientChanges {
 
 /// A new doctor record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = DoctorCreate, example = json!({"first_name": "Gregory", "last_name": "House", "specialization": "GP", "contact_number": "555 0100", "email": "house@example.org", "license_number": "LIC-1", "hospital": "PPTH", "experience_years": 12}))
+)]
 pub struct NewDoctor {
     /// Given name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub first_name: String,
     /// Family name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub last_name: String,
     /// Specialization.
     pub specialization: Specialization,
     /// Phone number.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::phone))]
     pub contact_number: String,
     /// Email ("" for none).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_email, required = false))]
     pub email: String,
     /// Licence number (unique).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::license_number))]
     pub license_number: String,
     /// Hospital.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::hospital))]
     pub hospital: String,
     /// Address.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note, required = false))]
     pub address: String,
     /// Years of experience (0-80).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::experience_years, required = false))]
     pub experience_years: i32,
-    /// The doctor's own account.
+    /// The doctor's own login account (a `doctor` account); never required.
     pub user: Option<UserId>,
 }
 
-/// Changes to a doctor record; `None` leaves a field as it is.
+/// Changes to a doctor record: a field left out stays as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = DoctorUpdate, example = json!({"hospital": "Princeton-Plainsboro"}))
+)]
 pub struct DoctorChanges {
     /// Given name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub first_name: Option<String>,
     /// Family name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub last_name: Option<String>,
     /// Specialization.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub specialization: Option<Specialization>,
     /// Phone number.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::phone))]
     pub contact_number: Option<String>,
     /// Email.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_email))]
     pub email: Option<String>,
     /// Licence number.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::license_number))]
     pub license_number: Option<String>,
     /// Hospital.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::hospital))]
     pub hospital: Option<String>,
     /// Address.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]
     pub address: Option<String>,
     /// Years of experience.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::experience_change))]
     pub experience_years: Option<i32>,
-    /// The doctor's own account (`Some(None)` unlinks).
+    /// The doctor's own login account (a `doctor` account); null unlinks.
     pub user: Option<Option<UserId>>,
 }
 
@@ -253,16 +328,21 @@ impl DoctorChanges {
 
 fn read_doctor(r: &mut Reader<'_>) -> DoctorChanges {
     DoctorChanges {
-        first_name: r.text("first_name", 100),
-        last_name: r.text("last_name", 100),
+        first_name: r.text("first_name", MAX_NAME),
+        last_name: r.text("last_name", MAX_NAME),
         specialization: r.choice("specialization"),
         contact_number: r.phone("contact_number"),
         email: r.optional_email("email"),
-        license_number: r.text("license_number", 50),
-        hospital: r.text("hospital", 200),
+        license_number: r.text("license_number", MAX_LICENSE),
+        hospital: r.text("hospital", MAX_HOSPITAL),
         address: r.optional_text("address", MAX_NOTE),
         experience_years: r
-            .int_in("experience_years", 0, 80, Some(0))
+            .int_in(
+                "experience_years",
+                MIN_EXPERIENCE,
+                MAX_EXPERIENCE,
+                Some(MIN_EXPERIENCE),
+            )
             .map(|n| n as i32),
         user: opt_pk(r, "user"),
     }
@@ -304,14 +384,21 @@ impl NewDoctor {
 
 /// A new doctor-patient mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = MappingCreate, example = json!({"doctor": 1, "patient": 1, "reason_for_assignment": "", "is_active": true}))
+)]
 pub struct NewMapping {
     /// The doctor.
     pub doctor: DoctorId,
     /// The patient.
     pub patient: PatientId,
     /// Why.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note, required = false))]
     pub reason_for_assignment: String,
     /// Active (default true).
+    #[cfg_attr(feature = "openapi", schema(default = true, required = false))]
     pub is_active: bool,
 }
 
@@ -341,10 +428,17 @@ impl NewMapping {
 
 /// Changes to a mapping (its doctor and patient are fixed once made).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = MappingUpdate, example = json!({"is_active": false}))
+)]
 pub struct MappingChanges {
     /// Why.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]
     pub reason_for_assignment: Option<String>,
     /// Active.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub is_active: Option<bool>,
 }
 
@@ -371,17 +465,28 @@ impl MappingChanges {
 
 /// A new appointment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = AppointmentCreate, example = json!({"doctor": 1, "patient": 1, "appointment_datetime": "2025-12-20T10:30:00Z", "reason": "Routine follow-up"}))
+)]
 pub struct NewAppointment {
     /// The doctor.
     pub doctor: DoctorId,
     /// The patient.
     pub patient: PatientId,
     /// Start, UTC, whole seconds.
+    #[cfg_attr(feature = "openapi", schema(rename = "appointment_datetime"))]
     pub start: DateTime<Utc>,
     /// Minutes (5-480).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::duration_minutes, required = false))]
     pub duration_minutes: i32,
     /// Why.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note, required = false))]
     pub reason: String,
+    /// The status it starts in (`SCHEDULED`).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_status, required = false))]
+    pub status: AppointmentStatus,
 }
 
 impl NewAppointment {
@@ -403,16 +508,20 @@ impl NewAppointment {
             Some(DEFAULT_DURATION),
         );
         let reason = r.optional_text("reason", MAX_NOTE);
-        if r.has("status") {
-            if let Some(s) = r.choice::<AppointmentStatus>("status") {
-                if s != AppointmentStatus::Scheduled {
+        let status = if r.has("status") {
+            r.choice::<AppointmentStatus>("status").filter(|s| {
+                let allowed = *s == AppointmentStatus::Scheduled;
+                if !allowed {
                     r.errors
                         .add("status", "A new appointment must be SCHEDULED.");
                 }
-            }
-        }
-        match (doctor, patient, start, duration, reason) {
-            (Some(doctor), Some(patient), Some(start), Some(d), Some(reason))
+                allowed
+            })
+        } else {
+            Some(AppointmentStatus::Scheduled)
+        };
+        match (doctor, patient, start, duration, reason, status) {
+            (Some(doctor), Some(patient), Some(start), Some(d), Some(reason), Some(status))
                 if r.errors.is_empty() =>
             {
                 Ok(Self {
@@ -421,6 +530,7 @@ impl NewAppointment {
                     start,
                     duration_minutes: d as i32,
                     reason,
+                    status,
                 })
             }
             _ => Err(r.errors),
@@ -428,22 +538,37 @@ impl NewAppointment {
     }
 }
 
-/// Changes to an appointment; `None` leaves a field as it is.
+/// Changes to an appointment: a field left out stays as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = AppointmentUpdate, example = json!({"status": "CANCELLED"}))
+)]
 pub struct AppointmentChanges {
     /// Move to another doctor.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub doctor: Option<DoctorId>,
     /// Move to another patient.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub patient: Option<PatientId>,
     /// New start.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(rename = "appointment_datetime", nullable = false)
+    )]
     pub start: Option<DateTime<Utc>>,
     /// New length.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::duration_change))]
     pub duration_minutes: Option<i32>,
     /// New reason.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]
     pub reason: Option<String>,
     /// New status.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub status: Option<AppointmentStatus>,
     /// Why it was cancelled.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]
     pub cancellation_reason: Option<String>,
 }
 
@@ -497,21 +622,30 @@ impl AppointmentChanges {
     }
 }
 
-/// A new account (registration or admin creation).
+/// A new account created by an admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = UserCreate, example = json!({"username": "alice", "email": "alice@example.org", "password": "correct horse battery"}))
+)]
 pub struct NewUser {
     /// Login name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::username))]
     pub username: String,
     /// Email ("" for none).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_email, required = false))]
     pub email: String,
     /// Plain-text password (hashed before storage; checked by the auth policy).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_password))]
     pub password: String,
     /// Role asked for (only admins may choose one).
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub role: Option<Role>,
 }
 
 fn read_username(r: &mut Reader<'_>) -> Option<String> {
-    let name = r.text("username", 150)?;
+    let name = r.text("username", MAX_USERNAME)?;
     if name
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
@@ -537,25 +671,27 @@ fn read_password(r: &mut Reader<'_>, required: bool) -> Option<String> {
     if !required && !r.has("password") {
         return None;
     }
-    r.text("password", 128)?;
+    r.text("password", MAX_SECRET)?;
     // Passwords are not trimmed: every character counts.
     r.raw_str("password").map(str::to_owned)
 }
 
 impl NewUser {
-    /// Parses a registration or user-creation body.
+    /// Parses an admin's user-creation body (`role` optional).
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Create);
-        let username = read_username(&mut r);
-        let email = r.optional_email("email");
-        let password = read_password(&mut r, true);
+        let account = read_account(&mut r);
         let role = if r.has("role") {
             r.choice("role")
         } else {
             None
         };
-        match (username, email, password) {
-            (Some(username), Some(email), Some(password)) if r.errors.is_empty() => Ok(Self {
+        match account {
+            Some(Registration {
+                username,
+                email,
+                password,
+            }) if r.errors.is_empty() => Ok(Self {
                 username,
                 email,
                 password,
@@ -566,16 +702,67 @@ impl NewUser {
     }
 }
 
+fn read_account(r: &mut Reader<'_>) -> Option<Registration> {
+    let username = read_username(r);
+    let email = r.optional_email("email");
+    let password = read_password(r, true);
+    Some(Registration {
+        username: username?,
+        email: email?,
+        password: password?,
+    })
+}
+
+/// A self-registration: the account's name, email and password (the server picks the role; a
+/// `role` in the body is not read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = Register, example = json!({"username": "alice", "email": "alice@example.org", "password": "correct horse battery"}))
+)]
+pub struct Registration {
+    /// Login name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::username))]
+    pub username: String,
+    /// Email ("" for none).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_email, required = false))]
+    pub email: String,
+    /// Plain-text password (hashed before storage; checked by the auth policy).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_password))]
+    pub password: String,
+}
+
+impl Registration {
+    /// Parses a registration body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Create);
+        match read_account(&mut r) {
+            Some(account) if r.errors.is_empty() => Ok(account),
+            _ => Err(r.errors),
+        }
+    }
+}
+
 /// Changes an admin makes to an account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = UserUpdate, example = json!({"is_active": false}))
+)]
 pub struct UserChanges {
     /// Email.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_email))]
     pub email: Option<String>,
     /// Role.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub role: Option<Role>,
     /// Active.
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub is_active: Option<bool>,
     /// New password.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_password))]
     pub password: Option<String>,
 }
 
@@ -602,10 +789,17 @@ impl UserChanges {
 
 /// A login attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = TokenObtain, example = json!({"username": "your_username", "password": "your_password"}))
+)]
 pub struct Credentials {
     /// Login name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::login_name))]
     pub username: String,
     /// Password.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::secret))]
     pub password: String,
 }
 
@@ -613,7 +807,7 @@ impl Credentials {
     /// Parses `{username, password}`.
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Create);
-        let username = r.text("username", 150);
+        let username = r.text("username", MAX_USERNAME);
         let password = read_password(&mut r, true);
         match (username, password) {
             (Some(username), Some(password)) if r.errors.is_empty() => {
@@ -626,8 +820,14 @@ impl Credentials {
 
 /// A body carrying one refresh token: `{refresh}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = TokenRefresh)
+)]
 pub struct RefreshRequest {
     /// The refresh token.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::refresh_token))]
     pub refresh: String,
 }
 
@@ -635,7 +835,7 @@ impl RefreshRequest {
     /// Parses `{refresh}`.
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Create);
-        let refresh = r.text("refresh", 4096);
+        let refresh = r.text("refresh", MAX_REFRESH_TOKEN);
         r.finish(|| ()).and_then(|()| {
             refresh
                 .map(|refresh| Self { refresh })
@@ -646,10 +846,13 @@ impl RefreshRequest {
 
 /// A user's own password change: `{old_password, new_password}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasswordChange {
     /// The current password.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::secret))]
     pub old_password: String,
     /// The new password (checked by the auth crate's password policy).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_password))]
     pub new_password: String,
 }
 
@@ -658,7 +861,7 @@ impl PasswordChange {
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Create);
         let mut secret = |name: &str| {
-            r.text(name, 128)?;
+            r.text(name, MAX_SECRET)?;
             r.raw_str(name).map(str::to_owned)
         };
         let old_password = secret("old_password");

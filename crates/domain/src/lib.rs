@@ -7,6 +7,8 @@ pub mod errors;
 pub mod ids;
 pub mod inputs;
 pub mod raw;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod scope;
 pub mod timestamps;
 pub mod username;
@@ -17,7 +19,8 @@ pub use errors::{msg, FieldErrors, NON_FIELD_ERRORS};
 pub use ids::{AppointmentId, DoctorId, MappingId, PatientId, UserId};
 pub use inputs::{
     AppointmentChanges, Credentials, DoctorChanges, MappingChanges, NewAppointment, NewDoctor,
-    NewMapping, NewPatient, NewUser, PasswordChange, PatientChanges, RefreshRequest, UserChanges,
+    NewMapping, NewPatient, NewUser, PasswordChange, PatientChanges, RefreshRequest, Registration,
+    UserChanges,
 };
 pub use raw::{parse_datetime, Raw, RawObject};
 pub use scope::Scope;

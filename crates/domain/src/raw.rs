@@ -119,6 +119,14 @@ impl RawObject {
     }
 }
 
+/// Longest email address in characters.
+pub const MAX_EMAIL: usize = 254;
+/// Longest phone number in characters.
+pub const MAX_PHONE: usize = 15;
+/// What [`Reader::phone`] accepts, as an ECMA-262 pattern for the OpenAPI document: digits,
+/// spaces and `+-()`, with at least one digit.
+pub const PHONE_PATTERN: &str = r"^[0-9 +()-]*[0-9][0-9 +()-]*$";
+
 /// Whether absent fields are errors (create) or mean "unchanged" (partial update).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -226,13 +234,13 @@ impl<'a> Reader<'a> {
 
     /// A required email address.
     pub fn email(&mut self, name: &str) -> Option<String> {
-        let s = self.text(name, 254)?;
+        let s = self.text(name, MAX_EMAIL)?;
         self.check_email(name, s)
     }
 
     /// An optional email address ("" when absent or blank).
     pub fn optional_email(&mut self, name: &str) -> Option<String> {
-        let s = self.optional_text(name, 254)?;
+        let s = self.optional_text(name, MAX_EMAIL)?;
         if s.is_empty() {
             return Some(s);
         }
@@ -251,7 +259,7 @@ impl<'a> Reader<'a> {
 
     /// A required phone number: 1-15 characters of digits, spaces and `+-()`, with a digit.
     pub fn phone(&mut self, name: &str) -> Option<String> {
-        let s = self.text(name, 15)?;
+        let s = self.text(name, MAX_PHONE)?;
         let allowed = s
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')'));

@@ -75,8 +75,8 @@ struct AppointmentInsert<'a> {
 }
 
 impl<'a> AppointmentInsert<'a> {
-    /// The row of a new SCHEDULED appointment created at `t`.
-    fn scheduled(input: &'a NewAppointment, created_by: UserId, t: NaiveDateTime) -> Self {
+    /// The row of a new appointment (in its requested status) created at `t`.
+    fn new(input: &'a NewAppointment, created_by: UserId, t: NaiveDateTime) -> Self {
         Self {
             doctor_id: input.doctor.0,
             patient_id: input.patient.0,
@@ -84,7 +84,7 @@ impl<'a> AppointmentInsert<'a> {
             duration_minutes: input.duration_minutes,
             end_datetime: to_db(input.end()),
             reason: &input.reason,
-            status: AppointmentStatus::Scheduled.as_str(),
+            status: input.status.as_str(),
             cancellation_reason: "",
             created_by: Some(created_by.0),
             created_at: t,
@@ -309,7 +309,7 @@ pub fn create(
     scope: Scope,
     created_by: UserId,
 ) -> StoreResult<Appointment> {
-    let values = AppointmentInsert::scheduled(input, created_by, to_db(now()));
+    let values = AppointmentInsert::new(input, created_by, to_db(now()));
     if scope == Scope::All {
         if let Some(row) = insert_unconstrained(conn, &values)? {
             return row.into_domain();
@@ -369,7 +369,7 @@ pub fn insert_many(
     let t = to_db(now());
     let rows: Vec<AppointmentInsert<'_>> = inputs
         .iter()
-        .map(|input| AppointmentInsert::scheduled(input, created_by, t))
+        .map(|input| AppointmentInsert::new(input, created_by, t))
         .collect();
     let mut inserted = 0;
     // 11 parameters a row: 500 rows stay under every backend's bound-parameter limit.

@@ -90,6 +90,7 @@ fn book(
         start,
         duration_minutes: minutes,
         reason: String::new(),
+        status: healthcare_domain::AppointmentStatus::Scheduled,
     };
     let f = *f;
     t.db.write(move |c| appointments::create(c, &input, Scope::All, f.admin))

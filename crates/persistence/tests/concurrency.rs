@@ -48,6 +48,7 @@ both_backends! {
                     start: Utc.with_ymd_and_hms(2031, 3, 3, 10, 0, 0).unwrap() + chrono::Duration::minutes((i % 10) as i64),
                     duration_minutes: 30,
                     reason: String::new(),
+                    status: healthcare_domain::AppointmentStatus::Scheduled,
                 };
                 barrier.wait();
                 db.write(move |c| appointments::create(c, &input, Scope::All, admin))
@@ -175,7 +176,7 @@ both_backends! {
         let day = |n: i64| Utc.with_ymd_and_hms(2032, 5, 3, 9, 0, 0).unwrap() + chrono::Duration::days(n);
         // Starts staggered by a minute: every pair overlaps, no two rows are the same.
         let at = |n: i64, i: usize| day(n) + chrono::Duration::minutes(i as i64);
-        let appointment = |doctor, patient, start| NewAppointment { doctor, patient, start, duration_minutes: 30, reason: String::new() };
+        let appointment = |doctor, patient, start| NewAppointment { doctor, patient, start, duration_minutes: 30, reason: String::new(), status: healthcare_domain::AppointmentStatus::Scheduled };
         let mut round = 0;
         for single in [true, false] {
             // One doctor, sixteen patients: the doctor's no-overlap rule decides.

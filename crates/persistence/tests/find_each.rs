@@ -31,6 +31,7 @@ both_backends! {
                 start: Utc.with_ymd_and_hms(2031, 3, 3, 8, 0, 0).unwrap() + Duration::minutes(30 * i as i64),
                 duration_minutes: 30,
                 reason: "check-up".into(),
+                status: healthcare_domain::AppointmentStatus::Scheduled,
             };
             ids.push(t.db.write(move |c| appointments::create(c, &input, Scope::All, admin)).unwrap().id);
         }

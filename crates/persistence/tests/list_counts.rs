@@ -55,6 +55,7 @@ both_backends! {
                 start: moment(&mut rng),
                 duration_minutes: 15 * rng.random_range(1..5),
                 reason: "check-up".into(),
+                status: healthcare_domain::AppointmentStatus::Scheduled,
             };
             // Overlaps are refused by the database; the rest are booked.
             if let Ok(a) = t.db.write(move |c| appointments::create(c, &input, Scope::All, admin)) {

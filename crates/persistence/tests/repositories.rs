@@ -57,6 +57,7 @@ fn book(
         start,
         duration_minutes: minutes,
         reason: "check-up".into(),
+        status: healthcare_domain::AppointmentStatus::Scheduled,
     };
     let admin = f.admin;
     t.db.write({
@@ -275,7 +276,7 @@ both_backends! {
         // A doctor sees patients they have appointments with.
         assert!(t.db.read(|c| patients::find(c, f.p2, Scope::DoctorOf(f.d1))).is_ok());
         // A patient cannot book for someone else's record.
-        let input = NewAppointment { doctor: f.d2, patient: f.p1, start: at(15, 0), duration_minutes: 30, reason: String::new() };
+        let input = NewAppointment { doctor: f.d2, patient: f.p1, start: at(15, 0), duration_minutes: 30, reason: String::new(), status: healthcare_domain::AppointmentStatus::Scheduled };
         assert!(matches!(t.db.write({ let input = input.clone(); move |c| appointments::create(c, &input, Scope::OwnedBy(owner), owner) }), Err(StoreError::MissingReference { field: "patient", .. })));
         // Archiving a patient with future appointments is refused.
         let future = book(t, &f, f.d2, f.p2, Utc::now() + Duration::days(1), 30).unwrap();

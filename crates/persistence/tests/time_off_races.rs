@@ -49,7 +49,7 @@ both_backends! {
                 let mut rng = StdRng::seed_from_u64(i as u64);
                 barrier.wait();
                 for _ in 0..ROUNDS {
-                    let input = NewAppointment { doctor, patient, start: quarter(&mut rng), duration_minutes: 30, reason: String::new() };
+                    let input = NewAppointment { doctor, patient, start: quarter(&mut rng), duration_minutes: 30, reason: String::new(), status: healthcare_domain::AppointmentStatus::Scheduled };
                     // Refusals (overlaps, time off) are expected; they must leave nothing.
                     let _ = db.write_single(move |c| appointments::create(c, &input, Scope::All, admin));
                 }

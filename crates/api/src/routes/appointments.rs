@@ -78,7 +78,7 @@ fn filter(params: &Params, errors: &mut FieldErrors) -> AppointmentFilter {
            ("date_to" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time with an offset (exclusive); years 1900-2199"),
            ("ordering" = Option<String>, Query, description = "appointment_datetime | -appointment_datetime | id"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::AppointmentOut>, description = "One page of the appointments the caller may see"), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<healthcare_domain::Appointment>, description = "One page of the appointments the caller may see"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -100,9 +100,9 @@ pub async fn list(
 
 /// Book an appointment. Conflicts answer 409.
 #[utoipa::path(post, path = "/api/appointments/", tag = "appointments", operation_id = "appointments_create",
-    request_body = crate::openapi::AppointmentIn,
-    responses((status = 201, body = crate::openapi::AppointmentOut, description = "The booked appointment"), (status = 400), (status = 401), (status = 403),
-              (status = 409, body = crate::openapi::FieldErrorsOut, description = "The doctor or the patient is already booked at this time", example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))),
+    request_body = healthcare_domain::NewAppointment,
+    responses((status = 201, body = healthcare_domain::Appointment, description = "The booked appointment"), (status = 400), (status = 401), (status = 403),
+              (status = 409, body = healthcare_domain::FieldErrors, description = "The doctor or the patient is already booked at this time", example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -125,7 +125,7 @@ pub async fn create(
 /// One appointment.
 #[utoipa::path(get, path = "/api/appointments/{id}/", tag = "appointments", operation_id = "appointments_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::AppointmentOut, description = "The appointment"), (status = 401), (status = 404)),
+    responses((status = 200, body = healthcare_domain::Appointment, description = "The appointment"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -140,9 +140,9 @@ pub async fn get(
 
 /// Reschedule, change the status, or edit the reason.
 #[utoipa::path(patch, path = "/api/appointments/{id}/", tag = "appointments", operation_id = "appointments_update",
-    params(("id" = i64, Path)), request_body = crate::openapi::AppointmentPatch,
-    responses((status = 200, body = crate::openapi::AppointmentOut, description = "The changed appointment"), (status = 400), (status = 401), (status = 403), (status = 404),
-              (status = 409, body = crate::openapi::FieldErrorsOut, description = "The new time overlaps another booking of the doctor or the patient")),
+    params(("id" = i64, Path)), request_body = healthcare_domain::AppointmentChanges,
+    responses((status = 200, body = healthcare_domain::Appointment, description = "The changed appointment"), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409, body = healthcare_domain::FieldErrors, description = "The new time overlaps another booking of the doctor or the patient")),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,

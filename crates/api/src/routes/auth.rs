@@ -15,10 +15,9 @@ use healthcare_auth::{
     check_password_policy, hash_password, needs_rehash, verify_against_dummy, verify_password,
     TokenKind, TokenPair,
 };
-use healthcare_domain::{Credentials, NewUser, PasswordChange, RefreshRequest, User};
+use healthcare_domain::{Credentials, PasswordChange, RefreshRequest, Registration, User};
 use healthcare_persistence::throttle::{self, Admission, Bucket, LoginLimits};
 use healthcare_persistence::{tokens, users};
-use serde_json::json;
 
 /// The login throttling limits of this server (settings).
 pub fn login_limits(state: &AppState) -> LoginLimits {
@@ -116,33 +115,28 @@ fn issue_pair(
         .map_err(|e| ApiError::internal(&e))
 }
 
-fn pair_json(pair: &TokenPair) -> serde_json::Value {
-    json!({ "access": pair.access, "refresh": pair.refresh })
+fn pair_body(pair: TokenPair) -> crate::bodies::TokenPair {
+    crate::bodies::TokenPair {
+        access: pair.access,
+        refresh: pair.refresh,
+    }
 }
 
 /// The seed's registration message.
 pub const REGISTERED: &str = "User registered successfully";
-
-/// A registration's answer: the seed's `message`, then the new account's fields.
-#[derive(serde::Serialize)]
-struct Registered {
-    message: &'static str,
-    #[serde(flatten)]
-    user: User,
-}
 
 /// Self-registration: `{username, email, password}` -> 201 `{"message": "User registered
 /// successfully", ...the account}`. The first account of an empty database becomes `admin`;
 /// later ones `patient`. Throttled per client address; a duplicate username is refused before
 /// any password is hashed.
 #[utoipa::path(post, path = "/api/auth/register/", tag = "auth", operation_id = "auth_register",
-    request_body = crate::openapi::RegisterIn,
-    responses((status = 201, body = crate::openapi::RegisteredOut, description = "The new account"), (status = 400), (status = 403, description = "Registration is closed"), (status = 429)))]
+    request_body = Registration,
+    responses((status = 201, body = crate::bodies::Registered, description = "The new account"), (status = 400), (status = 403, description = "Registration is closed"), (status = 429)))]
 pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     if !state.settings.allow_registration {
         return Err(ApiError::Forbidden);
     }
-    let input = NewUser::parse(&body)?;
+    let input = Registration::parse(&body)?;
     check_password_policy(&input.password, &input.username)?;
     let ip = client_address(&req, &state.settings.trusted_proxies);
     let bucket = registration_bucket(&state);
@@ -164,7 +158,7 @@ pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiRe
     let user = state
         .write(move |c| users::register(c, &input.username, &input.email, &hashed))
         .await?;
-    Ok(HttpResponse::Created().json(Registered {
+    Ok(HttpResponse::Created().json(crate::bodies::Registered {
         message: REGISTERED,
         user,
     }))
@@ -172,8 +166,8 @@ pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiRe
 
 /// Obtain a token pair: `{username, password}` -> `{access, refresh}`. Starts a session.
 #[utoipa::path(post, path = "/api/token/", tag = "auth", operation_id = "auth_token_obtain",
-    request_body = crate::openapi::CredentialsIn,
-    responses((status = 200, body = crate::openapi::TokenPairOut, description = "A new session's access and refresh tokens"), (status = 400), (status = 401), (status = 429)))]
+    request_body = healthcare_domain::Credentials,
+    responses((status = 200, body = crate::bodies::TokenPair, description = "A new session's access and refresh tokens"), (status = 400), (status = 401), (status = 429)))]
 pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     let creds = Credentials::parse(&body)?;
     let key = users::username_key(&creds.username);
@@ -221,7 +215,7 @@ pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResu
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(pair_json(&pair)))
+    Ok(HttpResponse::Ok().json(pair_body(pair)))
 }
 
 fn bad_credentials() -> ApiError {
@@ -231,8 +225,8 @@ fn bad_credentials() -> ApiError {
 /// Exchange a refresh token for a new pair; the old refresh token stops working. Presenting a
 /// refresh token twice, or two at once, ends its whole session (theft detection).
 #[utoipa::path(post, path = "/api/token/refresh/", tag = "auth", operation_id = "auth_token_refresh",
-    request_body = crate::openapi::RefreshIn,
-    responses((status = 200, body = crate::openapi::TokenPairOut, description = "The new token pair; the refresh token sent stops working"), (status = 400), (status = 401)))]
+    request_body = healthcare_domain::RefreshRequest,
+    responses((status = 200, body = crate::bodies::TokenPair, description = "The new token pair; the refresh token sent stops working"), (status = 400), (status = 401)))]
 pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
     let input = RefreshRequest::parse(&body)?;
     let claims = state
@@ -274,7 +268,7 @@ pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> 
         })
         .await?;
     match outcome {
-        tokens::RefreshOutcome::Rotated { .. } => Ok(HttpResponse::Ok().json(pair_json(&pair))),
+        tokens::RefreshOutcome::Rotated { .. } => Ok(HttpResponse::Ok().json(pair_body(pair))),
         tokens::RefreshOutcome::Reused => {
             state.callers.clear();
             Err(invalid_refresh())
@@ -298,7 +292,7 @@ fn invalid_refresh() -> ApiError {
 
 /// Log out: revoke a refresh token's session (its refresh tokens and its access tokens).
 #[utoipa::path(post, path = "/api/token/revoke/", tag = "auth", operation_id = "auth_token_revoke",
-    request_body = crate::openapi::RefreshIn,
+    request_body = healthcare_domain::RefreshRequest,
     responses((status = 204, description = "The session is ended (no body)"), (status = 400), (status = 401)))]
 pub async fn revoke(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
     let input = RefreshRequest::parse(&body)?;
@@ -322,7 +316,7 @@ pub async fn revoke(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
 /// Change one's own password: `{old_password, new_password}` -> 204. Ends every other session
 /// of the account; this one goes on. A wrong old password counts as a failed login.
 #[utoipa::path(post, path = "/api/auth/password/", tag = "auth", operation_id = "auth_password_change",
-    request_body = crate::openapi::PasswordChangeIn,
+    request_body = healthcare_domain::PasswordChange,
     responses((status = 204, description = "Password changed; every other session of the account is ended (no body)"), (status = 400), (status = 401), (status = 429)),
     security(("bearer" = [])))]
 pub async fn change_password(
@@ -368,14 +362,13 @@ pub async fn change_password(
 
 /// The caller's own account.
 #[utoipa::path(get, path = "/api/auth/me/", tag = "auth", operation_id = "auth_me",
-    responses((status = 200, body = crate::openapi::MeOut, description = "The caller's account"), (status = 401)),
+    responses((status = 200, body = crate::bodies::Me, description = "The caller's account"), (status = 401)),
     security(("bearer" = [])))]
 pub async fn me(state: State, Caller(actor): Caller) -> ApiResult<HttpResponse> {
     let row = state.read(move |c| users::find(c, actor.user)).await?;
     let user: User = row.to_domain()?;
-    let mut value = serde_json::to_value(&user).map_err(|e| ApiError::internal(&e))?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("doctor".into(), json!(actor.doctor));
-    }
-    Ok(HttpResponse::Ok().json(value))
+    Ok(HttpResponse::Ok().json(crate::bodies::Me {
+        user,
+        doctor: actor.doctor,
+    }))
 }

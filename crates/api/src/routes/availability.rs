@@ -339,7 +339,7 @@ pub async fn get_working_hours(
 #[utoipa::path(put, path = "/api/doctors/{id}/working-hours/", tag = "availability", operation_id = "doctors_working_hours_put",
     params(("id" = i64, Path)), request_body = crate::openapi::WorkingHoursSchema,
     responses((status = 200, body = crate::openapi::WorkingHoursSchema, description = "The new schedule, which replaced the old one"),
-              (status = 400, body = crate::openapi::FieldErrorsOut, description = "Invalid or overlapping intervals, or an unknown time zone", example = json!({"weekly": ["entry 2: overlaps entry 0."]})),
+              (status = 400, body = healthcare_domain::FieldErrors, description = "Invalid or overlapping intervals, or an unknown time zone", example = json!({"weekly": ["entry 2: overlaps entry 0."]})),
               (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn put_working_hours(
@@ -428,7 +428,7 @@ fn read_time_off(body: &RawObject) -> Result<(NewTimeOff, bool), FieldErrors> {
     params(("id" = i64, Path)), request_body = crate::openapi::TimeOffIn,
     responses((status = 201, body = crate::openapi::TimeOffSchema, description = "The new time off"),
               (status = 400), (status = 401), (status = 403), (status = 404),
-              (status = 409, body = crate::openapi::TimeOffConflictOut,
+              (status = 409, body = crate::bodies::TimeOffConflict,
                description = "SCHEDULED appointments fall into the period; cancel or move them, or send keep_appointments: true")),
     security(("bearer" = [])))]
 pub async fn add_time_off(

@@ -14,7 +14,7 @@ use healthcare_persistence::doctors::{self, DoctorFilter};
 #[utoipa::path(get, path = "/api/doctors/", tag = "doctors", operation_id = "doctors_list",
     params(("search" = Option<String>, Query, description = "Substring of a name, or a specialization code"),
            ("specialization" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::DoctorOut>, description = "One page of doctors"), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<healthcare_domain::Doctor>, description = "One page of doctors"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -46,8 +46,8 @@ pub async fn list(
 
 /// Create a doctor (admin, staff).
 #[utoipa::path(post, path = "/api/doctors/", tag = "doctors", operation_id = "doctors_create",
-    request_body = crate::openapi::DoctorIn,
-    responses((status = 201, body = crate::openapi::DoctorOut, description = "The new doctor"), (status = 400), (status = 401), (status = 403)),
+    request_body = healthcare_domain::NewDoctor,
+    responses((status = 201, body = healthcare_domain::Doctor, description = "The new doctor"), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -71,7 +71,7 @@ pub async fn create(
 /// One doctor.
 #[utoipa::path(get, path = "/api/doctors/{id}/", tag = "doctors", operation_id = "doctors_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::DoctorOut, description = "The doctor"), (status = 401), (status = 404)),
+    responses((status = 200, body = healthcare_domain::Doctor, description = "The doctor"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -92,8 +92,8 @@ pub async fn get(
 
 /// Change a doctor (admin, staff; a doctor their own profile, but not the licence or account).
 #[utoipa::path(patch, path = "/api/doctors/{id}/", tag = "doctors", operation_id = "doctors_update",
-    params(("id" = i64, Path)), request_body = crate::openapi::DoctorPatch,
-    responses((status = 200, body = crate::openapi::DoctorOut, description = "The changed doctor"), (status = 400), (status = 401), (status = 403), (status = 404)),
+    params(("id" = i64, Path)), request_body = healthcare_domain::DoctorChanges,
+    responses((status = 200, body = healthcare_domain::Doctor, description = "The changed doctor"), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,

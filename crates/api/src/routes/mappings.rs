@@ -14,7 +14,7 @@ use healthcare_persistence::mappings::{self, Assigned, MappingFilter, MayReactiv
 #[utoipa::path(get, path = "/api/mappings/", tag = "mappings", operation_id = "mappings_list",
     params(("doctor" = Option<i64>, Query), ("patient" = Option<i64>, Query), ("is_active" = Option<bool>, Query),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::MappingOut>, description = "One page of the mappings the caller may see"), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<healthcare_domain::Mapping>, description = "One page of the mappings the caller may see"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -52,10 +52,10 @@ pub async fn list(
 /// non-empty one is given, and `reactivated_by` / `reactivated_at` are set. A patient may only
 /// reactivate a mapping they made inactive themselves (403 otherwise). An active pair is a 400.
 #[utoipa::path(post, path = "/api/mappings/", tag = "mappings", operation_id = "mappings_create",
-    request_body = crate::openapi::MappingIn,
-    responses((status = 201, body = crate::openapi::MappingOut, description = "A new mapping"),
-              (status = 200, body = crate::openapi::MappingOut, description = "The pair's inactive mapping, reactivated with its history kept"),
-              (status = 400, body = crate::openapi::FieldErrorsOut, description = "Validation error, or the pair already has an active mapping", example = json!({"non_field_errors": ["The fields doctor, patient must make a unique set."]})),
+    request_body = healthcare_domain::NewMapping,
+    responses((status = 201, body = healthcare_domain::Mapping, description = "A new mapping"),
+              (status = 200, body = healthcare_domain::Mapping, description = "The pair's inactive mapping, reactivated with its history kept"),
+              (status = 400, body = healthcare_domain::FieldErrors, description = "Validation error, or the pair already has an active mapping", example = json!({"non_field_errors": ["The fields doctor, patient must make a unique set."]})),
               (status = 401),
               (status = 403, description = "Not allowed, or a patient re-creating a mapping that someone else made inactive")),
     security(("bearer" = [])))]
@@ -86,7 +86,7 @@ pub async fn create(
 /// One mapping.
 #[utoipa::path(get, path = "/api/mappings/{id}/", tag = "mappings", operation_id = "mappings_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::MappingOut, description = "The mapping"), (status = 401), (status = 404)),
+    responses((status = 200, body = healthcare_domain::Mapping, description = "The mapping"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -103,8 +103,8 @@ pub async fn get(
 /// Change a mapping's reason or active flag (a change of the flag records who made it and
 /// when).
 #[utoipa::path(patch, path = "/api/mappings/{id}/", tag = "mappings", operation_id = "mappings_update",
-    params(("id" = i64, Path)), request_body = crate::openapi::MappingPatch,
-    responses((status = 200, body = crate::openapi::MappingOut, description = "The changed mapping"), (status = 400), (status = 401), (status = 403), (status = 404)),
+    params(("id" = i64, Path)), request_body = healthcare_domain::MappingChanges,
+    responses((status = 200, body = healthcare_domain::Mapping, description = "The changed mapping"), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,
@@ -149,7 +149,7 @@ pub async fn deactivate(
 /// seed's endpoint).
 #[utoipa::path(get, path = "/api/mappings/patient/{patient_id}/", tag = "mappings", operation_id = "mappings_of_patient",
     params(("patient_id" = i64, Path)),
-    responses((status = 200, body = Vec<crate::openapi::MappingWithDoctorOut>, description = "The patient's active assignments"), (status = 401), (status = 404)),
+    responses((status = 200, body = Vec<healthcare_domain::MappingWithDoctor>, description = "The patient's active assignments"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn doctors_of_patient(
     state: State,

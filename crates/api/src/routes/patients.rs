@@ -15,7 +15,7 @@ use healthcare_persistence::patients::{self, PatientFilter};
 #[utoipa::path(get, path = "/api/patients/", tag = "patients", operation_id = "patients_list",
     params(("search" = Option<String>, Query, description = "Substring of first or last name"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::PatientOut>, description = "One page of the patients the caller may see"), (status = 400), (status = 401)),
+    responses((status = 200, body = Vec<healthcare_domain::Patient>, description = "One page of the patients the caller may see"), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -39,8 +39,8 @@ pub async fn list(
 
 /// Create a patient record (a patient account owns what it creates).
 #[utoipa::path(post, path = "/api/patients/", tag = "patients", operation_id = "patients_create",
-    request_body = crate::openapi::PatientIn,
-    responses((status = 201, body = crate::openapi::PatientOut, description = "The new patient"), (status = 400), (status = 401), (status = 403)),
+    request_body = healthcare_domain::NewPatient,
+    responses((status = 201, body = healthcare_domain::Patient, description = "The new patient"), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -61,7 +61,7 @@ pub async fn create(
 /// One patient.
 #[utoipa::path(get, path = "/api/patients/{id}/", tag = "patients", operation_id = "patients_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::PatientOut, description = "The patient"), (status = 401), (status = 404)),
+    responses((status = 200, body = healthcare_domain::Patient, description = "The patient"), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -77,8 +77,8 @@ pub async fn get(
 
 /// Change a patient.
 #[utoipa::path(patch, path = "/api/patients/{id}/", tag = "patients", operation_id = "patients_update",
-    params(("id" = i64, Path)), request_body = crate::openapi::PatientPatch,
-    responses((status = 200, body = crate::openapi::PatientOut, description = "The changed patient"), (status = 400), (status = 401), (status = 403), (status = 404)),
+    params(("id" = i64, Path)), request_body = healthcare_domain::PatientChanges,
+    responses((status = 200, body = healthcare_domain::Patient, description = "The changed patient"), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,

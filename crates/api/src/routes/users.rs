@@ -15,7 +15,7 @@ use healthcare_persistence::StoreError;
 /// All accounts.
 #[utoipa::path(get, path = "/api/users/", tag = "users", operation_id = "users_list",
     params(("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::UserOut>, description = "One page of accounts"), (status = 401), (status = 403)),
+    responses((status = 200, body = Vec<healthcare_domain::User>, description = "One page of accounts"), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list(
     state: State,
@@ -33,8 +33,8 @@ pub async fn list(
 
 /// Create an account with a role: `{username, email, password, role}`.
 #[utoipa::path(post, path = "/api/users/", tag = "users", operation_id = "users_create",
-    request_body = crate::openapi::UserIn,
-    responses((status = 201, body = crate::openapi::UserOut, description = "The new account"), (status = 400), (status = 401), (status = 403)),
+    request_body = healthcare_domain::NewUser,
+    responses((status = 201, body = healthcare_domain::User, description = "The new account"), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -64,7 +64,7 @@ pub async fn create(
 /// One account.
 #[utoipa::path(get, path = "/api/users/{id}/", tag = "users", operation_id = "users_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::UserOut, description = "The account"), (status = 401), (status = 403), (status = 404)),
+    responses((status = 200, body = healthcare_domain::User, description = "The account"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get(
     state: State,
@@ -79,8 +79,8 @@ pub async fn get(
 
 /// Change an account's email, role, active flag or password.
 #[utoipa::path(patch, path = "/api/users/{id}/", tag = "users", operation_id = "users_update",
-    params(("id" = i64, Path)), request_body = crate::openapi::UserPatch,
-    responses((status = 200, body = crate::openapi::UserOut, description = "The changed account"), (status = 400), (status = 401), (status = 403), (status = 404)),
+    params(("id" = i64, Path)), request_body = healthcare_domain::UserChanges,
+    responses((status = 200, body = healthcare_domain::User, description = "The changed account"), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,
