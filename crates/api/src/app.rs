@@ -3,7 +3,6 @@
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::openapi::ApiDoc;
 use crate::request_id;
 use crate::routes::{appointments, auth, availability, doctors, health, mappings, patients, users};
 use crate::state::{hashing_slots, AppState, Settings};
@@ -18,7 +17,6 @@ use healthcare_persistence::{tokens, username_keys, Database, DbConfig, StoreErr
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// A bound, not yet running server.
@@ -167,13 +165,15 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 fn schema_json() -> web::Bytes {
     static DOCUMENT: std::sync::OnceLock<web::Bytes> = std::sync::OnceLock::new();
     DOCUMENT
-        .get_or_init(|| match ApiDoc::openapi().to_json() {
-            Ok(json) => web::Bytes::from(json),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialize the OpenAPI document");
-                web::Bytes::new()
-            }
-        })
+        .get_or_init(
+            || match crate::openapi::document().and_then(|d| serde_json::to_vec(&d)) {
+                Ok(json) => web::Bytes::from(json),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+                    web::Bytes::new()
+                }
+            },
+        )
         .clone()
 }
 

@@ -323,3 +323,119 @@ fn operations_mut(
         .flatten()
     })
 }
+
+/// The document as served: [`ApiDoc`] in the normal form client generators read best (see
+/// [`normalize`]).
+pub fn document() -> Result<serde_json::Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
+    normalize(&mut doc);
+    Ok(doc)
+}
+
+/// Rewrites the derived document into an equivalent one that mainstream client generators read
+/// without losing anything (OpenAPI Generator drops 3.1 nullability through `allOf` and through
+/// `oneOf` with `null`):
+/// - a component that is a plain integer (the typed ids) is written inline where it is used;
+/// - `oneOf: [S, {type: null}]` with a scalar `S` becomes `S` with `type: [t, "null"]`;
+/// - a component that is `allOf` of one `$ref` and one object (a `#[serde(flatten)]`) becomes
+///   one object with the properties and `required` of both.
+///
+/// The JSON each schema accepts is unchanged.
+pub fn normalize(doc: &mut serde_json::Value) {
+    use serde_json::{Map, Value};
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let scalars: Map<String, Value> = schemas
+        .iter()
+        .filter(|(_, s)| s["type"] == "integer" && s.get("enum").is_none())
+        .map(|(name, s)| (format!("#/components/schemas/{name}"), s.clone()))
+        .collect();
+    schemas.retain(|name, _| !scalars.contains_key(&format!("#/components/schemas/{name}")));
+    fn walk(v: &mut Value, scalars: &Map<String, Value>) {
+        match v {
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, scalars)),
+            Value::Object(obj) => {
+                obj.values_mut().for_each(|i| walk(i, scalars));
+                if let Some(Value::String(target)) = obj.get("$ref") {
+                    if let Some(Value::Object(scalar)) = scalars.get(target) {
+                        let own = std::mem::take(obj);
+                        *obj = scalar.clone();
+                        obj.extend(own.into_iter().filter(|(k, _)| k != "$ref"));
+                    }
+                }
+                let nullable_scalar = match obj.get("oneOf") {
+                    Some(Value::Array(alts))
+                        if alts.len() == 2 && alts[1] == serde_json::json!({"type": "null"}) =>
+                    {
+                        alts[0]["type"]
+                            .as_str()
+                            .map(|t| (t.to_owned(), alts[0].clone()))
+                    }
+                    _ => None,
+                };
+                if let Some((ty, Value::Object(scalar))) = nullable_scalar {
+                    obj.remove("oneOf");
+                    for (k, v) in scalar {
+                        obj.entry(k).or_insert(v);
+                    }
+                    obj.insert("type".into(), serde_json::json!([ty, "null"]));
+                }
+            }
+            _ => {}
+        }
+    }
+    for schema in schemas.values_mut() {
+        walk(schema, &scalars);
+    }
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    for name in names {
+        let merged = match schemas[&name].get("allOf") {
+            Some(Value::Array(parts)) if parts.len() == 2 => {
+                let base = parts[0]["$ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .and_then(|b| schemas.get(b));
+                match (base, parts[1].as_object()) {
+                    (Some(base), Some(own)) if base.get("allOf").is_none() => {
+                        let mut properties =
+                            base["properties"].as_object().cloned().unwrap_or_default();
+                        properties.extend(
+                            own.get("properties")
+                                .and_then(Value::as_object)
+                                .cloned()
+                                .unwrap_or_default(),
+                        );
+                        let mut required: Vec<Value> =
+                            base["required"].as_array().cloned().unwrap_or_default();
+                        required.extend(
+                            own.get("required")
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .unwrap_or_default(),
+                        );
+                        Some(
+                            serde_json::json!({"type": "object", "required": required, "properties": properties}),
+                        )
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let (Some(Value::Object(mut merged)), Some(Value::Object(schema))) =
+            (merged, schemas.get_mut(&name))
+        {
+            schema.remove("allOf");
+            for key in ["description", "example"] {
+                if let Some(v) = schema.remove(key) {
+                    merged.insert(key.to_owned(), v);
+                }
+            }
+            *schema = merged;
+        }
+    }
+}
