@@ -222,6 +222,84 @@ impl Modify for Security {
     }
 }
 
+/// Documents the response headers clients rely on, each once in `components.headers` and
+/// referenced where it is sent: `X-Total-Count` and `Link` on every paged list (a 200 whose body
+/// is an array, of an operation with a `limit` parameter; `crate::pagination`), `Location` on every 201, `Retry-After` on 429 and 503,
+/// `WWW-Authenticate` on 401 (`crate::error`). Runs after the modifiers that add responses.
+struct Headers;
+
+impl Modify for Headers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Type};
+        let headers: [(&str, Type, &str); 5] = [
+            (
+                "X-Total-Count",
+                Type::Integer,
+                "How many items the whole list has (every page together).",
+            ),
+            (
+                "Link",
+                Type::String,
+                "RFC 8288 links to the next and previous pages (`rel=\"next\"`, `rel=\"prev\"`), \
+                 when there are any; relative, or absolute from `HEALTHCARE_PUBLIC_URL`.",
+            ),
+            (
+                "Location",
+                Type::String,
+                "The path of the resource just created.",
+            ),
+            (
+                "Retry-After",
+                Type::Integer,
+                "Seconds to wait before trying again.",
+            ),
+            (
+                "WWW-Authenticate",
+                Type::String,
+                "`Bearer realm=\"api\"`: send an access token.",
+            ),
+        ];
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, ty, description) in headers {
+            components.headers.insert(
+                name.to_owned(),
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(ty)))
+                    .description(Some(description))
+                    .build()
+                    .into(),
+            );
+        }
+        let reference = |name: &str| RefOr::Ref(Ref::new(format!("#/components/headers/{name}")));
+        for op in operations_mut(openapi) {
+            let paged = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| p.name == "limit");
+            for (code, response) in op.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                let is_list = paged && response.content.values().any(|c| {
+                    matches!(&c.schema, Some(RefOr::T(utoipa::openapi::schema::Schema::Array(_))))
+                });
+                let names: &[&str] = match code.as_str() {
+                    "200" if is_list => &["X-Total-Count", "Link"],
+                    "201" => &["Location"],
+                    "401" => &["WWW-Authenticate"],
+                    "429" | "503" => &["Retry-After"],
+                    _ => &[],
+                };
+                for name in names {
+                    response.headers.insert((*name).to_owned(), reference(name));
+                }
+            }
+        }
+    }
+}
+
 /// Documents request ids (docs/api.md, `crate::request_id`): the `X-Request-Id` header on every
 /// response of every operation (one `components.headers` entry, referenced), and the 500 body,
 /// `InternalError`, with its `request_id`. Runs after the modifiers that add responses.
@@ -296,7 +374,7 @@ impl Modify for RequestIds {
         routes::health::health, routes::health::ready,
     ),
     components(schemas(healthcare_domain::FieldErrors, crate::bodies::Detail)),
-    modifiers(&Security, &StandardErrors, &SeedPaths, &RequestIds),
+    modifiers(&Security, &StandardErrors, &SeedPaths, &Headers, &RequestIds),
     tags(
         (name = "auth", description = "Registration and JWT tokens"),
         (name = "patients"), (name = "doctors"),

@@ -65,7 +65,7 @@ pub async fn create(
     if links {
         state.callers.clear();
     }
-    Ok(created(&doctor))
+    Ok(created(format!("/api/doctors/{}/", doctor.id), &doctor))
 }
 
 /// One doctor.

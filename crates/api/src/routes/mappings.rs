@@ -78,7 +78,7 @@ pub async fn create(
         .write(move |c| mappings::assign(c, &input, patients, by, may))
         .await?;
     Ok(match assigned {
-        Assigned::Created(mapping) => created(&mapping),
+        Assigned::Created(mapping) => created(format!("/api/mappings/{}/", mapping.id), &mapping),
         Assigned::Reactivated(mapping) => HttpResponse::Ok().json(mapping),
     })
 }

@@ -55,7 +55,7 @@ pub async fn create(
         input.user = None;
     }
     let patient = state.write(move |c| patients::create(c, &input)).await?;
-    Ok(created(&patient))
+    Ok(created(format!("/api/patients/{}/", patient.id), &patient))
 }
 
 /// One patient.

@@ -58,7 +58,7 @@ pub async fn create(
     let user = state
         .write(move |c| users::create(c, &input.username, &input.email, &hashed, role))
         .await?;
-    Ok(created(&user))
+    Ok(created(format!("/api/users/{}/", user.id), &user))
 }
 
 /// One account.
