@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use healthcare_auth::{Actor, TokenError, TokenKind};
-use healthcare_domain::{FieldErrors, RawObject, UserId};
+use healthcare_domain::{FieldErrors, Raw, RawObject, UserId};
 use healthcare_persistence::users;
 use std::sync::Arc;
 
@@ -227,6 +227,20 @@ impl Params {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.trim().is_empty())
+    }
+
+    /// The parameters as an object of strings, for the domain's `parse` functions: the last
+    /// value of each name, blank values left out (as [`Params::get`] reads them).
+    pub fn to_raw(&self) -> RawObject {
+        let mut fields = std::collections::BTreeMap::new();
+        for (k, v) in &self.0 {
+            if v.trim().is_empty() {
+                fields.remove(k);
+            } else {
+                fields.insert(k.clone(), Raw::Str(v.clone()));
+            }
+        }
+        RawObject(fields)
     }
 
     /// An integer parameter, `None` when absent; a wrong type is a 400.

@@ -3,8 +3,10 @@
 //! - [`passwords`]: bcrypt hashing and verification, a constant-time path for unknown usernames,
 //!   and the password policy (Django's validators, worded as Django words them);
 //! - [`tokens`]: HS256 JSON Web Tokens (access and refresh, SimpleJWT-compatible claims);
-//! - [`policy`]: the role table of docs/api.md as one function ([`authorize`]) plus the row visibility
-//!   ([`scope`]) that persistence turns into a WHERE clause.
+//! - [`policy`]: the role table of docs/api.md as one function ([`authorize`]), the row visibility
+//!   ([`scope`]) that persistence turns into a WHERE clause, and the finer rules asked with a
+//!   request's body in hand (back-entry, reassignment, doctor self-service, patient ownership,
+//!   self-demotion).
 //!
 //! Persistence (refresh-token rows, login-failure counters, the stored signing key) lives in
 //! `healthcare-persistence`; this crate only computes.
@@ -20,7 +22,9 @@ pub use passwords::{
     BCRYPT_MAX_BYTES, COMMON_PASSWORDS, MIN_PASSWORD_LENGTH,
 };
 pub use policy::{
-    authorize, may_book_in_past, may_set_owner, scope, Action, Actor, Denied, ResourceKind, Target,
+    authorize, create_appointment, may_book_in_past, may_reactivate_any_mapping, may_set_owner,
+    owner_of_new_patient, role_of_new_account, scope, update_appointment, update_doctor,
+    update_patient, update_user, Action, Actor, Denied, ResourceKind, Target,
 };
 pub use tokens::{
     check_secret, generate_secret, Claims, Keys, Session, TokenConfig, TokenError, TokenKind,

@@ -101,6 +101,14 @@ impl FieldErrors {
         self
     }
 
+    /// Adds every message of `other` (errors of one request found by two readers, such as a
+    /// query's paging and its own fields).
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
     /// `Ok(value)` when no error was recorded, otherwise the errors.
     pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
         if self.is_empty() {

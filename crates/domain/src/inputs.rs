@@ -944,7 +944,7 @@ mod tests {
         );
         let bad = RawObject::from_pairs([
             ("doctor", s("x")),
-            ("patient", Raw::Array),
+            ("patient", Raw::Array(Vec::new())),
             ("appointment_datetime", s("2025-12-20T10:30:00")),
             ("duration_minutes", Raw::Int(481)),
             ("status", s("COMPLETED")),

@@ -1,6 +1,7 @@
 //! The domain of the healthcare scheduling API: entities, typed ids, the seed's enums, validated
 //! inputs and the field-keyed error vocabulary. No I/O, no database, no HTTP.
 
+pub mod availability;
 pub mod entities;
 pub mod enums;
 pub mod errors;
@@ -13,6 +14,7 @@ pub mod scope;
 pub mod timestamps;
 pub mod username;
 
+pub use availability::{SlotQuery, TimeOffRequest, WeeklyInterval, WorkingHours};
 pub use entities::{age_on, Appointment, Doctor, Mapping, MappingWithDoctor, Patient, User};
 pub use enums::{AppointmentStatus, Gender, Role, Specialization, UnknownCode};
 pub use errors::{msg, FieldErrors, NON_FIELD_ERRORS};

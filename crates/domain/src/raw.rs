@@ -2,13 +2,15 @@
 //! keyed by field, instead of failing on the first wrong type.
 
 use crate::errors::{msg, FieldErrors};
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// One JSON value as far as input checking cares: scalars are kept, containers only noted.
+/// One JSON value, read leniently: any value is accepted here, and each field's reader decides
+/// what it makes of it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Raw {
     /// `null`.
@@ -21,10 +23,10 @@ pub enum Raw {
     Float(f64),
     /// A string.
     Str(String),
-    /// An array (its content is skipped).
-    Array,
-    /// An object (its content is skipped).
-    Object,
+    /// An array (such as the weekly intervals of working hours).
+    Array(Vec<Raw>),
+    /// An object (such as one weekly interval).
+    Object(RawObject),
 }
 
 impl Raw {
@@ -36,8 +38,8 @@ impl Raw {
             Raw::Int(_) => "int",
             Raw::Float(_) => "float",
             Raw::Str(_) => "str",
-            Raw::Array => "list",
-            Raw::Object => "dict",
+            Raw::Array(_) => "list",
+            Raw::Object(_) => "dict",
         }
     }
 }
@@ -75,12 +77,14 @@ impl<'de> Deserialize<'de> for Raw {
                 Ok(Raw::Str(v))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Raw::Array)
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Raw>()? {
+                    items.push(item);
+                }
+                Ok(Raw::Array(items))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Raw::Object)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Raw, A::Error> {
+                RawObject::from_map(map).map(Raw::Object)
             }
         }
         d.deserialize_any(V)
@@ -99,12 +103,8 @@ impl<'de> Deserialize<'de> for RawObject {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some((k, v)) = map.next_entry::<String, Raw>()? {
-                    out.insert(k, v);
-                }
-                Ok(RawObject(out))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawObject, A::Error> {
+                RawObject::from_map(map)
             }
         }
         d.deserialize_map(V)
@@ -113,6 +113,15 @@ impl<'de> Deserialize<'de> for RawObject {
 }
 
 impl RawObject {
+    /// Reads the entries of a JSON object (a repeated key keeps its last value).
+    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<RawObject, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some((k, v)) = map.next_entry::<String, Raw>()? {
+            out.insert(k, v);
+        }
+        Ok(RawObject(out))
+    }
+
     /// Builds an object from pairs (handy in tests and examples).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Raw)>) -> Self {
         Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
@@ -312,14 +321,28 @@ impl<'a> Reader<'a> {
                 }
             }
         };
+        if *v == Raw::Null {
+            self.errors.add(name, msg::NULL);
+            return None;
+        }
+        self.bounded_int(name, v, min, max)
+    }
+
+    /// An optional integer within `min..=max`, read as [`Reader::int_in`] reads one: `Some(None)`
+    /// when absent or null, `None` when wrong (the error is recorded).
+    pub fn optional_int_in(&mut self, name: &str, min: i64, max: i64) -> Option<Option<i64>> {
+        match self.obj.0.get(name) {
+            None | Some(Raw::Null) => Some(None),
+            Some(v) => self.bounded_int(name, v, min, max).map(Some),
+        }
+    }
+
+    /// An integer (a whole number, or a string of one) within `min..=max`.
+    fn bounded_int(&mut self, name: &str, v: &Raw, min: i64, max: i64) -> Option<i64> {
         let n = match v {
             Raw::Int(n) => Some(*n),
             Raw::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(*f as i64),
             Raw::Str(s) => s.trim().parse::<i64>().ok(),
-            Raw::Null => {
-                self.errors.add(name, msg::NULL);
-                return None;
-            }
             _ => None,
         };
         match n {
@@ -426,6 +449,92 @@ impl<'a> Reader<'a> {
         parsed
     }
 
+    /// A calendar date `YYYY-MM-DD` whose year is within [`YEARS`], read as
+    /// [`parse_date_filter`] reads query dates (a date-time is refused: the field is a date).
+    /// `Some(None)` when absent or null and not `required`; `None` when wrong (the error is
+    /// recorded) or when required and absent in create mode ([`msg::REQUIRED`]).
+    pub fn date_in_years(&mut self, name: &str, required: bool) -> Option<Option<NaiveDate>> {
+        let v = match self.obj.0.get(name) {
+            None | Some(Raw::Null) if !required || self.mode == Mode::Patch => return Some(None),
+            None => {
+                self.errors.add(name, msg::REQUIRED);
+                return None;
+            }
+            Some(v) => v,
+        };
+        let parsed = match v {
+            Raw::Str(s) => parse_date_filter(s),
+            Raw::Null => {
+                self.errors.add(name, msg::NULL);
+                return None;
+            }
+            _ => Err(DateFilterError::Format),
+        };
+        match parsed {
+            Ok(DateFilter::Date(d)) => Some(Some(d)),
+            Ok(DateFilter::Instant(_)) | Err(DateFilterError::Format) => {
+                self.errors.add(name, msg::DATE_FORMAT);
+                None
+            }
+            Err(e @ DateFilterError::OutOfRange) => {
+                self.errors.add(name, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// An optional IANA time zone name ([`parse_time_zone`]); absent or null read as `None`.
+    /// Another type is [`msg::NOT_STRING`], an unknown name `Unknown time zone "X".`.
+    pub fn time_zone(&mut self, name: &str) -> Option<Tz> {
+        match self.obj.0.get(name) {
+            None | Some(Raw::Null) => None,
+            Some(Raw::Str(s)) => {
+                let tz = parse_time_zone(s);
+                if tz.is_none() {
+                    let shown: String = s.trim().chars().take(ECHO_CHARS).collect();
+                    self.errors
+                        .add(name, format!("Unknown time zone \"{shown}\"."));
+                }
+                tz
+            }
+            Some(_) => {
+                self.errors.add(name, msg::NOT_STRING);
+                None
+            }
+        }
+    }
+
+    /// A required list of at most `max` items, returned unread (each item is the caller's to
+    /// check). Null is [`msg::NULL`]; another type is `Expected a list of items but got type
+    /// "X".`, with X the JSON type as [`Raw::type_name`] names it.
+    pub fn list(&mut self, name: &str, max: usize) -> Option<&'a [Raw]> {
+        let v = self.value(name, true)?;
+        match v {
+            Raw::Array(items) if items.len() > max => {
+                self.errors.add(
+                    name,
+                    format!("Ensure this list has no more than {max} entries."),
+                );
+                None
+            }
+            Raw::Array(items) => Some(items),
+            Raw::Null => {
+                self.errors.add(name, msg::NULL);
+                None
+            }
+            other => {
+                self.errors.add(
+                    name,
+                    format!(
+                        "Expected a list of items but got type \"{}\".",
+                        other.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// The errors, or `value` when there are none.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, FieldErrors> {
         if self.errors.is_empty() {
@@ -443,8 +552,8 @@ fn display(raw: &Raw) -> String {
         Raw::Int(n) => n.to_string(),
         Raw::Float(f) => f.to_string(),
         Raw::Str(s) => s.clone(),
-        Raw::Array => "[]".to_owned(),
-        Raw::Object => "{}".to_owned(),
+        Raw::Array(_) => "[]".to_owned(),
+        Raw::Object(_) => "{}".to_owned(),
     }
 }
 
@@ -467,6 +576,36 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
         return None;
     }
     Some(parsed.with_timezone(&Utc))
+}
+
+/// How many characters of a refused value an error message repeats.
+const ECHO_CHARS: usize = 100;
+
+/// Longest IANA time zone name accepted (the longest real one, `America/Argentina/ComodRivadavia`,
+/// has 32 characters).
+pub const MAX_TIME_ZONE_NAME: usize = 64;
+
+/// Reads an IANA time zone name such as `Europe/Berlin` or `UTC` (exact spelling, surrounding
+/// white space ignored, at most [`MAX_TIME_ZONE_NAME`] bytes); `None` when there is no such
+/// zone.
+pub fn parse_time_zone(name: &str) -> Option<Tz> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > MAX_TIME_ZONE_NAME {
+        return None;
+    }
+    name.parse::<Tz>().ok()
+}
+
+/// Reads a local time of day `HH:MM` (or `HH:MM:00`), `00:00` ..= `23:59`, surrounding white
+/// space ignored; `None` for anything else (seconds other than `00`, `24:00`, `9:00`).
+pub fn parse_time_of_day(s: &str) -> Option<NaiveTime> {
+    let s = s.trim();
+    let t = match s.len() {
+        5 => NaiveTime::parse_from_str(s, "%H:%M").ok()?,
+        8 => NaiveTime::parse_from_str(s, "%H:%M:%S").ok()?,
+        _ => return None,
+    };
+    (t.second() == 0 && t.nanosecond() == 0).then_some(t)
 }
 
 /// The years a date or date-time input may fall in (UTC for date-times): 1900-2199. Outside
@@ -590,6 +729,34 @@ mod tests {
         ] {
             assert_eq!(parse_date_filter(bad), Err(Format), "{bad}");
         }
+    }
+
+    #[test]
+    fn containers_keep_their_content_and_nesting_is_bounded() {
+        let body: Result<RawObject, _> = serde_json::from_str(
+            r#"{"weekly": [{"weekday": "MON", "n": [1, 2.5, null]}], "x": {}}"#,
+        );
+        let inner = RawObject::from_pairs([
+            ("weekday", Raw::Str("MON".into())),
+            (
+                "n",
+                Raw::Array(vec![Raw::Int(1), Raw::Float(2.5), Raw::Null]),
+            ),
+        ]);
+        assert_eq!(
+            body.map_err(|e| e.to_string()),
+            Ok(RawObject::from_pairs([
+                ("weekly", Raw::Array(vec![Raw::Object(inner)])),
+                ("x", Raw::Object(RawObject::default())),
+            ]))
+        );
+        // serde_json's recursion limit (128) refuses deeper bodies: a 400, never a stack
+        // overflow.
+        let nested =
+            |depth: usize| format!("{{\"a\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert!(serde_json::from_str::<RawObject>(&nested(100)).is_ok());
+        let deep = serde_json::from_str::<RawObject>(&nested(20_000));
+        assert!(deep.is_err_and(|e| e.to_string().contains("recursion limit")));
     }
 
     #[test]

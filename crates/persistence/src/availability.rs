@@ -27,15 +27,8 @@ pub use chrono_tz::Tz;
 /// The `non_field_errors` message of a booking outside working hours or inside time off.
 pub const NOT_AVAILABLE: &str = "Doctor is not available at this time.";
 
-/// Reads an IANA time zone name such as `Europe/Berlin` or `UTC` (exact spelling, surrounding
-/// white space ignored); `None` when there is no such zone.
-pub fn parse_time_zone(name: &str) -> Option<Tz> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 64 {
-        return None;
-    }
-    name.parse::<Tz>().ok()
-}
+/// Reads an IANA time zone name (the one reading inputs use, so a stored zone always reads back).
+pub use healthcare_domain::raw::parse_time_zone;
 
 fn minute_of(t: NaiveTime) -> i32 {
     // At most 1439: always fits.

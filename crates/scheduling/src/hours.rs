@@ -12,25 +12,19 @@ use chrono::{
     DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
-use healthcare_domain::FieldErrors;
+use healthcare_domain::{FieldErrors, WorkingHours};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Longest date range (inclusive, in days) [`Availability::free_slots`] accepts.
-pub const MAX_RANGE_DAYS: i64 = 31;
-/// Largest grid step, in minutes (one day).
-pub const MAX_STEP_MINUTES: i64 = 1440;
+/// Longest date range (inclusive, in days) [`Availability::free_slots`] accepts (the limit the
+/// free-slot query is parsed with).
+pub const MAX_RANGE_DAYS: i64 = healthcare_domain::availability::MAX_RANGE_DAYS;
+/// Largest grid step, in minutes (one day; the limit the free-slot query is parsed with).
+pub const MAX_STEP_MINUTES: i64 = healthcare_domain::availability::MAX_STEP_MINUTES;
 
-/// One weekly working interval `[start, end)` in local time, within one day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct WeeklyInterval {
-    /// The day of the week.
-    pub weekday: Weekday,
-    /// Local start time.
-    pub start: NaiveTime,
-    /// Local end time (excluded); must be after `start`, same day.
-    pub end: NaiveTime,
-}
+/// One weekly working interval `[start, end)` in local time, within one day (a domain type:
+/// the working-hours input is made of them).
+pub use healthcare_domain::availability::WeeklyInterval;
 
 /// What is wrong with one entry of a weekly schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +146,19 @@ impl WeeklySchedule {
             entries,
             by_day,
         })
+    }
+
+    /// The schedule a parsed working-hours body asks for: `Ok(None)` when it clears the hours,
+    /// otherwise the schedule [`WeeklySchedule::new`] makes of its zone and intervals, whose
+    /// problems are keyed `weekly` as the body's other errors are
+    /// (`{"weekly": ["entry 2: overlaps entry 0."]}`).
+    pub fn from_input(hours: WorkingHours) -> Result<Option<WeeklySchedule>, FieldErrors> {
+        let Some((tz, weekly)) = hours.into_parts() else {
+            return Ok(None);
+        };
+        WeeklySchedule::new(tz, weekly)
+            .map(Some)
+            .map_err(|e| e.to_field_errors("weekly"))
     }
 
     /// The time zone the local times are in.

@@ -276,6 +276,55 @@ fn free_slots_refuses_bad_requests() {
         FreeSlotsError::RangeTooLong { days: 40 }.to_string(),
         "The date range may span at most 31 days."
     );
+    // The free-slot query is parsed in the domain with the same words.
+    use healthcare_domain::availability::msg;
+    assert_eq!(
+        FreeSlotsError::RangeTooLong { days: 40 }.to_string(),
+        msg::RANGE_TOO_LONG
+    );
+    assert_eq!(
+        FreeSlotsError::InvertedRange.to_string(),
+        msg::RANGE_INVERTED
+    );
+}
+
+#[test]
+fn a_parsed_working_hours_body_becomes_a_schedule() {
+    use healthcare_domain::{Raw, RawObject, WorkingHours};
+    let entry = |start: &str, end: &str| {
+        Raw::Object(RawObject::from_pairs([
+            ("weekday", Raw::Str("MON".into())),
+            ("start", Raw::Str(start.into())),
+            ("end", Raw::Str(end.into())),
+        ]))
+    };
+    let body = |entries: Vec<Raw>| {
+        WorkingHours::parse(&RawObject::from_pairs([
+            ("timezone", Raw::Str("Europe/Berlin".into())),
+            ("weekly", Raw::Array(entries)),
+        ]))
+        .unwrap()
+    };
+    let schedule = WeeklySchedule::from_input(body(vec![entry("09:00", "12:00")])).unwrap();
+    assert_eq!(
+        schedule.map(|s| s.intervals_on(Weekday::Mon).to_vec()),
+        Some(vec![(t(9, 0), t(12, 0))])
+    );
+    assert_eq!(WeeklySchedule::from_input(body(vec![])), Ok(None));
+    let overlap = body(vec![
+        entry("09:00", "12:00"),
+        entry("12:00", "13:00"),
+        entry("11:00", "11:30"),
+        entry("10:00", "09:00"),
+    ]);
+    let e = WeeklySchedule::from_input(overlap).unwrap_err();
+    assert_eq!(
+        e.messages("weekly"),
+        [
+            "entry 2: overlaps entry 0.",
+            "entry 3: start must be before end."
+        ]
+    );
 }
 
 #[test]

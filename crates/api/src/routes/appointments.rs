@@ -1,21 +1,21 @@
 //! `/api/appointments/`.
 
-use super::{allow, created, id};
-use crate::error::{ApiError, ApiResult};
+use super::{allow, check, created, id};
+use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use healthcare_auth::{may_book_in_past, scope, Action, ResourceKind, Target};
+use healthcare_auth::{
+    create_appointment, scope, update_appointment, Action, ResourceKind, Target,
+};
 use healthcare_domain::raw::{parse_date_filter, DateFilter};
 use healthcare_domain::{
     AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, FieldErrors, NewAppointment,
-    PatientId, Role,
+    PatientId,
 };
 use healthcare_persistence::appointments::{self, AppointmentFilter, AppointmentOrder};
-
-const PAST: &str = "Only clinic staff may book appointments in the past.";
 
 /// `YYYY-MM-DD` (start of that UTC day, or of the next day for an end bound) or a date-time,
 /// in the years inputs accept (`parse_date_filter`).
@@ -111,9 +111,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     allow(&actor, Action::Create, &Target::Appointment)?;
     let input = NewAppointment::parse(&body)?;
-    if input.start < Utc::now() && !may_book_in_past(actor.role) {
-        return Err(ApiError::field("appointment_datetime", PAST));
-    }
+    check(create_appointment(&actor, &input, Utc::now()))?;
     let patients = scope(&actor, ResourceKind::Patient);
     let by = actor.user;
     let appointment = state
@@ -157,17 +155,7 @@ pub async fn update(
         .await?;
     allow(&actor, Action::Update, &Target::Appointment)?;
     let changes = AppointmentChanges::parse(&body)?;
-    let reassigns = match actor.role {
-        Role::Doctor => changes.doctor.is_some() || changes.patient.is_some(),
-        Role::Patient => changes.doctor.is_some() || changes.patient.is_some(),
-        Role::Admin | Role::Staff => false,
-    };
-    if reassigns {
-        return Err(ApiError::Forbidden);
-    }
-    if changes.start.is_some_and(|s| s < Utc::now()) && !may_book_in_past(actor.role) {
-        return Err(ApiError::field("appointment_datetime", PAST));
-    }
+    check(update_appointment(&actor, &changes, Utc::now()))?;
     let role = actor.role;
     let patients = scope;
     let appointment = state

@@ -7,75 +7,23 @@
 
 use super::{allow, created, id};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{read_json, Body, Caller, Params};
+use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, SubsecRound, Timelike, Utc, Weekday};
-use futures_util::future::LocalBoxFuture;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveTime, Timelike, Utc};
 use healthcare_auth::{Action, Actor, Target};
-use healthcare_domain::inputs::MAX_NOTE;
-use healthcare_domain::raw::{
-    parse_date_filter, year_accepted, DateFilter, DateFilterError, Mode, Reader,
-};
-use healthcare_domain::{msg, Doctor, DoctorId, FieldErrors, RawObject};
+use healthcare_domain::availability::weekday_code;
+use healthcare_domain::{Doctor, DoctorId, FieldErrors, SlotQuery, TimeOffRequest, WorkingHours};
 use healthcare_persistence::availability::{self, AddTimeOff, NewTimeOff, TimeOffEntry};
 use healthcare_persistence::doctors;
-use healthcare_scheduling::{
-    FreeSlotsError, WeeklyInterval, WeeklySchedule, MAX_RANGE_DAYS, MAX_SLOT_MINUTES,
-    MAX_STEP_MINUTES, MIN_SLOT_MINUTES,
-};
+use healthcare_scheduling::{FreeSlotsError, WeeklySchedule};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
-/// Most intervals one weekly schedule may hold.
-pub const MAX_WEEKLY_ENTRIES: usize = 200;
-/// Default length of a free slot, minutes.
-pub const DEFAULT_SLOT_MINUTES: i64 = 30;
 /// Default page size of free slots (at most 1000, as every list): larger than other lists', so
 /// a client asking for a range as it did before paging (up to 31 days) usually gets it all in
 /// one page, and otherwise learns from `X-Total-Count` and `Link` that there is more.
 pub const FREE_SLOTS_DEFAULT_LIMIT: i64 = 1000;
-
-const WEEKDAYS: [(&str, Weekday); 7] = [
-    ("MON", Weekday::Mon),
-    ("TUE", Weekday::Tue),
-    ("WED", Weekday::Wed),
-    ("THU", Weekday::Thu),
-    ("FRI", Weekday::Fri),
-    ("SAT", Weekday::Sat),
-    ("SUN", Weekday::Sun),
-];
-
-fn weekday_code(day: Weekday) -> &'static str {
-    WEEKDAYS[day.num_days_from_monday() as usize].0
-}
-
-/// A JSON object body kept as a `serde_json` map (the weekly schedule is a list of objects,
-/// which [`Body`]'s flat reading skips). Content type, size and parse errors answer as
-/// [`Body`] does.
-#[derive(Debug, Clone)]
-pub struct JsonObject(pub Map<String, Value>);
-
-impl FromRequest for JsonObject {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = read_json(
-            req,
-            payload,
-            Map::new,
-            |bytes| match serde_json::from_slice::<Value>(bytes) {
-                Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err("expected a JSON object".into()),
-                Err(e) => Err(e.to_string()),
-            },
-        );
-        Box::pin(async move { body.await.map(JsonObject) })
-    }
-}
 
 /// One weekly interval as sent and returned: `{"weekday": "MON", "start": "09:00", "end": "12:30"}`.
 #[derive(Debug, Clone, Serialize)]
@@ -190,129 +138,6 @@ fn may_manage(actor: &Actor, doctor: &Doctor) -> bool {
     allow(actor, Action::Update, &target(doctor)).is_ok()
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
-
-/// `HH:MM` (or `HH:MM:00`), 00:00 ..= 23:59.
-fn parse_hhmm(s: &str) -> Option<NaiveTime> {
-    let s = s.trim();
-    let t = match s.len() {
-        5 => NaiveTime::parse_from_str(s, "%H:%M").ok()?,
-        8 => NaiveTime::parse_from_str(s, "%H:%M:%S").ok()?,
-        _ => return None,
-    };
-    (t.second() == 0 && t.nanosecond() == 0).then_some(t)
-}
-
-fn read_entry(index: usize, item: &Value, errors: &mut FieldErrors) -> Option<WeeklyInterval> {
-    let Value::Object(item) = item else {
-        errors.add(
-            "weekly",
-            format!("entry {index}: expected an object with weekday, start and end."),
-        );
-        return None;
-    };
-    let weekday = match item.get("weekday") {
-        Some(Value::String(s)) => {
-            let code = s.trim().to_ascii_uppercase();
-            WEEKDAYS.iter().find(|(c, _)| *c == code).map(|(_, d)| *d)
-        }
-        _ => None,
-    };
-    if weekday.is_none() {
-        errors.add(
-            "weekly",
-            format!("entry {index}: weekday must be one of MON, TUE, WED, THU, FRI, SAT, SUN."),
-        );
-    }
-    let mut time = |name: &str| {
-        let t = match item.get(name) {
-            Some(Value::String(s)) => parse_hhmm(s),
-            _ => None,
-        };
-        if t.is_none() {
-            errors.add(
-                "weekly",
-                format!("entry {index}: {name} must be a time HH:MM between 00:00 and 23:59."),
-            );
-        }
-        t
-    };
-    let start = time("start");
-    let end = time("end");
-    Some(WeeklyInterval {
-        weekday: weekday?,
-        start: start?,
-        end: end?,
-    })
-}
-
-/// Reads `{"timezone": ..., "weekly": [...]}`. `Ok(None)` clears (an empty `weekly`).
-fn read_working_hours(body: &Map<String, Value>) -> Result<Option<WeeklySchedule>, FieldErrors> {
-    let mut errors = FieldErrors::new();
-    let tz = match body.get("timezone") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            let tz = availability::parse_time_zone(s);
-            if tz.is_none() {
-                let shown: String = s.trim().chars().take(100).collect();
-                errors.add("timezone", format!("Unknown time zone \"{shown}\"."));
-            }
-            tz
-        }
-        Some(_) => {
-            errors.add("timezone", msg::NOT_STRING);
-            None
-        }
-    };
-    let mut entries = Vec::new();
-    match body.get("weekly") {
-        None => errors.add("weekly", msg::REQUIRED),
-        Some(Value::Null) => errors.add("weekly", msg::NULL),
-        Some(Value::Array(items)) if items.len() > MAX_WEEKLY_ENTRIES => errors.add(
-            "weekly",
-            format!("Ensure this list has no more than {MAX_WEEKLY_ENTRIES} entries."),
-        ),
-        Some(Value::Array(items)) => {
-            for (index, item) in items.iter().enumerate() {
-                if let Some(e) = read_entry(index, item, &mut errors) {
-                    entries.push(e);
-                }
-            }
-        }
-        Some(other) => errors.add(
-            "weekly",
-            format!(
-                "Expected a list of items but got type \"{}\".",
-                json_type(other)
-            ),
-        ),
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let Some(tz) = tz else {
-        return Err(FieldErrors::single(
-            "timezone",
-            "This field is required when weekly is not empty.",
-        ));
-    };
-    WeeklySchedule::new(tz, entries)
-        .map(Some)
-        .map_err(|e| e.to_field_errors("weekly"))
-}
-
 /// A doctor's weekly working hours.
 #[utoipa::path(get, path = "/api/doctors/{id}/working-hours/", tag = "availability", operation_id = "doctors_working_hours_get",
     params(("id" = i64, Path)),
@@ -346,11 +171,11 @@ pub async fn put_working_hours(
     state: State,
     Caller(actor): Caller,
     path: web::Path<String>,
-    JsonObject(body): JsonObject,
+    Body(body): Body,
 ) -> ApiResult<HttpResponse> {
     let doctor = doctor_of(&state, &path).await?;
     allow(&actor, Action::Update, &target(&doctor))?;
-    let schedule = read_working_hours(&body)?;
+    let schedule = WeeklySchedule::from_input(WorkingHours::parse(&body)?)?;
     let did = doctor.id;
     let stored = state
         .write(move |c| availability::set_working_hours(c, did, schedule.as_ref()))
@@ -391,37 +216,6 @@ pub async fn list_time_off(
     Ok(pagination::respond(&req, &params, page, &listed))
 }
 
-/// A date-time with an offset, 1900..=2199, kept to the second (as appointments are).
-fn read_instant(r: &mut Reader<'_>, name: &str) -> Option<DateTime<Utc>> {
-    let t = r.datetime(name)?;
-    if year_accepted(t.year()) {
-        Some(t.trunc_subsecs(0))
-    } else {
-        r.errors
-            .add(name, "Date-times must be between 1900 and 2199.");
-        None
-    }
-}
-
-fn read_time_off(body: &RawObject) -> Result<(NewTimeOff, bool), FieldErrors> {
-    let mut r = Reader::new(body, Mode::Create);
-    let start = read_instant(&mut r, "start");
-    let end = read_instant(&mut r, "end");
-    let reason = r.optional_text("reason", MAX_NOTE);
-    let keep = r.boolean("keep_appointments", false);
-    if let (Some(s), Some(e)) = (start, end) {
-        if s >= e {
-            r.errors.add("end", "End must be after start.");
-        }
-    }
-    match (start, end, reason, keep) {
-        (Some(start), Some(end), Some(reason), Some(keep)) if r.errors.is_empty() => {
-            Ok((NewTimeOff { start, end, reason }, keep))
-        }
-        _ => Err(r.errors),
-    }
-}
-
 /// Add time off (admin, staff, the doctor themself). Refused with 409 while SCHEDULED
 /// appointments of the doctor fall into it, unless `keep_appointments` is true.
 #[utoipa::path(post, path = "/api/doctors/{id}/time-off/", tag = "availability", operation_id = "doctors_time_off_create",
@@ -439,7 +233,13 @@ pub async fn add_time_off(
 ) -> ApiResult<HttpResponse> {
     let doctor = doctor_of(&state, &path).await?;
     allow(&actor, Action::Update, &target(&doctor))?;
-    let (input, keep) = read_time_off(&body)?;
+    let request = TimeOffRequest::parse(&body)?;
+    let keep = request.keep_appointments();
+    let input = NewTimeOff {
+        start: request.start(),
+        end: request.end(),
+        reason: request.reason().to_owned(),
+    };
     let (did, by) = (doctor.id, actor.user);
     let outcome = state
         .write(move |c| availability::add_time_off(c, did, &input, keep, by))
@@ -470,90 +270,6 @@ pub async fn delete_time_off(
         .write(move |c| availability::delete_time_off(c, did, tid))
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// A `YYYY-MM-DD` query parameter in the years inputs accept (`parse_date_filter`; a
-/// date-time is refused here: the range is of local dates).
-fn date_param(params: &Params, name: &str, errors: &mut FieldErrors) -> Option<NaiveDate> {
-    match parse_date_filter(params.get(name)?) {
-        Ok(DateFilter::Date(d)) => Some(d),
-        Ok(DateFilter::Instant(_)) | Err(DateFilterError::Format) => {
-            errors.add(name, msg::DATE_FORMAT);
-            None
-        }
-        Err(e @ DateFilterError::OutOfRange) => {
-            errors.add(name, e.to_string());
-            None
-        }
-    }
-}
-
-fn bounded_int(
-    params: &Params,
-    name: &str,
-    min: i64,
-    max: i64,
-    errors: &mut FieldErrors,
-) -> Option<i64> {
-    let n = params.int(name, errors)?;
-    if n < min {
-        errors.add(
-            name,
-            format!("Ensure this value is greater than or equal to {min}."),
-        );
-        None
-    } else if n > max {
-        errors.add(
-            name,
-            format!("Ensure this value is less than or equal to {max}."),
-        );
-        None
-    } else {
-        Some(n)
-    }
-}
-
-/// The free-slot request: local dates, duration and step, checked.
-struct SlotQuery {
-    from: NaiveDate,
-    to: NaiveDate,
-    duration: i64,
-    step: Option<i64>,
-}
-
-/// Reads the free-slot query, adding its errors to `errors` (those of the paging parameters).
-fn read_slot_query(params: &Params, mut errors: FieldErrors) -> Result<SlotQuery, FieldErrors> {
-    let from = date_param(params, "date_from", &mut errors);
-    if params.get("date_from").is_none() {
-        errors.add("date_from", msg::REQUIRED);
-    }
-    let to = date_param(params, "date_to", &mut errors);
-    let duration = bounded_int(
-        params,
-        "duration",
-        MIN_SLOT_MINUTES,
-        MAX_SLOT_MINUTES,
-        &mut errors,
-    );
-    let step = bounded_int(params, "step", 1, MAX_STEP_MINUTES, &mut errors);
-    let (Some(from), true) = (from, errors.is_empty()) else {
-        return Err(errors);
-    };
-    let to = to.unwrap_or(from);
-    if to < from {
-        errors.add("date_to", FreeSlotsError::InvertedRange.to_string());
-    } else if (to - from).num_days() + 1 > MAX_RANGE_DAYS {
-        errors.add(
-            "date_to",
-            format!("The date range may span at most {MAX_RANGE_DAYS} days."),
-        );
-    }
-    errors.into_result(SlotQuery {
-        from,
-        to,
-        duration: duration.unwrap_or(DEFAULT_SLOT_MINUTES),
-        step,
-    })
 }
 
 fn slots_error(e: FreeSlotsError) -> FieldErrors {
@@ -593,16 +309,28 @@ pub async fn free_slots(
     allow(&actor, Action::Read, &target(&doctor))?;
     let mut errors = FieldErrors::new();
     let page = pagination::page_with_default(&params, FREE_SLOTS_DEFAULT_LIMIT, &mut errors);
-    let q = read_slot_query(&params, errors)?;
+    let q = SlotQuery::parse(&params.to_raw());
+    let q = match q {
+        Ok(q) if errors.is_empty() => q,
+        Ok(_) => return Err(errors.into()),
+        Err(e) => {
+            errors.merge(e);
+            return Err(errors.into());
+        }
+    };
     let did = doctor.id;
     let found = state
         .read(move |c| {
-            let Some(snap) = availability::snapshot(c, did, q.from, q.to)? else {
+            let Some(snap) = availability::snapshot(c, did, q.from(), q.to())? else {
                 return Ok(Ok(Vec::new()));
             };
-            Ok(snap
-                .availability
-                .free_slots(q.from, q.to, q.duration, q.step, &snap.bookings))
+            Ok(snap.availability.free_slots(
+                q.from(),
+                q.to(),
+                q.duration(),
+                q.step(),
+                &snap.bookings,
+            ))
         })
         .await?;
     let now = Utc::now();

@@ -1,13 +1,13 @@
 //! `/api/doctors/`.
 
-use super::{allow, created, id};
-use crate::error::{ApiError, ApiResult};
+use super::{allow, check, created, id};
+use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use healthcare_auth::{Action, Target};
-use healthcare_domain::{DoctorChanges, DoctorId, FieldErrors, NewDoctor, Role, Specialization};
+use healthcare_auth::{update_doctor, Action, Target};
+use healthcare_domain::{DoctorChanges, DoctorId, FieldErrors, NewDoctor, Specialization};
 use healthcare_persistence::doctors::{self, DoctorFilter};
 
 /// The doctor directory (every role).
@@ -111,9 +111,7 @@ pub async fn update(
         },
     )?;
     let changes = DoctorChanges::parse(&body)?;
-    if actor.role == Role::Doctor && !changes.is_self_service() {
-        return Err(ApiError::Forbidden);
-    }
+    check(update_doctor(&actor, &changes))?;
     let relinks = changes.user.is_some();
     let doctor = state
         .write(move |c| doctors::update(c, did, &changes))

@@ -6,7 +6,7 @@ use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use healthcare_auth::{authorize, scope, Action, ResourceKind, Target};
+use healthcare_auth::{may_reactivate_any_mapping, scope, Action, ResourceKind, Target};
 use healthcare_domain::{DoctorId, FieldErrors, MappingChanges, MappingId, NewMapping, PatientId};
 use healthcare_persistence::mappings::{self, Assigned, MappingFilter, MayReactivate};
 
@@ -68,8 +68,7 @@ pub async fn create(
     let input = NewMapping::parse(&body)?;
     let patients = scope(&actor, ResourceKind::Patient);
     let by = actor.user;
-    // Whoever may change mappings may bring back any inactive one; others only their own.
-    let may = if authorize(&actor, Action::Update, &Target::Mapping).is_ok() {
+    let may = if may_reactivate_any_mapping(&actor) {
         MayReactivate::Any
     } else {
         MayReactivate::OwnDeactivation

@@ -15,9 +15,15 @@ use healthcare_auth::{authorize, Action, Actor, Denied, Target};
 
 /// Asks the policy; a refusal becomes 404 (cannot be seen) or 403 (seen, not allowed).
 pub fn allow(actor: &Actor, action: Action, target: &Target) -> ApiResult<()> {
-    authorize(actor, action, target).map_err(|d| match d {
+    check(authorize(actor, action, target))
+}
+
+/// A policy answer as the API gives it: 404, 403, or a field-keyed 400.
+pub fn check(answer: Result<(), Denied>) -> ApiResult<()> {
+    answer.map_err(|d| match d {
         Denied::NotFound => ApiError::NotFound,
         Denied::Forbidden => ApiError::Forbidden,
+        Denied::Invalid { field, message } => ApiError::field(field, message),
     })
 }
 

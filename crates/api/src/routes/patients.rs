@@ -1,14 +1,14 @@
 //! `/api/patients/`.
 
-use super::{allow, created, id};
-use crate::error::{ApiError, ApiResult};
+use super::{allow, check, created, id};
+use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use healthcare_auth::{may_set_owner, scope, Action, ResourceKind, Target};
-use healthcare_domain::{FieldErrors, NewPatient, PatientChanges, PatientId, Role};
+use healthcare_auth::{owner_of_new_patient, scope, update_patient, Action, ResourceKind, Target};
+use healthcare_domain::{FieldErrors, NewPatient, PatientChanges, PatientId};
 use healthcare_persistence::patients::{self, PatientFilter};
 
 /// List the patients the caller may see.
@@ -49,11 +49,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     allow(&actor, Action::Create, &Target::Patient)?;
     let mut input = NewPatient::parse(&body, Utc::now().date_naive())?;
-    if actor.role == Role::Patient {
-        input.user = Some(actor.user);
-    } else if !may_set_owner(actor.role) {
-        input.user = None;
-    }
+    input.user = owner_of_new_patient(&actor, input.user);
     let patient = state.write(move |c| patients::create(c, &input)).await?;
     Ok(created(format!("/api/patients/{}/", patient.id), &patient))
 }
@@ -91,12 +87,7 @@ pub async fn update(
     state.read(move |c| patients::find(c, pid, scope)).await?;
     allow(&actor, Action::Update, &Target::Patient)?;
     let changes = PatientChanges::parse(&body, Utc::now().date_naive())?;
-    if changes.user.is_some() && !may_set_owner(actor.role) {
-        return Err(ApiError::field(
-            "user",
-            "Only clinic staff may change the owning account.",
-        ));
-    }
+    check(update_patient(&actor, &changes))?;
     let patient = state
         .write(move |c| patients::update(c, pid, scope, &changes))
         .await?;

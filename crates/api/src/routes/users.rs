@@ -1,14 +1,14 @@
 //! `/api/users/` (admin only).
 
 use super::auth::hash;
-use super::{allow, created, id};
-use crate::error::{ApiError, ApiResult};
+use super::{allow, check, created, id};
+use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use healthcare_auth::{check_password_policy, Action, Target};
-use healthcare_domain::{FieldErrors, NewUser, Role, UserChanges, UserId};
+use healthcare_auth::{check_password_policy, role_of_new_account, update_user, Action, Target};
+use healthcare_domain::{FieldErrors, NewUser, UserChanges, UserId};
 use healthcare_persistence::users::{self, UserUpdate};
 use healthcare_persistence::StoreError;
 
@@ -44,7 +44,7 @@ pub async fn create(
     allow(&actor, Action::Create, &Target::User)?;
     let input = NewUser::parse(&body)?;
     check_password_policy(&input.password, &input.username)?;
-    let role = input.role.unwrap_or(Role::Patient);
+    let role = role_of_new_account(input.role);
     // A taken username is refused before the (slow) hash.
     let name = input.username.clone();
     if state
@@ -92,14 +92,7 @@ pub async fn update(
     let uid = UserId(id(&path)?);
     let row = state.read(move |c| users::find(c, uid)).await?;
     let changes = UserChanges::parse(&body)?;
-    if uid == actor.user
-        && (changes.is_active == Some(false) || changes.role.is_some_and(|r| r != Role::Admin))
-    {
-        return Err(ApiError::field(
-            "non_field_errors",
-            "Admins cannot deactivate or demote themselves.",
-        ));
-    }
+    check(update_user(&actor, uid, &changes))?;
     let password_hash = match &changes.password {
         Some(p) => {
             let name = row.to_domain()?.username;
