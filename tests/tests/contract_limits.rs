@@ -44,10 +44,13 @@ struct Property {
     definition: Value,
 }
 
+/// Who sends a request, to which path, with which body.
+type Request = (Client, String, Map<String, Value>);
+
 /// How to send one body schema: a fresh request (caller, path, valid body) per attempt.
 struct Target<'a> {
     method: &'static str,
-    make: Box<dyn Fn() -> (Client, String, Map<String, Value>) + 'a>,
+    make: Box<dyn Fn() -> Request + 'a>,
 }
 
 type Make<'a> = Box<dyn Fn() -> (String, Map<String, Value>) + 'a>;
@@ -210,9 +213,7 @@ fn email(len: usize, tag: &str) -> String {
         };
         labels.push("d".repeat(take));
         domain_len -= take;
-        if domain_len > 0 {
-            domain_len -= 1;
-        }
+        domain_len = domain_len.saturating_sub(1);
     }
     let e = format!("{local}@{}.org", labels.join("."));
     assert_eq!(e.len(), len, "{e}");
@@ -229,6 +230,26 @@ fn value(p: &Property, limit: &Limit, past: bool, n: &Counter) -> Option<Value> 
         Limit::Minimum(m) => json!(m - i64::from(past)),
         Limit::MaxItems(_) | Limit::Enum(_) | Limit::Required | Limit::Null { .. } => return None,
     })
+}
+
+/// `count` valid items for an array property.
+fn items(p: &Property, count: usize) -> Value {
+    match p.name.as_str() {
+        // Weekly intervals: 30 minutes every 45, up to 32 a day, Monday on.
+        "weekly" => {
+            let days = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+            let hhmm = |m: usize| format!("{:02}:{:02}", m / 60, m % 60);
+            Value::Array(
+                (0..count)
+                    .map(|k| {
+                        let (day, slot) = (k / 32, k % 32);
+                        json!({"weekday": days[day], "start": hhmm(slot * 45), "end": hhmm(slot * 45 + 30)})
+                    })
+                    .collect(),
+            )
+        }
+        other => panic!("no items to make for {}.{other}", p.schema),
+    }
 }
 
 /// Whether an answer refuses the form of `field` (400, field-keyed). The current password
@@ -292,6 +313,8 @@ fn exercise(server: &Server) {
                "hospital": "PPTH"})
     };
     let doctor = admin.post("/api/doctors/", doctor_body(&n)).id();
+    // Working hours and time off go to another doctor, so they never refuse a booking here.
+    let other_doctor = admin.post("/api/doctors/", doctor_body(&n)).id();
     let new_patient = || {
         admin
             .post(
@@ -445,6 +468,27 @@ fn exercise(server: &Server) {
                     )
                 }),
             }),
+            "WorkingHours" => as_admin(
+                "PUT",
+                Box::new(|| {
+                    (
+                        format!("/api/doctors/{other_doctor}/working-hours/"),
+                        obj(json!({"timezone": "Europe/Berlin", "weekly": []})),
+                    )
+                }),
+            ),
+            "TimeOffCreate" => as_admin(
+                "POST",
+                Box::new(|| {
+                    let day = chrono::Utc::now().date_naive() + chrono::Days::new(30 + n.next());
+                    (
+                        format!("/api/doctors/{other_doctor}/time-off/"),
+                        obj(
+                            json!({"start": format!("{day}T08:00:00Z"), "end": format!("{day}T12:00:00Z")}),
+                        ),
+                    )
+                }),
+            ),
             _ => None,
         }
     };
@@ -512,11 +556,23 @@ fn exercise(server: &Server) {
                         &mut problems,
                     );
                 }
-                Limit::MaxItems(_) => {
-                    problems.push(format!(
-                        "{schema}.{}: maxItems is not exercised here",
-                        p.name
-                    ));
+                Limit::MaxItems(m) => {
+                    check(
+                        &target,
+                        p,
+                        false,
+                        set(items(p, *m)),
+                        &format!("{limit:?} at the boundary"),
+                        &mut problems,
+                    );
+                    check(
+                        &target,
+                        p,
+                        true,
+                        set(items(p, m + 1)),
+                        &format!("{limit:?} one past it"),
+                        &mut problems,
+                    );
                 }
                 _ => {
                     let at = value(p, limit, false, &n).unwrap();
@@ -542,6 +598,10 @@ fn exercise(server: &Server) {
         }
     }
     assert!(checked > 50, "only {checked} limits found in the document");
+    eprintln!(
+        "contract limits: {checked} limits of the served document checked, {} not as documented",
+        problems.len()
+    );
     assert!(
         problems.is_empty(),
         "{} of {checked} limits not as documented:\n{}",

@@ -1,77 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. Its schemas are derived
 //! from the types the server really parses and serializes (`ToSchema` on the domain's records,
 //! inputs and enums, behind the domain crate's `openapi` feature, and on [`crate::bodies`]).
-#![allow(dead_code)]
 
 use crate::routes;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// One weekly working interval in the doctor's local time.
-#[derive(Serialize, ToSchema)]
-#[schema(as = WeeklyInterval, example = json!({"weekday": "MON", "start": "09:00", "end": "12:30"}))]
-pub struct WeeklyIntervalSchema {
-    #[schema(pattern = "^(MON|TUE|WED|THU|FRI|SAT|SUN)$")]
-    weekday: String,
-    /// Local start, `HH:MM`.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    start: String,
-    /// Local end (excluded), `HH:MM`, after `start` on the same day.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    end: String,
-}
-
-/// A doctor's weekly working hours. `timezone` is an IANA name, required when `weekly` is not
-/// empty; `{"weekly": []}` clears the schedule, and a doctor without one reads as
-/// `{"timezone": null, "weekly": []}`.
-#[derive(Serialize, ToSchema)]
-#[schema(as = WorkingHours, example = json!({"timezone": "Europe/Berlin", "weekly": [{"weekday": "MON", "start": "09:00", "end": "12:30"}, {"weekday": "MON", "start": "13:30", "end": "17:00"}, {"weekday": "TUE", "start": "09:00", "end": "12:30"}]}))]
-pub struct WorkingHoursSchema {
-    timezone: Option<String>,
-    #[schema(max_items = 200)]
-    weekly: Vec<WeeklyIntervalSchema>,
-}
-
-/// A period of time off as returned (`reason` is `""` for callers who may not manage the
-/// doctor's availability).
-#[derive(Serialize, ToSchema)]
-#[schema(as = TimeOff, example = json!({"id": 1, "doctor": 1, "start": "2030-04-01T07:00:00Z", "end": "2030-04-01T15:00:00Z", "reason": "Conference", "created_by": 1, "created_at": "2030-03-01T09:00:00Z"}))]
-pub struct TimeOffSchema {
-    id: i64,
-    doctor: i64,
-    #[schema(format = DateTime)]
-    start: String,
-    #[schema(format = DateTime)]
-    end: String,
-    reason: String,
-    created_by: Option<i64>,
-    #[schema(format = DateTime)]
-    created_at: String,
-}
-
-/// A new period of time off. `start < end`, both with an offset or `Z`.
-#[derive(Serialize, ToSchema)]
-#[schema(as = TimeOffCreate, example = json!({"start": "2030-04-01T07:00:00Z", "end": "2030-04-01T15:00:00Z", "reason": "Conference"}))]
-pub struct TimeOffIn {
-    #[schema(format = DateTime)]
-    start: String,
-    #[schema(format = DateTime)]
-    end: String,
-    reason: Option<String>,
-    /// Add the time off even though SCHEDULED appointments fall into it (they stay booked).
-    keep_appointments: Option<bool>,
-}
-
-/// A free slot.
-#[derive(Serialize, ToSchema)]
-#[schema(as = FreeSlot, example = json!({"start": "2030-04-01T07:00:00Z", "end": "2030-04-01T07:30:00Z"}))]
-pub struct SlotSchema {
-    #[schema(format = DateTime)]
-    start: String,
-    #[schema(format = DateTime)]
-    end: String,
-}
+use utoipa::{Modify, OpenApi};
 
 struct Security;
 
@@ -277,13 +210,13 @@ impl Modify for Headers {
                 .parameters
                 .iter()
                 .flatten()
-                .any(|p| p.name == "limit");
+                .any(|p| matches!(p, RefOr::T(p) if p.name == "limit"));
             for (code, response) in op.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else {
                     continue;
                 };
                 let is_list = paged && response.content.values().any(|c| {
-                    matches!(&c.schema, Some(RefOr::T(utoipa::openapi::schema::Schema::Array(_))))
+                    matches!(c, RefOr::T(c) if matches!(&c.schema, Some(RefOr::T(utoipa::openapi::schema::Schema::Array(_)))))
                 });
                 let names: &[&str] = match code.as_str() {
                     "200" if is_list => &["X-Total-Count", "Link"],

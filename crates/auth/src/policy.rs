@@ -534,6 +534,7 @@ mod tests {
                         start: past(),
                         duration_minutes: 30,
                         reason: String::new(),
+                        status: healthcare_domain::AppointmentStatus::Scheduled,
                     };
                     then(a, Action::Create, Target::Appointment, || {
                         create_appointment(a, &new, now())
@@ -550,6 +551,7 @@ mod tests {
                         start: now(),
                         duration_minutes: 30,
                         reason: String::new(),
+                        status: healthcare_domain::AppointmentStatus::Scheduled,
                     };
                     then(a, Action::Create, Target::Appointment, || {
                         create_appointment(a, &new, now())

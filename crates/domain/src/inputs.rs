@@ -318,12 +318,6 @@ impl DoctorChanges {
         let c = read_doctor(&mut r);
         r.finish(|| c)
     }
-
-    /// Whether only what a doctor may change on their own profile is touched
-    /// (not the licence number and not the account link).
-    pub fn is_self_service(&self) -> bool {
-        self.license_number.is_none() && self.user.is_none()
-    }
 }
 
 fn read_doctor(r: &mut Reader<'_>) -> DoctorChanges {

@@ -168,3 +168,165 @@ pub fn secret() -> Object {
 pub fn refresh_token() -> Object {
     text(MAX_REFRESH_TOKEN).build()
 }
+
+// `example` as the derived schemas write it, so the document has one style.
+#[allow(deprecated)]
+mod availability_schemas {
+    //! The availability inputs keep their fields private (they are built by parsing only), so
+    //! their schemas are written here, from the constants [`crate::availability`] parses with.
+
+    use super::{integer, note, of};
+    use crate::availability::{
+        SlotQuery, TimeOffRequest, WeeklyInterval, WorkingHours, DEFAULT_SLOT_MINUTES,
+        MAX_RANGE_DAYS, MAX_SLOT_MINUTES, MAX_STEP_MINUTES, MAX_WEEKLY_ENTRIES, MIN_SLOT_MINUTES,
+        WEEKDAYS,
+    };
+    use std::borrow::Cow;
+    use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ArrayBuilder, Schema, Type};
+    use utoipa::openapi::{KnownFormat, ObjectBuilder, Ref, RefOr, Required, SchemaFormat};
+    use utoipa::{PartialSchema, ToSchema};
+
+    /// `HH:MM`, 00:00 to 23:59.
+    const TIME_OF_DAY: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
+
+    fn time_of_day(description: &str) -> ObjectBuilder {
+        of(Type::String, false)
+            .pattern(Some(TIME_OF_DAY))
+            .description(Some(description))
+    }
+
+    fn date_time(description: &str) -> ObjectBuilder {
+        of(Type::String, false)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some(description))
+    }
+
+    impl PartialSchema for WeeklyInterval {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .description(Some(
+                    "One weekly working interval in the doctor's local time, within one day.",
+                ))
+                .property(
+                    "weekday",
+                    of(Type::String, false)
+                        .enum_values(Some(WEEKDAYS.iter().map(|(code, _)| *code)))
+                        .description(Some("The day of the week (any case is read).")),
+                )
+                .required("weekday")
+                .property("start", time_of_day("Local start, `HH:MM`."))
+                .required("start")
+                .property(
+                    "end",
+                    time_of_day("Local end (excluded), `HH:MM`, after `start` on the same day."),
+                )
+                .required("end")
+                .example(Some(
+                    serde_json::json!({"weekday": "MON", "start": "09:00", "end": "12:30"}),
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for WeeklyInterval {}
+
+    impl PartialSchema for WorkingHours {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .description(Some(
+                    "A doctor's weekly working hours. `timezone` is an IANA name, required when \
+                     `weekly` is not empty; `{\"weekly\": []}` clears the schedule, and a doctor \
+                     without one reads as `{\"timezone\": null, \"weekly\": []}`. Intervals of \
+                     one day may not overlap.",
+                ))
+                .property(
+                    "timezone",
+                    of(Type::String, true).description(Some("IANA time zone of the local times.")),
+                )
+                .property(
+                    "weekly",
+                    ArrayBuilder::new()
+                        .items(Ref::from_schema_name(WeeklyInterval::name()))
+                        .max_items(Some(MAX_WEEKLY_ENTRIES)),
+                )
+                .required("weekly")
+                .example(Some(
+                    serde_json::json!({"timezone": "Europe/Berlin", "weekly": [
+                    {"weekday": "MON", "start": "09:00", "end": "12:30"},
+                    {"weekday": "MON", "start": "13:30", "end": "17:00"},
+                    {"weekday": "TUE", "start": "09:00", "end": "12:30"}]}),
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for WorkingHours {
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((WeeklyInterval::name().into(), WeeklyInterval::schema()));
+        }
+    }
+
+    impl PartialSchema for TimeOffRequest {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .description(Some(
+                    "A new period of time off: `start < end`, both with an offset or `Z`, years \
+                     1900-2199.",
+                ))
+                .property("start", date_time("First instant off."))
+                .required("start")
+                .property("end", date_time("First instant back (excluded)."))
+                .required("end")
+                .property("reason", note())
+                .property(
+                    "keep_appointments",
+                    of(Type::Boolean, false)
+                        .default(Some(false.into()))
+                        .description(Some(
+                            "Add the time off even though SCHEDULED appointments fall into it \
+                             (they stay booked).",
+                        )),
+                )
+                .example(Some(serde_json::json!({"start": "2030-04-01T07:00:00Z",
+                    "end": "2030-04-01T15:00:00Z", "reason": "Conference"})))
+                .into()
+        }
+    }
+
+    impl ToSchema for TimeOffRequest {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("TimeOffCreate")
+        }
+    }
+
+    impl utoipa::IntoParams for SlotQuery {
+        fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+            let query = |name: &str, required: bool, schema: ObjectBuilder, description: String| {
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(if required {
+                        Required::True
+                    } else {
+                        Required::False
+                    })
+                    .schema(Some(schema))
+                    .description(Some(description))
+                    .build()
+            };
+            let date = || {
+                of(Type::String, false).format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            };
+            vec![
+                query("date_from", true, date(), "First local date, `YYYY-MM-DD` (years 1900-2199).".to_owned()),
+                query("date_to", false, date(), format!(
+                    "Last local date, `YYYY-MM-DD` (default: `date_from`; at most {MAX_RANGE_DAYS} days in all; years 1900-2199)."
+                )),
+                query("duration", false, integer(MIN_SLOT_MINUTES, MAX_SLOT_MINUTES).default(Some(DEFAULT_SLOT_MINUTES.into())),
+                    "Slot length in minutes.".to_owned()),
+                query("step", false, integer(1, MAX_STEP_MINUTES), "Minutes between slot starts (default: the duration).".to_owned()),
+            ]
+        }
+    }
+}

@@ -117,7 +117,10 @@ pub async fn create(
     let appointment = state
         .write_single(move |c| appointments::create(c, &input, patients, by))
         .await?;
-    Ok(created(format!("/api/appointments/{}/", appointment.id), &appointment))
+    Ok(created(
+        format!("/api/appointments/{}/", appointment.id),
+        &appointment,
+    ))
 }
 
 /// One appointment.

@@ -75,8 +75,10 @@ impl WorkingHoursOut {
     }
 }
 
-/// One period of time off as returned.
-#[derive(Debug, Clone, Serialize)]
+/// A period of time off as returned (`reason` is `""` for callers who may not manage the
+/// doctor's availability).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TimeOff, example = json!({"id": 1, "doctor": 1, "start": "2030-04-01T07:00:00Z", "end": "2030-04-01T15:00:00Z", "reason": "Conference", "created_by": 1, "created_at": "2030-03-01T09:00:00Z"}))]
 pub struct TimeOffOut {
     /// Identifier (within the doctor).
     pub id: i64,
@@ -89,6 +91,7 @@ pub struct TimeOffOut {
     /// Why ("" for callers who may not change the doctor's availability).
     pub reason: String,
     /// Who entered it.
+    #[schema(required = true)]
     pub created_by: Option<i64>,
     /// When it was entered.
     pub created_at: DateTime<Utc>,
@@ -112,8 +115,9 @@ impl TimeOffOut {
     }
 }
 
-/// One free slot as returned.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// A free slot.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[schema(as = FreeSlot, example = json!({"start": "2030-04-01T07:00:00Z", "end": "2030-04-01T07:30:00Z"}))]
 pub struct SlotOut {
     /// Start, UTC.
     pub start: DateTime<Utc>,
@@ -141,7 +145,7 @@ fn may_manage(actor: &Actor, doctor: &Doctor) -> bool {
 /// A doctor's weekly working hours.
 #[utoipa::path(get, path = "/api/doctors/{id}/working-hours/", tag = "availability", operation_id = "doctors_working_hours_get",
     params(("id" = i64, Path)),
-    responses((status = 200, body = crate::openapi::WorkingHoursSchema,
+    responses((status = 200, body = healthcare_domain::availability::WorkingHours,
                description = "The schedule; `{\"timezone\": null, \"weekly\": []}` when the doctor has no working hours (bookable at any time)"),
               (status = 401), (status = 404)),
     security(("bearer" = [])))]
@@ -162,8 +166,8 @@ pub async fn get_working_hours(
 /// Replace a doctor's weekly working hours (admin, staff, the doctor themself).
 /// `{"weekly": []}` clears them: the doctor is bookable at any time again.
 #[utoipa::path(put, path = "/api/doctors/{id}/working-hours/", tag = "availability", operation_id = "doctors_working_hours_put",
-    params(("id" = i64, Path)), request_body = crate::openapi::WorkingHoursSchema,
-    responses((status = 200, body = crate::openapi::WorkingHoursSchema, description = "The new schedule, which replaced the old one"),
+    params(("id" = i64, Path)), request_body = healthcare_domain::availability::WorkingHours,
+    responses((status = 200, body = healthcare_domain::availability::WorkingHours, description = "The new schedule, which replaced the old one"),
               (status = 400, body = healthcare_domain::FieldErrors, description = "Invalid or overlapping intervals, or an unknown time zone", example = json!({"weekly": ["entry 2: overlaps entry 0."]})),
               (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
@@ -186,7 +190,7 @@ pub async fn put_working_hours(
 /// A doctor's time off, earliest first.
 #[utoipa::path(get, path = "/api/doctors/{id}/time-off/", tag = "availability", operation_id = "doctors_time_off_list",
     params(("id" = i64, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<crate::openapi::TimeOffSchema>, description = "One page of the doctor's time off"), (status = 400), (status = 401), (status = 404)),
+    responses((status = 200, body = Vec<TimeOffOut>, description = "One page of the doctor's time off"), (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn list_time_off(
     state: State,
@@ -219,8 +223,8 @@ pub async fn list_time_off(
 /// Add time off (admin, staff, the doctor themself). Refused with 409 while SCHEDULED
 /// appointments of the doctor fall into it, unless `keep_appointments` is true.
 #[utoipa::path(post, path = "/api/doctors/{id}/time-off/", tag = "availability", operation_id = "doctors_time_off_create",
-    params(("id" = i64, Path)), request_body = crate::openapi::TimeOffIn,
-    responses((status = 201, body = crate::openapi::TimeOffSchema, description = "The new time off"),
+    params(("id" = i64, Path)), request_body = healthcare_domain::availability::TimeOffRequest,
+    responses((status = 201, body = TimeOffOut, description = "The new time off"),
               (status = 400), (status = 401), (status = 403), (status = 404),
               (status = 409, body = crate::bodies::TimeOffConflict,
                description = "SCHEDULED appointments fall into the period; cancel or move them, or send keep_appointments: true")),
@@ -245,7 +249,11 @@ pub async fn add_time_off(
         .write(move |c| availability::add_time_off(c, did, &input, keep, by))
         .await?;
     match outcome {
-        AddTimeOff::Added(entry) => Ok(created(&TimeOffOut::new(entry, true))),
+        AddTimeOff::Added(entry) => {
+            let answer = TimeOffOut::new(entry, true);
+            let location = format!("/api/doctors/{}/time-off/{}/", answer.doctor, answer.id);
+            Ok(created(location, &answer))
+        }
         AddTimeOff::Blocked { affected } => Err(ApiError::TimeOffConflict(affected)),
     }
 }
@@ -286,16 +294,10 @@ fn slots_error(e: FreeSlotsError) -> FieldErrors {
 /// `Link`). Slots that start in the past are left out. A doctor without working hours has no
 /// free slots: `[]`.
 #[utoipa::path(get, path = "/api/doctors/{id}/slots/", tag = "availability", operation_id = "doctors_slots",
-    params(("id" = i64, Path),
-           ("date_from" = String, Query, description = "First local date, YYYY-MM-DD (years 1900-2199)"),
-           ("date_to" = Option<String>, Query, description = "Last local date, YYYY-MM-DD (default: date_from; at most 31 days in all; years 1900-2199)"),
-           ("duration" = Option<i64>, Query, description = "Slot length in minutes, 5..=480 (default 30)"),
-           ("step" = Option<i64>, Query, description = "Minutes between slot starts, 1..=1440 (default: the duration)"),
+    params(("id" = i64, Path), healthcare_domain::availability::SlotQuery,
            ("limit" = Option<i64>, Query, minimum = 1, description = "Slots per page (default 1000; larger values count as 1000)"),
            ("offset" = Option<i64>, Query, minimum = 0, description = "Slots skipped (default 0)")),
-    responses((status = 200, body = Vec<crate::openapi::SlotSchema>, description = "One page of free slots",
-               headers(("X-Total-Count" = i64, description = "Free slots in the whole range"),
-                       ("Link" = String, description = "RFC 8288 links to the next and previous pages (rel=\"next\", rel=\"prev\"), when there are any"))),
+    responses((status = 200, body = Vec<SlotOut>, description = "One page of free slots"),
               (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn free_slots(
