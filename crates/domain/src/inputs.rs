@@ -469,7 +469,8 @@ pub struct NewAppointment {
     pub doctor: DoctorId,
     /// The patient.
     pub patient: PatientId,
-    /// Start, UTC, whole seconds.
+    /// Start: a date-time with an offset or `Z` (seconds optional), years 1900-2199; kept to
+    /// the second, in UTC.
     #[cfg_attr(feature = "openapi", schema(rename = "appointment_datetime"))]
     pub start: DateTime<Utc>,
     /// Minutes (5-480).
@@ -546,7 +547,7 @@ pub struct AppointmentChanges {
     /// Move to another patient.
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub patient: Option<PatientId>,
-    /// New start.
+    /// New start, as `appointment_datetime` on create.
     #[cfg_attr(
         feature = "openapi",
         schema(rename = "appointment_datetime", nullable = false)

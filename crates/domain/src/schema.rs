@@ -100,25 +100,31 @@ pub fn hospital() -> Object {
 /// Years of experience of a new doctor.
 pub fn experience_years() -> Object {
     integer(MIN_EXPERIENCE, MAX_EXPERIENCE)
+        .description(Some("Years of experience."))
         .default(Some(MIN_EXPERIENCE.into()))
         .build()
 }
 
 /// Years of experience, changed.
 pub fn experience_change() -> Object {
-    integer(MIN_EXPERIENCE, MAX_EXPERIENCE).build()
+    integer(MIN_EXPERIENCE, MAX_EXPERIENCE)
+        .description(Some("Years of experience."))
+        .build()
 }
 
 /// A new appointment's length in minutes.
 pub fn duration_minutes() -> Object {
     integer(MIN_DURATION, MAX_DURATION)
+        .description(Some("Length in minutes."))
         .default(Some(DEFAULT_DURATION.into()))
         .build()
 }
 
 /// An appointment's length in minutes, changed.
 pub fn duration_change() -> Object {
-    integer(MIN_DURATION, MAX_DURATION).build()
+    integer(MIN_DURATION, MAX_DURATION)
+        .description(Some("Length in minutes."))
+        .build()
 }
 
 /// The status a new appointment may be given.
