@@ -9,7 +9,7 @@ use chrono::{Duration as Minutes, TimeZone, Utc};
 use diesel::sql_types::Text;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use healthcare_persistence::testing::TestDb;
-use healthcare_tests::{Client, Server};
+use healthcare_testing::{Client, Server};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -215,7 +215,7 @@ fn crash_rounds(db: &TestDb, backend: &str) {
         assert_eq!(integrity(&db.url), vec!["ok".to_owned()]);
     }
     let acked_count: Value = json!(all_acked.len());
-    healthcare_tests::report(&format!(
+    healthcare_testing::report(&format!(
         "crash[{backend}]: {ROUNDS} kills, {acked_count} acknowledged writes all present after restart{}; {} ({:.2?})",
         if sqlite { ", integrity_check ok after each kill" } else { "" },
         kill_points.join("; "),

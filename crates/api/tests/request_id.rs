@@ -9,7 +9,7 @@
 use diesel::RunQueryDsl;
 use healthcare_persistence::testing::TestDb;
 use healthcare_persistence::DbConnection;
-use healthcare_tests::{http_test, Client, Reply, Server};
+use healthcare_testing::{http_test, Client, Reply, Server};
 use serde_json::json;
 use std::time::Duration;
 

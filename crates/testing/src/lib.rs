@@ -1,5 +1,6 @@
-//! Black-box test support: build and start the real `healthcare` binary on a fresh database
-//! (SQLite file or PostgreSQL database), and talk HTTP to it like a client would.
+//! Black-box test support for the integration tests of `healthcare-api` (crates/api/tests): start
+//! the real `healthcare` binary, as Cargo built it for them, on a fresh database (SQLite file or
+//! PostgreSQL database), and talk HTTP to it like a client would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use healthcare_persistence::testing::TestDb;
@@ -7,38 +8,24 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The `healthcare` binary, built once per test process (a no-op when up to date).
-/// `HEALTHCARE_TEST_BIN` names another build to run instead (nothing is built then), so a
-/// suite can be run against an older release.
+/// The `healthcare` binary under test: the build `HEALTHCARE_TEST_BIN` names when it is set (to
+/// run a suite against an older release), else the one Cargo built for the integration tests of
+/// `healthcare-api` (`CARGO_BIN_EXE_healthcare`, which Cargo sets when it runs them, since Cargo
+/// 1.94; before, only while compiling them). Nothing is built here.
 pub fn binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("HEALTHCARE_TEST_BIN").filter(|b| !b.is_empty()) {
+    for var in ["HEALTHCARE_TEST_BIN", "CARGO_BIN_EXE_healthcare"] {
+        if let Some(bin) = std::env::var_os(var).filter(|b| !b.is_empty()) {
             return PathBuf::from(bin);
         }
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "healthcare-api",
-                "--bin",
-                "healthcare",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building the healthcare binary failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        target.join("debug").join("healthcare")
-    })
-    .clone()
+    }
+    panic!(
+        "no healthcare binary to test: neither HEALTHCARE_TEST_BIN nor CARGO_BIN_EXE_healthcare is \
+         set. Run the suites through Cargo 1.94 or later (`cargo test -p healthcare-api`), which \
+         builds the binary and names it in CARGO_BIN_EXE_healthcare, or set HEALTHCARE_TEST_BIN \
+         to a build"
+    )
 }
 
 /// A running server process on its own port; killed on drop.

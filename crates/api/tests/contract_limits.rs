@@ -9,7 +9,7 @@
 //! are in the descriptions and stay out of this test.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_tests::{start_with, Client, Reply, Server};
+use healthcare_testing::{start_with, Client, Reply, Server};
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
 

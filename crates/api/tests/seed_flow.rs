@@ -2,7 +2,7 @@
 //! error shapes — against the real binary, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_tests::{http_test, Server};
+use healthcare_testing::{http_test, Server};
 use serde_json::{json, Value};
 
 const PW: &str = "correct horse battery";

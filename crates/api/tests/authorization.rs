@@ -5,7 +5,7 @@
 //! deactivated tokens get 401; five failed logins get 429 with `Retry-After`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_tests::{start_with, Client, Reply, Server};
+use healthcare_testing::{start_with, Client, Reply, Server};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -461,7 +461,7 @@ fn matrix(server: &Server, backend: &str) {
         before,
         "records changed by unauthorized requests"
     );
-    healthcare_tests::report(&format!(
+    healthcare_testing::report(&format!(
         "authorization[{backend}]: {} matrix cells (5 roles x foreign records and endpoints) as expected",
         cells.len()
     ));
@@ -701,7 +701,7 @@ fn forged_tokens(
             .status,
         200
     );
-    healthcare_tests::report(&format!(
+    healthcare_testing::report(&format!(
         "authorization[{backend}]: {} forged or unusable access tokens refused with 401 on 2 endpoints each",
         forged.len()
     ));

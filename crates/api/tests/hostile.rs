@@ -6,7 +6,7 @@
 //! (or array, for lists); the server is still healthy at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_tests::{start, start_with, Server};
+use healthcare_testing::{start, start_with, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -1158,7 +1158,7 @@ fn run(server: &Server, backend: &str) {
         cases.len(),
         failures.join("\n")
     );
-    healthcare_tests::report(&format!(
+    healthcare_testing::report(&format!(
         "hostile[{backend}]: {} cases, answers by status {statuses:?}, no 5xx ({:.2?})",
         cases.len(),
         started.elapsed()

@@ -3,7 +3,7 @@
 //! extra fields may follow).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_tests::{http_test, Client, Server};
+use healthcare_testing::{http_test, Client, Server};
 use serde_json::{json, Value};
 
 const PW: &str = "correct horse battery";

@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use healthcare_persistence::testing::{announce_skip, postgres_admin_url, TestDb};
-use healthcare_tests::{launch, report, start_with, Client, Reply, Server};
+use healthcare_testing::{launch, report, start_with, Client, Reply, Server};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;

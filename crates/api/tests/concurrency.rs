@@ -11,7 +11,7 @@ use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};
 use healthcare_persistence::testing::TestDb;
 use healthcare_persistence::DbConnection;
-use healthcare_tests::{Client, Reply, Server};
+use healthcare_testing::{Client, Reply, Server};
 use serde_json::{json, Value};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
@@ -259,7 +259,7 @@ fn storm(db: &TestDb, backend: &str) {
     let pre_existing = 2 * SLOTS * (COMPETITORS - POSTS);
     let rows = sql_count(db, "SELECT COUNT(*) AS n FROM appointments");
     assert_eq!(rows as usize, pre_existing + created);
-    healthcare_tests::report(&format!(
+    healthcare_testing::report(&format!(
         "concurrency[{backend}]: 2 processes, {} requests ({} POST, {} PATCH) on {} slots in {:.2?}: \
          {created} x 201, {moved} x 200, {conflicts} x 409, {server_errors} x 5xx; \
          overlapping SCHEDULED pairs in the database: 0; setup {:.2?}, total {:.2?}",

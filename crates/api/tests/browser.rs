@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use healthcare_persistence::testing::TestDb;
-use healthcare_tests::Server;
+use healthcare_testing::Server;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
