@@ -5,7 +5,7 @@
 //! deactivated tokens get 401; five failed logins get 429 with `Retry-After`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_testing::{start_with, Client, Reply, Server};
+use healthcare_testing::{Client, Reply, Server, TestApp};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -709,14 +709,14 @@ fn forged_tokens(
 
 #[test]
 fn matrix_sqlite() {
-    let (_db, server) = start_with("sqlite", &[("JWT_SECRET", SECRET)]).unwrap();
-    matrix(&server, "sqlite");
+    let app = TestApp::sqlite().env("JWT_SECRET", SECRET).start().unwrap();
+    matrix(&app, "sqlite");
 }
 
 #[test]
 fn matrix_postgres() {
-    if let Some((_db, server)) = start_with("postgres", &[("JWT_SECRET", SECRET)]) {
-        matrix(&server, "postgres");
+    if let Some(app) = TestApp::postgres().env("JWT_SECRET", SECRET).start() {
+        matrix(&app, "postgres");
     }
 }
 
@@ -767,30 +767,33 @@ fn throttling_by_forwarded_address(server: &Server, trusted: bool) {
 
 #[test]
 fn throttling_behind_a_trusted_proxy_sqlite() {
-    let (_db, server) =
-        start_with("sqlite", &[("HEALTHCARE_TRUSTED_PROXIES", "127.0.0.1")]).unwrap();
-    throttling_by_forwarded_address(&server, true);
+    let app = TestApp::sqlite()
+        .env("HEALTHCARE_TRUSTED_PROXIES", "127.0.0.1")
+        .start()
+        .unwrap();
+    throttling_by_forwarded_address(&app, true);
 }
 
 #[test]
 fn throttling_behind_a_trusted_proxy_postgres() {
-    if let Some((_db, server)) =
-        start_with("postgres", &[("HEALTHCARE_TRUSTED_PROXIES", "127.0.0.1")])
+    if let Some(app) = TestApp::postgres()
+        .env("HEALTHCARE_TRUSTED_PROXIES", "127.0.0.1")
+        .start()
     {
-        throttling_by_forwarded_address(&server, true);
+        throttling_by_forwarded_address(&app, true);
     }
 }
 
 #[test]
 fn throttling_ignores_forwarded_for_by_default_sqlite() {
-    let (_db, server) = start_with("sqlite", &[]).unwrap();
-    throttling_by_forwarded_address(&server, false);
+    let app = TestApp::sqlite().start().unwrap();
+    throttling_by_forwarded_address(&app, false);
 }
 
 #[test]
 fn throttling_ignores_forwarded_for_by_default_postgres() {
-    if let Some((_db, server)) = start_with("postgres", &[]) {
-        throttling_by_forwarded_address(&server, false);
+    if let Some(app) = TestApp::postgres().start() {
+        throttling_by_forwarded_address(&app, false);
     }
 }
 
@@ -921,13 +924,13 @@ fn mapping_reactivation(server: &Server) {
 
 #[test]
 fn mapping_reactivation_sqlite() {
-    let (_db, server) = start_with("sqlite", &[]).unwrap();
-    mapping_reactivation(&server);
+    let app = TestApp::sqlite().start().unwrap();
+    mapping_reactivation(&app);
 }
 
 #[test]
 fn mapping_reactivation_postgres() {
-    if let Some((_db, server)) = start_with("postgres", &[]) {
-        mapping_reactivation(&server);
+    if let Some(app) = TestApp::postgres().start() {
+        mapping_reactivation(&app);
     }
 }

@@ -2,7 +2,7 @@
 //! bookings that respect them — against the real binary, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_testing::{http_test, Client, Server};
+use healthcare_testing::{http_test, Client, Reply, Server, TestApp};
 use serde_json::{json, Value};
 
 const PW: &str = "correct horse battery";
@@ -27,7 +27,7 @@ fn mornings() -> Value {
     json!({"timezone": "Europe/Berlin", "weekly": weekly})
 }
 
-fn put(client: &Client, path: &str, body: Value) -> healthcare_testing::Reply {
+fn put(client: &Client, path: &str, body: Value) -> Reply {
     client.send("PUT", path, Some(&body))
 }
 
@@ -87,7 +87,7 @@ fn around_the_clock() -> Value {
 }
 
 /// The target of the `rel="next"` link, which must be relative.
-fn next_link(reply: &healthcare_testing::Reply) -> Option<String> {
+fn next_link(reply: &Reply) -> Option<String> {
     let link = reply.header("link")?;
     let next = link.split(", ").find(|l| l.ends_with("rel=\"next\""))?;
     let target = next.split_once('>')?.0.strip_prefix('<')?;
@@ -95,7 +95,7 @@ fn next_link(reply: &healthcare_testing::Reply) -> Option<String> {
     Some(target.to_owned())
 }
 
-fn starts(reply: &healthcare_testing::Reply) -> Vec<String> {
+fn starts(reply: &Reply) -> Vec<String> {
     reply
         .body
         .as_array()
@@ -468,13 +468,13 @@ const PUBLIC_URL: (&str, &str) = ("HEALTHCARE_PUBLIC_URL", "https://clinic.examp
 
 #[test]
 fn links_from_the_public_url_sqlite() {
-    let (_db, server) = healthcare_testing::start_with("sqlite", &[PUBLIC_URL]).unwrap();
-    absolute_links(&server);
+    let app = TestApp::sqlite().envs(&[PUBLIC_URL]).start().unwrap();
+    absolute_links(&app);
 }
 
 #[test]
 fn links_from_the_public_url_postgres() {
-    if let Some((_db, server)) = healthcare_testing::start_with("postgres", &[PUBLIC_URL]) {
-        absolute_links(&server);
+    if let Some(app) = TestApp::postgres().envs(&[PUBLIC_URL]).start() {
+        absolute_links(&app);
     }
 }

@@ -3,8 +3,7 @@
 //! the operations of every resource. A screenshot is saved as `target/swagger-ui.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_persistence::testing::TestDb;
-use healthcare_testing::Server;
+use healthcare_testing::TestApp;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
@@ -59,9 +58,8 @@ fn swagger_ui_renders_every_resource() {
         );
         return;
     };
-    let db = TestDb::sqlite().unwrap();
-    let server = Server::start(&db.url, &[]);
-    let url = format!("{}/api/docs/", server.base);
+    let app = TestApp::sqlite().start().unwrap();
+    let url = format!("{}/api/docs/", app.base);
     let profile = std::env::temp_dir().join(format!("hc-chromium-{}", std::process::id()));
     let out = run_chromium(&bin, &profile, &["--dump-dom"], &url);
     let dom = String::from_utf8_lossy(&out.stdout);

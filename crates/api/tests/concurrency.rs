@@ -9,9 +9,8 @@
 
 use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};
-use healthcare_persistence::testing::TestDb;
 use healthcare_persistence::DbConnection;
-use healthcare_testing::{Client, Reply, Server};
+use healthcare_testing::{Client, Reply, TestApp, TestDb};
 use serde_json::{json, Value};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
@@ -93,7 +92,8 @@ const OVERLAPPING_PAIRS: &str = "SELECT COUNT(*) AS n FROM appointments a JOIN a
 fn storm(db: &TestDb, backend: &str) {
     let started = Instant::now();
     // Two processes on one database, each with its own pool and write lock.
-    let servers = [Server::start(&db.url, &[]), Server::start(&db.url, &[])];
+    let app = TestApp::on(backend);
+    let servers = [app.serve(&db.url), app.serve(&db.url)];
     let admin = servers[0].client().register("admin", PW);
     // The signing key lives in the database: a token from one process works on the other.
     let token = admin.token.clone().expect("token");
@@ -275,13 +275,13 @@ fn storm(db: &TestDb, backend: &str) {
 
 #[test]
 fn two_processes_sqlite() {
-    let db = TestDb::sqlite().expect("sqlite");
+    let db = TestApp::sqlite().database().unwrap();
     storm(&db, "sqlite");
 }
 
 #[test]
 fn two_processes_postgres() {
-    if let Some(db) = TestDb::postgres().expect("postgres") {
+    if let Some(db) = TestApp::postgres().database() {
         storm(&db, "postgres");
     }
 }

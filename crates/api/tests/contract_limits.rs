@@ -9,7 +9,7 @@
 //! are in the descriptions and stay out of this test.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_testing::{start_with, Client, Reply, Server};
+use healthcare_testing::{Client, Reply, Server, TestApp};
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
 
@@ -612,13 +612,16 @@ fn exercise(server: &Server) {
 
 #[test]
 fn sqlite() {
-    let (_db, server) = start_with("sqlite", &SETTINGS).expect("sqlite server");
-    exercise(&server);
+    let app = TestApp::sqlite()
+        .envs(&SETTINGS)
+        .start()
+        .expect("sqlite server");
+    exercise(&app);
 }
 
 #[test]
 fn postgres() {
-    if let Some((_db, server)) = start_with("postgres", &SETTINGS) {
-        exercise(&server);
+    if let Some(app) = TestApp::postgres().envs(&SETTINGS).start() {
+        exercise(&app);
     }
 }

@@ -8,8 +8,7 @@
 use chrono::{Duration as Minutes, TimeZone, Utc};
 use diesel::sql_types::Text;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
-use healthcare_persistence::testing::TestDb;
-use healthcare_testing::{Client, Server};
+use healthcare_testing::{Client, TestApp, TestDb};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -115,7 +114,8 @@ fn verify(admin: &Client, acked: &[Acked]) {
 fn crash_rounds(db: &TestDb, backend: &str) {
     let started = Instant::now();
     let sqlite = db.url.starts_with("sqlite://");
-    let mut server = Server::start(&db.url, &[]);
+    let app = TestApp::on(backend);
+    let mut server = app.serve(&db.url);
     let admin = server.client().register("admin", PW);
     let token = admin.token.clone().expect("token");
     let doctors: Vec<i64> = (0..WRITERS)
@@ -179,7 +179,7 @@ fn crash_rounds(db: &TestDb, backend: &str) {
             assert_eq!(integrity(&db.url), vec!["ok".to_owned()], "round {round}");
         }
         // Restart on the same database: every acknowledged write of every round is there.
-        server = Server::start(&db.url, &[]);
+        server = app.serve(&db.url);
         let admin = server.client().with_token(&token);
         verify(&admin, &all_acked);
         let patients_acked = all_acked
@@ -225,13 +225,13 @@ fn crash_rounds(db: &TestDb, backend: &str) {
 
 #[test]
 fn kill_nine_sqlite() {
-    let db = TestDb::sqlite().expect("sqlite");
+    let db = TestApp::sqlite().database().unwrap();
     crash_rounds(&db, "sqlite");
 }
 
 #[test]
 fn kill_nine_postgres() {
-    if let Some(db) = TestDb::postgres().expect("postgres") {
+    if let Some(db) = TestApp::postgres().database() {
         crash_rounds(&db, "postgres");
     }
 }

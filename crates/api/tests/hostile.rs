@@ -6,7 +6,7 @@
 //! (or array, for lists); the server is still healthy at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_testing::{start, start_with, Server};
+use healthcare_testing::{Server, TestApp};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -1167,14 +1167,14 @@ fn run(server: &Server, backend: &str) {
 
 #[test]
 fn table_sqlite() {
-    let (_db, server) = start("sqlite").unwrap();
-    run(&server, "sqlite");
+    let app = TestApp::sqlite().start().unwrap();
+    run(&app, "sqlite");
 }
 
 #[test]
 fn table_postgres() {
-    if let Some((_db, server)) = start("postgres") {
-        run(&server, "postgres");
+    if let Some(app) = TestApp::postgres().start() {
+        run(&app, "postgres");
     }
 }
 
@@ -1277,13 +1277,19 @@ fn slow_bodies(server: &Server) {
 
 #[test]
 fn slow_body_sqlite() {
-    let (_db, server) = start_with("sqlite", &[("HEALTHCARE_BODY_TIMEOUT", "2")]).unwrap();
-    slow_bodies(&server);
+    let app = TestApp::sqlite()
+        .env("HEALTHCARE_BODY_TIMEOUT", "2")
+        .start()
+        .unwrap();
+    slow_bodies(&app);
 }
 
 #[test]
 fn slow_body_postgres() {
-    if let Some((_db, server)) = start_with("postgres", &[("HEALTHCARE_BODY_TIMEOUT", "2")]) {
-        slow_bodies(&server);
+    if let Some(app) = TestApp::postgres()
+        .env("HEALTHCARE_BODY_TIMEOUT", "2")
+        .start()
+    {
+        slow_bodies(&app);
     }
 }

@@ -7,9 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use diesel::RunQueryDsl;
-use healthcare_persistence::testing::TestDb;
 use healthcare_persistence::DbConnection;
-use healthcare_testing::{http_test, Client, Reply, Server};
+use healthcare_testing::{http_test, Client, Reply, Server, TestApp};
 use serde_json::json;
 use std::time::Duration;
 
@@ -225,9 +224,9 @@ http_test! {
     every_answer_carries_the_id => every_answer_carries_it;
 }
 
-/// The log without terminal colour codes.
-fn plain(log: &std::sync::Mutex<Vec<u8>>) -> String {
-    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+/// The server's log without terminal colour codes.
+fn plain(server: &Server) -> String {
+    let text = server.log();
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
@@ -245,22 +244,18 @@ fn plain(log: &std::sync::Mutex<Vec<u8>>) -> String {
     out
 }
 
-fn fresh_db(backend: &str) -> Option<TestDb> {
-    match backend {
-        "sqlite" => Some(TestDb::sqlite().expect("sqlite")),
-        _ => TestDb::postgres().expect("postgres"),
-    }
-}
-
 /// The request's log line names its id; a real 500 (a table gone from under the server)
 /// answers `{"detail": "Internal server error.", "request_id": <the header's id>}` and nothing
 /// internal, and its log entry names the same id and the cause.
 fn logs_and_internal_errors(backend: &str) {
-    let Some(db) = fresh_db(backend) else {
+    let Some(app) = TestApp::on(backend)
+        .env("RUST_LOG", "info")
+        .logged()
+        .start()
+    else {
         return;
     };
-    let (server, log) = Server::start_logged(&db.url, &[("RUST_LOG", "info")]);
-    let anon = server.client();
+    let anon = app.client();
     let admin = anon.register("admin", PW);
     let r = anon
         .with_header("X-Request-Id", "log-check-12345")
@@ -272,7 +267,8 @@ fn logs_and_internal_errors(backend: &str) {
     assert!(generated(&generated_id));
 
     // Break the database under the server: its next patient list fails inside the database.
-    db.db
+    app.db
+        .db
         .write(|c| {
             let sql = "ALTER TABLE patients RENAME TO patients_gone_for_test";
             match c {
@@ -299,7 +295,7 @@ fn logs_and_internal_errors(backend: &str) {
     assert_eq!(r.body.as_object().unwrap().len(), 2, "{r:?}");
 
     std::thread::sleep(Duration::from_millis(300));
-    let text = plain(&log);
+    let text = plain(&app);
     let line_with = |needles: &[&str]| {
         text.lines()
             .find(|l| needles.iter().all(|n| l.contains(n)))

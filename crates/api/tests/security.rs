@@ -12,8 +12,8 @@
 //! Every wait is bounded: a session that should end is polled for at most 1.5 s.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use healthcare_persistence::testing::{announce_skip, postgres_admin_url, TestDb};
-use healthcare_testing::{launch, report, start_with, Client, Reply, Server};
+use healthcare_persistence::testing::{announce_skip, postgres_admin_url};
+use healthcare_testing::{report, App, Client, Reply, Server, TestApp};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -53,19 +53,6 @@ fn postgres_configured() -> bool {
         announce_skip();
     }
     configured
-}
-
-fn fresh_db(backend: &str) -> TestDb {
-    match backend {
-        "sqlite" => TestDb::sqlite().expect("sqlite"),
-        _ => TestDb::postgres()
-            .expect("postgres")
-            .expect("TEST_DATABASE_URL"),
-    }
-}
-
-fn serve(backend: &str, extra: &[(&str, &str)]) -> (TestDb, Server) {
-    start_with(backend, extra).expect("server")
 }
 
 /// Runs `f(0..n)` on `n` threads released together.
@@ -172,10 +159,14 @@ fn past_the_window(since: Instant) {
 // 1. The signing key
 
 fn jwt_secret_length(backend: &str) {
-    let db = fresh_db(backend);
+    let app = TestApp::on(backend);
+    let db = app.database().expect("TEST_DATABASE_URL");
     let short = "x".repeat(31);
     for (what, secret) in [("empty", ""), ("31 bytes", short.as_str())] {
-        let run = launch(&db.url, &[("JWT_SECRET", secret)], Duration::from_secs(30));
+        let run = app
+            .clone()
+            .env("JWT_SECRET", secret)
+            .launch(&db.url, Duration::from_secs(30));
         assert!(
             !run.listened,
             "JWT_SECRET {what}: the server started: {run:?}"
@@ -190,7 +181,10 @@ fn jwt_secret_length(backend: &str) {
     let ascii = "x".repeat(32);
     let two_byte = "é".repeat(16);
     for (what, secret) in [("32 bytes", ascii.as_str()), ("16 x é", two_byte.as_str())] {
-        let run = launch(&db.url, &[("JWT_SECRET", secret)], Duration::from_secs(30));
+        let run = app
+            .clone()
+            .env("JWT_SECRET", secret)
+            .launch(&db.url, Duration::from_secs(30));
         assert!(run.listened, "JWT_SECRET {what}: did not start: {run:?}");
     }
 }
@@ -209,13 +203,16 @@ both_backends! {
 fn concurrent_wrong_passwords(backend: &str) {
     // bcrypt at cost 10 takes tens of milliseconds, so the twenty verifications overlap.
     let settings = [TRUST_LOCAL, ("BCRYPT_COST", "10")];
-    let (db, server) = serve(backend, &settings);
-    let other = Server::start(&db.url, &settings);
+    let server = TestApp::on(backend)
+        .envs(&settings)
+        .start()
+        .expect("server");
+    let other = server.spawn();
     let anon = server.client();
     assert_eq!(register(&anon, "admin").status, 201);
     assert_eq!(register(&anon, "victim").status, 201);
     let replies = burst(20, |i| {
-        let process = if i % 2 == 0 { &server } else { &other };
+        let process = if i % 2 == 0 { &server.server } else { &other };
         login(
             &from(&process.client(), "203.0.113.5"),
             "victim",
@@ -258,14 +255,14 @@ fn concurrent_wrong_passwords(backend: &str) {
 
 /// The per-address limit (shrunk to 8) holds across usernames, under a concurrent burst.
 fn per_address_limit(backend: &str) {
-    let (_db, server) = serve(
-        backend,
-        &[
+    let server = TestApp::on(backend)
+        .envs(&[
             TRUST_LOCAL,
             ("BCRYPT_COST", "8"),
             ("HEALTHCARE_LOGIN_FAILURES_PER_ADDRESS", "8"),
-        ],
-    );
+        ])
+        .start()
+        .expect("server");
     let anon = server.client();
     assert_eq!(register(&anon, "admin").status, 201);
     let replies = burst(24, |i| {
@@ -297,10 +294,10 @@ fn per_address_limit(backend: &str) {
 /// each of six addresses are all evaluated (no address reaches its own limit of 5), and then the
 /// account is throttled even from a fresh address; other accounts are not.
 fn per_username_cap(backend: &str) {
-    let (_db, server) = serve(
-        backend,
-        &[TRUST_LOCAL, ("HEALTHCARE_LOGIN_FAILURES_PER_USER", "12")],
-    );
+    let server = TestApp::on(backend)
+        .envs(&[TRUST_LOCAL, ("HEALTHCARE_LOGIN_FAILURES_PER_USER", "12")])
+        .start()
+        .expect("server");
     let anon = server.client();
     assert_eq!(register(&anon, "admin").status, 201);
     assert_eq!(register(&anon, "victim").status, 201);
@@ -328,7 +325,10 @@ fn per_username_cap(backend: &str) {
 
 /// A lockout lasts as long as its window (shrunk to 2 s) and no longer; `Retry-After` says so.
 fn lockout_window(backend: &str) {
-    let (_db, server) = serve(backend, &[("HEALTHCARE_LOGIN_WINDOW", "2")]);
+    let server = TestApp::on(backend)
+        .env("HEALTHCARE_LOGIN_WINDOW", "2")
+        .start()
+        .expect("server");
     let anon = server.client();
     assert_eq!(register(&anon, "admin").status, 201);
     for i in 0..5 {
@@ -358,8 +358,8 @@ both_backends! {
 /// database: exactly one 200; the others are reuse and end the session, the winner's new pair
 /// included. Four rounds.
 fn refresh_rotation(backend: &str) {
-    let (db, a) = serve(backend, &[]);
-    let b = Server::start(&db.url, &[]);
+    let a = TestApp::on(backend).start().expect("server");
+    let b = a.spawn();
     assert_eq!(register(&a.client(), "admin").status, 201);
     assert_eq!(register(&a.client(), "pat").status, 201);
     for round in 0..4 {
@@ -389,7 +389,7 @@ fn refresh_rotation(backend: &str) {
             r.status, 401,
             "round {round}: the winner's new refresh token after reuse: {r:?}"
         );
-        for (name, server) in [("A", &a), ("B", &b)] {
+        for (name, server) in [("A", &a.server), ("B", &b)] {
             assert_ended(
                 server,
                 &new_access,
@@ -415,14 +415,14 @@ both_backends! {
 
 /// Two processes on one database: sessions come from process A, changes go through process B,
 /// and the tokens are checked on A.
-fn two_processes(backend: &str) -> (TestDb, Server, Server) {
-    let (db, a) = serve(backend, &[]);
-    let b = Server::start(&db.url, &[]);
-    (db, a, b)
+fn two_processes(backend: &str) -> (App, Server) {
+    let a = TestApp::on(backend).start().expect("server");
+    let b = a.spawn();
+    (a, b)
 }
 
 fn password_change(backend: &str) {
-    let (_db, a, b) = two_processes(backend);
+    let (a, b) = two_processes(backend);
     assert_eq!(register(&a.client(), "admin").status, 201);
     assert_eq!(register(&a.client(), "alice").status, 201);
     let (other_access, other_refresh) = session(&a.client(), "alice", PW);
@@ -480,7 +480,7 @@ fn password_change(backend: &str) {
 /// A wrong old password counts as a failed login: a stolen access token is no way around the
 /// throttling of password guesses.
 fn password_change_throttled(backend: &str) {
-    let (_db, server) = serve(backend, &[]);
+    let server = TestApp::on(backend).start().expect("server");
     assert_eq!(register(&server.client(), "admin").status, 201);
     assert_eq!(register(&server.client(), "dave").status, 201);
     let (access, _) = session(&server.client(), "dave", PW);
@@ -505,7 +505,7 @@ fn password_change_throttled(backend: &str) {
 /// An admin's change of an account (through process B) ends every access token of it on
 /// process A, and its refresh tokens.
 fn admin_change(backend: &str, change: &Value, role: &str, password_after: Option<&str>) {
-    let (_db, a, b) = two_processes(backend);
+    let (a, b) = two_processes(backend);
     assert_eq!(register(&a.client(), "admin").status, 201);
     let (admin_access, _) = session(&b.client(), "admin", PW);
     let admin = b.client().with_token(&admin_access);
@@ -577,7 +577,7 @@ fn admin_change(backend: &str, change: &Value, role: &str, password_after: Optio
 
 /// The negative control: an admin's change of an account's email alone ends nothing.
 fn email_change(backend: &str) {
-    let (_db, a, b) = two_processes(backend);
+    let (a, b) = two_processes(backend);
     assert_eq!(register(&a.client(), "admin").status, 201);
     let (admin_access, _) = session(&b.client(), "admin", PW);
     let admin = b.client().with_token(&admin_access);
@@ -616,7 +616,7 @@ fn role_change(backend: &str) {
 /// Logging out one session (through process B) ends that session's access token on process A;
 /// another session of the same account keeps working.
 fn revoke_one_session(backend: &str) {
-    let (_db, a, b) = two_processes(backend);
+    let (a, b) = two_processes(backend);
     assert_eq!(register(&a.client(), "admin").status, 201);
     assert_eq!(register(&a.client(), "carol").status, 201);
     let (gone, gone_refresh) = session(&a.client(), "carol", PW);
@@ -629,7 +629,7 @@ fn revoke_one_session(backend: &str) {
     let done = Instant::now();
     let after = assert_ended(&a, &gone, done, "the revoked session");
     past_the_window(done);
-    for (name, server) in [("A", &a), ("B", &b)] {
+    for (name, server) in [("A", &a.server), ("B", &b)] {
         let r = me(server, &kept);
         assert_eq!(r.status, 200, "another session on process {name}: {r:?}");
     }
@@ -657,7 +657,10 @@ both_backends! {
 /// At bcrypt cost 13 one hash takes a large fraction of a second; a duplicate username must be
 /// refused without one.
 fn duplicate_before_hashing(backend: &str) {
-    let (_db, server) = serve(backend, &[("BCRYPT_COST", "13")]);
+    let server = TestApp::on(backend)
+        .env("BCRYPT_COST", "13")
+        .start()
+        .expect("server");
     let anon = server.client();
     let started = Instant::now();
     let first = register(&anon, "first");
@@ -686,7 +689,10 @@ fn duplicate_before_hashing(backend: &str) {
 /// Ten registrations an hour per client address (the default), 429 past it; another address
 /// still registers.
 fn registration_limit(backend: &str) {
-    let (_db, server) = serve(backend, &[TRUST_LOCAL]);
+    let server = TestApp::on(backend)
+        .envs(&[TRUST_LOCAL])
+        .start()
+        .expect("server");
     let here = from(&server.client(), "198.51.100.40");
     for i in 0..10 {
         let r = register(&here, &format!("user{i}"));
@@ -701,10 +707,13 @@ fn registration_limit(backend: &str) {
 /// one database, with the limit at 4: at most 4 accounts are created.
 fn registration_burst(backend: &str) {
     let settings = [TRUST_LOCAL, ("HEALTHCARE_REGISTRATIONS_PER_ADDRESS", "4")];
-    let (db, server) = serve(backend, &settings);
-    let other = Server::start(&db.url, &settings);
+    let server = TestApp::on(backend)
+        .envs(&settings)
+        .start()
+        .expect("server");
+    let other = server.spawn();
     let replies = burst(16, |i| {
-        let process = if i % 2 == 0 { &server } else { &other };
+        let process = if i % 2 == 0 { &server.server } else { &other };
         register(
             &from(&process.client(), "198.51.100.50"),
             &format!("burst{i}"),
@@ -731,7 +740,7 @@ both_backends! {
 // 13. Usernames
 
 fn usernames(backend: &str) {
-    let (_db, server) = serve(backend, &[]);
+    let server = TestApp::on(backend).start().expect("server");
     let anon = server.client();
     assert_eq!(register(&anon, "admin").status, 201);
     let strasse = register(&anon, "Straße");
@@ -868,7 +877,7 @@ fn doctors_page(server: &Server, access: &str, query: &str) -> RawReply {
 }
 
 fn link_headers(backend: &str) {
-    let (db, server) = serve(backend, &[]);
+    let server = TestApp::on(backend).start().expect("server");
     let anon = server.client();
     let admin = anon.register("admin", PW);
     for license in ["LNK-1", "LNK-2"] {
@@ -893,10 +902,9 @@ fn link_headers(backend: &str) {
         second.headers
     );
     // With a public URL configured, links are absolute from it and nothing else.
-    let public = Server::start(
-        &db.url,
-        &[("HEALTHCARE_PUBLIC_URL", "https://clinic.example.org")],
-    );
+    let public = TestApp::on(backend)
+        .env("HEALTHCARE_PUBLIC_URL", "https://clinic.example.org")
+        .serve(&server.db.url);
     let first = doctors_page(&public, &access, "limit=1");
     assert_eq!(
         first.header("link"),
@@ -914,7 +922,10 @@ both_backends! {
 // 7. Slow request bodies
 
 fn slow_body(backend: &str) {
-    let (_db, server) = serve(backend, &[("HEALTHCARE_BODY_TIMEOUT", "2")]);
+    let server = TestApp::on(backend)
+        .env("HEALTHCARE_BODY_TIMEOUT", "2")
+        .start()
+        .expect("server");
     let mut stream = connect(&server.base);
     stream
         .set_read_timeout(Some(Duration::from_secs(8)))
@@ -977,7 +988,7 @@ both_backends! {
 /// timeout: a bare 408 and the connection closes). The backend plays no part: SQLite only.
 #[test]
 fn slow_request_headers_are_cut_off() {
-    let (_db, server) = serve("sqlite", &[]);
+    let server = TestApp::sqlite().start().expect("server");
     let mut stream = connect(&server.base);
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -1022,7 +1033,7 @@ fn next_link(r: &Reply, base: &str) -> Option<String> {
 }
 
 fn bounded_slots(backend: &str) {
-    let (_db, server) = serve(backend, &[]);
+    let server = TestApp::on(backend).start().expect("server");
     let admin = server.client().register("admin", PW);
     let doctor = admin.post("/api/doctors/", doctor_body("SLOT-1"));
     assert_eq!(doctor.status, 201, "{doctor:?}");
@@ -1094,7 +1105,7 @@ both_backends! {
 // 9. Date filters
 
 fn date_filter_years(backend: &str) {
-    let (_db, server) = serve(backend, &[]);
+    let server = TestApp::on(backend).start().expect("server");
     let admin = server.client().register("admin", PW);
     for (param, value) in [
         ("date_from", "100000-01-01"),
@@ -1154,7 +1165,7 @@ fn sqlite_files_are_owner_only() {
     };
     {
         // The server creates the database itself.
-        let server = Server::start(&url, &[]);
+        let server = TestApp::sqlite().serve(&url);
         assert_eq!(register(&server.client(), "admin").status, 201);
         for file in files() {
             let mode = std::fs::metadata(&file)
@@ -1171,7 +1182,7 @@ fn sqlite_files_are_owner_only() {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
-    let run = launch(&url, &[], Duration::from_secs(30));
+    let run = TestApp::sqlite().launch(&url, Duration::from_secs(30));
     assert!(run.listened, "the server should still start: {run:?}");
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
@@ -1190,7 +1201,7 @@ fn patient_body(first: &str) -> Value {
 }
 
 fn mapping_reactivation(backend: &str) {
-    let (_db, server) = serve(backend, &[]);
+    let server = TestApp::on(backend).start().expect("server");
     let anon = server.client();
     let admin = anon.register("admin", PW);
     let staff_user = admin.post(
@@ -1269,12 +1280,16 @@ fn stored_hash(url: &str, name: &str) -> String {
 }
 
 fn rehash(backend: &str) {
-    let (db, mut first) = serve(backend, &[("BCRYPT_COST", "4")]);
+    let mut first = TestApp::on(backend)
+        .env("BCRYPT_COST", "4")
+        .start()
+        .expect("server");
     assert_eq!(register(&first.client(), "admin").status, 201);
+    let db = &first.db;
     let before = stored_hash(&db.url, "admin");
     assert!(before.starts_with("$2b$04$"), "{before}");
-    first.kill();
-    let server = Server::start(&db.url, &[("BCRYPT_COST", "5")]);
+    first.server.kill();
+    let server = TestApp::on(backend).env("BCRYPT_COST", "5").serve(&db.url);
     session(&server.client(), "admin", PW);
     let started = Instant::now();
     let after = loop {
@@ -1306,7 +1321,7 @@ both_backends! {
 /// Every answer, error or not, carries the security headers; the API's CSP forbids everything,
 /// Swagger UI's allows its own origin only; neither may be framed.
 fn security_headers(backend: &str) {
-    let (_db, server) = serve(backend, &[]);
+    let server = TestApp::on(backend).start().expect("server");
     let anon = server.client();
     let api_csp = "default-src 'none'; frame-ancestors 'none'";
     for (what, r) in [
@@ -1341,8 +1356,11 @@ fn security_headers(backend: &str) {
 /// At the default log level the request log names method, path and status, never a body, a
 /// query string or a token.
 fn logs_without_bodies(backend: &str) {
-    let db = fresh_db(backend);
-    let (server, log) = Server::start_logged(&db.url, &[("RUST_LOG", "info")]);
+    let server = TestApp::on(backend)
+        .env("RUST_LOG", "info")
+        .logged()
+        .start()
+        .expect("server");
     let anon = server.client();
     let admin = anon.register("admin", PW);
     let token = admin.token.clone().unwrap();
@@ -1362,7 +1380,7 @@ fn logs_without_bodies(backend: &str) {
     assert_eq!(refused.status, 400, "{refused:?}");
     assert_eq!(login(&anon, "admin", "WRONGPASSWORDSECRET").status, 401);
     std::thread::sleep(Duration::from_millis(300));
-    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let text = server.log();
     assert!(
         text.contains("/api/patients/"),
         "no request log at info: {text}"
@@ -1383,7 +1401,10 @@ fn logs_without_bodies(backend: &str) {
 /// A login for a username that does not exist costs a bcrypt verification too (against a
 /// dummy hash) and answers the same, so neither timing nor body tells whether it exists.
 fn unknown_username_timing(backend: &str) {
-    let (_db, server) = serve(backend, &[("BCRYPT_COST", "11")]);
+    let server = TestApp::on(backend)
+        .env("BCRYPT_COST", "11")
+        .start()
+        .expect("server");
     let anon = server.client();
     for i in 0..5 {
         assert_eq!(register(&anon, &format!("known{i}")).status, 201);

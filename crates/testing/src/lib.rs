@@ -1,13 +1,28 @@
 //! Black-box test support for the integration tests of `healthcare-api` (crates/api/tests): start
 //! the real `healthcare` binary, as Cargo built it for them, on a fresh database (SQLite file or
 //! PostgreSQL database), and talk HTTP to it like a client would.
+//!
+//! Every server is started through one builder, [`TestApp`]:
+//!
+//! ```no_run
+//! use healthcare_testing::TestApp;
+//!
+//! // A fresh database and a server on it with one more setting; `None` (announced) when the
+//! // backend is PostgreSQL and TEST_DATABASE_URL is unset.
+//! if let Some(app) = TestApp::on("postgres").env("JWT_SECRET", &"k".repeat(32)).start() {
+//!     let admin = app.client().register("admin", "correct horse battery");
+//!     assert_eq!(admin.get("/api/patients/").status, 200);
+//!     let _second = app.spawn(); // another process on the same database
+//! }
+//! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use healthcare_persistence::testing::TestDb;
+pub use healthcare_persistence::testing::TestDb;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The `healthcare` binary under test: the build `HEALTHCARE_TEST_BIN` names when it is set (to
@@ -28,43 +43,101 @@ pub fn binary() -> PathBuf {
     )
 }
 
-/// A running server process on its own port; killed on drop.
-pub struct Server {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-impl Server {
-    /// Starts the binary on `database_url` with test settings plus `extra` environment.
-    pub fn start(database_url: &str, extra: &[(&str, &str)]) -> Server {
-        Self::spawn(database_url, extra, Stdio::inherit())
-    }
+/// How a test starts the `healthcare` binary: on which backend, with which environment over the
+/// test settings (`BCRYPT_COST=4`, `RUST_LOG=warn`, any free port), and whether its log is kept.
+/// [`TestApp::start`] gives a fresh database with a server on it; [`TestApp::serve`] and
+/// [`TestApp::launch`] run the binary on a database that exists already.
+#[derive(Debug, Clone)]
+pub struct TestApp {
+    backend: Backend,
+    env: Vec<(String, String)>,
+    logged: bool,
+}
 
-    /// Like [`Server::start`], and collects everything the server writes to stderr (its log)
-    /// into the returned buffer while it runs.
-    pub fn start_logged(
-        database_url: &str,
-        extra: &[(&str, &str)],
-    ) -> (Server, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
-        let mut server = Self::spawn(database_url, extra, Stdio::piped());
-        let (log, _reader) = capture(server.child.stderr.take().expect("stderr"));
-        (server, log)
-    }
-
-    fn spawn(database_url: &str, extra: &[(&str, &str)], stderr: Stdio) -> Server {
-        let mut cmd = Command::new(binary());
-        cmd.arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("HEALTHCARE_BIND", "127.0.0.1:0")
-            .env("BCRYPT_COST", "4")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        for (k, v) in extra {
-            cmd.env(k, v);
+impl TestApp {
+    /// On SQLite: a fresh database file.
+    pub fn sqlite() -> TestApp {
+        TestApp {
+            backend: Backend::Sqlite,
+            env: Vec::new(),
+            logged: false,
         }
+    }
+
+    /// On PostgreSQL: a fresh database next to the one `TEST_DATABASE_URL` names. Without
+    /// `TEST_DATABASE_URL` there is none: [`TestApp::start`] and [`TestApp::database`] give
+    /// `None`, and the skip is announced once per test process.
+    pub fn postgres() -> TestApp {
+        TestApp {
+            backend: Backend::Postgres,
+            ..TestApp::sqlite()
+        }
+    }
+
+    /// On the backend named `"sqlite"` or `"postgres"`.
+    pub fn on(backend: &str) -> TestApp {
+        match backend {
+            "sqlite" => TestApp::sqlite(),
+            "postgres" => TestApp::postgres(),
+            _ => panic!("unknown backend {backend:?}: \"sqlite\" or \"postgres\""),
+        }
+    }
+
+    /// One more environment variable for the server (it wins over the test settings).
+    pub fn env(mut self, name: &str, value: &str) -> TestApp {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Several environment variables, as [`TestApp::env`] each.
+    pub fn envs(self, vars: &[(&str, &str)]) -> TestApp {
+        vars.iter()
+            .fold(self, |app, (name, value)| app.env(name, value))
+    }
+
+    /// Keeps what the server writes to stderr (its log), for [`Server::log`].
+    pub fn logged(mut self) -> TestApp {
+        self.logged = true;
+        self
+    }
+
+    /// A fresh, migrated database of this backend, removed on drop; `None` for PostgreSQL
+    /// without `TEST_DATABASE_URL` (the skip is announced).
+    pub fn database(&self) -> Option<TestDb> {
+        match self.backend {
+            Backend::Sqlite => Some(TestDb::sqlite().expect("sqlite")),
+            Backend::Postgres => TestDb::postgres().expect("postgres"),
+        }
+    }
+
+    /// A fresh database and a server on it; `None` as for [`TestApp::database`].
+    pub fn start(self) -> Option<App> {
+        let db = self.database()?;
+        let server = self.serve(&db.url);
+        Some(App {
+            server,
+            db,
+            settings: self,
+        })
+    }
+
+    /// A server with these settings on the existing database `url` of this backend (one that
+    /// another server uses too, or a file the test made); it is killed on drop.
+    pub fn serve(&self, url: &str) -> Server {
+        let mut cmd = self.command(url);
+        cmd.stderr(if self.logged {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
         let mut child = cmd.spawn().expect("start healthcare");
+        let log = child.stderr.take().map(|stderr| capture(stderr).0);
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let port = loop {
@@ -82,9 +155,114 @@ impl Server {
         Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log,
         }
     }
 
+    /// Runs `healthcare serve` with these settings on the existing database `url` and captures
+    /// its stderr: if it exits within `timeout`, its exit code; if it starts listening instead,
+    /// it is given a moment to finish its start-up logging and then killed. Either way the wait
+    /// is bounded by `timeout`.
+    pub fn launch(&self, url: &str, timeout: Duration) -> Launch {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Instant;
+        let mut cmd = self.command(url);
+        cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start healthcare");
+        let listened = Arc::new(AtomicBool::new(false));
+        let stdout = child.stdout.take().expect("stdout");
+        let flag = listened.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("listening on ") {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            }
+        });
+        let (captured, reader) = capture(child.stderr.take().expect("stderr"));
+        let deadline = Instant::now() + timeout;
+        let mut code = None;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                code = status.code();
+                break;
+            }
+            if listened.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                // Serving (or hung): let start-up warnings reach stderr, then stop it.
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = reader.join();
+        let stderr = String::from_utf8_lossy(&captured.lock().expect("stderr buffer")).into_owned();
+        Launch {
+            code,
+            listened: listened.load(Ordering::SeqCst),
+            stderr,
+        }
+    }
+
+    /// `healthcare serve` on `url` with the test settings, then this app's environment; stdout
+    /// piped (it names the port).
+    fn command(&self, url: &str) -> Command {
+        let of_backend = match self.backend {
+            Backend::Sqlite => url.starts_with("sqlite:"),
+            Backend::Postgres => url.starts_with("postgres"),
+        };
+        assert!(of_backend, "{:?} settings used on {url}", self.backend);
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .env("DATABASE_URL", url)
+            .env("HEALTHCARE_BIND", "127.0.0.1:0")
+            .env("BCRYPT_COST", "4")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped());
+        for (name, value) in &self.env {
+            cmd.env(name, value);
+        }
+        cmd
+    }
+}
+
+/// A fresh database and a server on it, from [`TestApp::start`]. It derefs to its [`Server`]
+/// (`app.client()`, `app.base`). On drop the server is killed, then the database removed.
+pub struct App {
+    /// The server.
+    pub server: Server,
+    /// The database (`db.url`, and a pool on it in `db.db`).
+    pub db: TestDb,
+    settings: TestApp,
+}
+
+impl App {
+    /// Another server with the same settings on the same database: a second process, or a
+    /// restart after [`Server::kill`].
+    pub fn spawn(&self) -> Server {
+        self.settings.serve(&self.db.url)
+    }
+}
+
+impl std::ops::Deref for App {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+/// A running server process on its own port; killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its stderr so far, when started [`TestApp::logged`].
+    log: Option<Arc<Mutex<Vec<u8>>>>,
+}
+
+impl Server {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -105,6 +283,16 @@ impl Server {
             agent: agent(),
         }
     }
+
+    /// Everything the server has written to stderr (its log) so far. Only for a server started
+    /// [`TestApp::logged`].
+    pub fn log(&self) -> String {
+        let log = self
+            .log
+            .as_ref()
+            .expect("Server::log needs a server started TestApp::logged()");
+        String::from_utf8_lossy(&log.lock().expect("stderr buffer")).into_owned()
+    }
 }
 
 /// How a process of the binary ended: its exit code (`None` when it was still running and got
@@ -120,69 +308,11 @@ pub struct Launch {
     pub stderr: String,
 }
 
-/// Runs `healthcare serve` on `database_url` with the test settings plus `extra` environment
-/// and captures its stderr: if it exits within `timeout`, its exit code; if it starts listening
-/// instead, it is given a moment to finish its start-up logging and then killed. Either way the
-/// wait is bounded by `timeout`.
-pub fn launch(database_url: &str, extra: &[(&str, &str)], timeout: Duration) -> Launch {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::Instant;
-    let mut cmd = Command::new(binary());
-    cmd.arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("HEALTHCARE_BIND", "127.0.0.1:0")
-        .env("BCRYPT_COST", "4")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start healthcare");
-    let listened = Arc::new(AtomicBool::new(false));
-    let stdout = child.stdout.take().expect("stdout");
-    let flag = listened.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("listening on ") {
-                flag.store(true, Ordering::SeqCst);
-            }
-        }
-    });
-    let (captured, reader) = capture(child.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + timeout;
-    let mut code = None;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            code = status.code();
-            break;
-        }
-        if listened.load(Ordering::SeqCst) || Instant::now() >= deadline {
-            // Serving (or hung): let start-up warnings reach stderr, then stop it.
-            std::thread::sleep(Duration::from_millis(300));
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = reader.join();
-    let stderr = String::from_utf8_lossy(&captured.lock().expect("stderr buffer")).into_owned();
-    Launch {
-        code,
-        listened: listened.load(Ordering::SeqCst),
-        stderr,
-    }
-}
-
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
 }
-
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -419,29 +549,9 @@ pub fn report(line: &str) {
     }
 }
 
-/// A fresh database of the named backend and a server on it; `None` when PostgreSQL is not
-/// configured (the skip is announced).
-pub fn start(backend: &str) -> Option<(TestDb, Server)> {
-    let db = match backend {
-        "sqlite" => TestDb::sqlite().expect("sqlite"),
-        _ => TestDb::postgres().expect("postgres")?,
-    };
-    let server = Server::start(&db.url, &[]);
-    Some((db, server))
-}
-
-/// Like [`start`], with extra environment for the server (e.g. `JWT_SECRET`).
-pub fn start_with(backend: &str, extra: &[(&str, &str)]) -> Option<(TestDb, Server)> {
-    let db = match backend {
-        "sqlite" => TestDb::sqlite().expect("sqlite"),
-        _ => TestDb::postgres().expect("postgres")?,
-    };
-    let server = Server::start(&db.url, extra);
-    Some((db, server))
-}
-
 /// Defines one test per backend: `mod name { fn sqlite(); fn postgres(); }`, each getting a
-/// fresh database and a running server.
+/// fresh database and a running server ([`TestApp::start`]); the PostgreSQL one does nothing
+/// (the skip is announced) without `TEST_DATABASE_URL`.
 #[macro_export]
 macro_rules! http_test {
     ($($name:ident => $body:expr;)*) => {$(
@@ -451,14 +561,14 @@ macro_rules! http_test {
 
             #[test]
             fn sqlite() {
-                let (_db, server) = $crate::start("sqlite").expect("sqlite server");
-                ($body)(&server);
+                let app = $crate::TestApp::sqlite().start().expect("sqlite server");
+                ($body)(&app.server);
             }
 
             #[test]
             fn postgres() {
-                if let Some((_db, server)) = $crate::start("postgres") {
-                    ($body)(&server);
+                if let Some(app) = $crate::TestApp::postgres().start() {
+                    ($body)(&app.server);
                 }
             }
         }
