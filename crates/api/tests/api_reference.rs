@@ -143,7 +143,11 @@ fn render(doc: &Value) -> String {
                 out,
                 "| `{field}` | {} | {} | {} | {} |",
                 cell(&type_of(doc, prop)),
-                if required.contains(&field.as_str()) { "yes" } else { "no" },
+                if required.contains(&field.as_str()) {
+                    "yes"
+                } else {
+                    "no"
+                },
                 cell(&limits(target)),
                 cell(description)
             )
