@@ -1,6 +1,7 @@
 //! Swagger UI in a real browser: headless Chromium opens `/api/docs/` from the running binary
 //! (no network beyond localhost), waits for Swagger UI to render, and the rendered page must list
-//! the operations of every resource. A screenshot is saved as `target/swagger-ui.png`.
+//! the operations of every resource. A screenshot is saved as `target/tmp/swagger-ui.png`
+//! (Cargo's `CARGO_TARGET_TMPDIR`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use healthcare_testing::TestApp;
@@ -87,7 +88,7 @@ fn swagger_ui_renders_every_resource() {
         dom.contains("opblock-summary-method"),
         "no operations were rendered"
     );
-    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/swagger-ui.png");
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("swagger-ui.png");
     let out = run_chromium(
         &bin,
         &profile,
