@@ -222,8 +222,9 @@ pub fn parse_patients(text: &str) -> Vec<i64> {
         .collect()
 }
 
+/// `None` is NULL (not DEFAULT), so that SQLite gets one multi-row INSERT too.
 #[derive(Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 struct EventRow<'a> {
     at: NaiveDateTime,
     actor: Option<i64>,
