@@ -2,8 +2,9 @@
 //! database are sealed by the running server's sealer (its lease, one log line per batch),
 //! `healthcare audit verify` exits 0, `audit export` writes NDJSON, then an attacker with
 //! sqlite3 or psql changes a sealed event (dropping the append-only trigger first) and
-//! `audit verify` exits non-zero naming it; `audit prune` leaves a chain that verifies. The
-//! server stops its sealer and gives the lease up on SIGTERM.
+//! `audit verify` exits non-zero naming it; `audit prune` leaves a chain that verifies. With
+//! two server processes on one database: one holds the lease and seals; on SIGTERM it stops its
+//! sealer and gives the lease up, and the other takes over at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use diesel::connection::SimpleConnection;
@@ -47,6 +48,8 @@ fn run(backend: &str) {
         return;
     };
     let (db, url) = (&app.db.db, app.db.url.clone());
+    // A second server process on the same database: the two race for the sealer's lease.
+    let second = app.spawn();
     let events: Vec<NewAuditEvent> = (1..=6)
         .map(|n| {
             let mut e = NewAuditEvent::new(Action::Read, Resource::Patient, 200);
@@ -66,13 +69,76 @@ fn run(backend: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let holder = db.read(|c| leases::holder(c, audit::SEALER_LEASE)).unwrap();
-    assert!(holder.is_some(), "the sealer holds its lease");
+    let holder = db
+        .read(|c| leases::holder(c, audit::SEALER_LEASE))
+        .unwrap()
+        .expect("a sealer holds the lease");
+    let pids = [app.pid(), second.pid()];
+    assert!(
+        pids.iter()
+            .any(|p| holder.starts_with(&format!("pid {p} "))),
+        "{holder}"
+    );
+    // More events while both run: still one chain.
+    let more: Vec<NewAuditEvent> = (7..=9)
+        .map(|n| NewAuditEvent::new(Action::Update, Resource::Appointment, 200 + n))
+        .collect();
+    db.write(move |c| audit::record(c, &more)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unsealed(db) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not seal the events"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let servers = [&app.server, &second];
+    let batches = |log: String| log.contains("background task batch");
+    assert!(
+        batches(servers[0].log()) != batches(servers[1].log()),
+        "exactly one process sealed:\n{}\n{}",
+        servers[0].log(),
+        servers[1].log()
+    );
+    // Graceful stop of the holder (SIGTERM): its sealer finishes its pass and gives the lease
+    // up, and the other process takes it over at once (well before the 10 s expiry).
+    let h = usize::from(!holder.starts_with(&format!("pid {} ", app.pid())));
+    let (stopped, survivor) = (servers[h], servers[1 - h]);
+    let term = Command::new("kill")
+        .args(["-TERM", &stopped.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stopped.log().contains("background task stopped") {
+        assert!(Instant::now() < deadline, "no stop line: {}", stopped.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(stopped.log().contains("audit_sealer"), "{}", stopped.log());
+    let stopped_at = Instant::now();
+    loop {
+        let now = db.read(|c| leases::holder(c, audit::SEALER_LEASE)).unwrap();
+        if now.is_some_and(|h| h.starts_with(&format!("pid {} ", survivor.pid()))) {
+            break;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(5),
+            "the lease was not given up and taken over"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = vec![NewAuditEvent::new(Action::Logout, Resource::User, 204)];
+    db.write(move |c| audit::record(c, &last)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unsealed(db) > 0 {
+        assert!(Instant::now() < deadline, "the survivor did not seal");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let ok = healthcare(&url, &["audit", "verify"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert!(
-        text(&ok.stdout).contains("6 sealed events verified"),
+        text(&ok.stdout).contains("10 sealed events verified"),
         "{}",
         text(&ok.stdout)
     );
@@ -83,7 +149,7 @@ fn run(backend: &str) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 10);
     assert_eq!(lines[0]["resource"], "patient");
     let none = healthcare(
         &url,
@@ -126,30 +192,6 @@ fn run(backend: &str) {
         stderr.contains(&format!("event {victim}:")) && stderr.contains("changed"),
         "{stderr}"
     );
-
-    // Graceful stop: the sealer finishes and gives its lease up.
-    let pid = app.pid().to_string();
-    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(term.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !app.log().contains("background task stopped") {
-        assert!(Instant::now() < deadline, "no stop line: {}", app.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let log = app.log();
-    assert!(
-        log.contains("background task batch") && log.contains("audit_sealer"),
-        "{log}"
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while db
-        .read(|c| leases::holder(c, audit::SEALER_LEASE))
-        .unwrap()
-        .is_some()
-    {
-        assert!(Instant::now() < deadline, "the lease was not given up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Prune through the binary: old events go, the anchor stays, the rest verifies.
