@@ -89,6 +89,7 @@ pub fn audit(config: &Config, command: &AuditCommand) -> CliResult {
     let mut db_config = DbConfig::new(config.database_url.clone());
     db_config.sqlite_sync = config.sqlite_sync;
     db_config.pool_size = 2;
+    db_config.min_idle = 0;
     let db = Database::connect(&db_config)?;
     db.migrate()?;
     match command {
