@@ -116,7 +116,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or Ctrl-C; in-flight requests are finished first.
+    /// Serves until SIGTERM or Ctrl-C; in-flight requests are finished first, then the
+    /// background tasks ([`crate::tasks`]) stop.
     pub async fn run(self) -> std::io::Result<()> {
         let db = self.db.clone();
         let window = self.throttle_window;
@@ -140,7 +141,12 @@ impl Application {
                 }
             }
         });
+        // Background tasks with a lease in the database: the audit sealer.
+        let mut tasks = crate::tasks::Tasks::new();
+        tasks.spawn_sealer(self.db.clone());
         let served = self.server.await;
+        // Stopped (SIGTERM, Ctrl-C): the tasks finish their pass and give their leases up.
+        tasks.stop().await;
         // Stopped cleanly: leave SQLite's write-ahead log empty for the next start.
         let db = self.db;
         match web::block(move || db.checkpoint_wal()).await {

@@ -1,14 +1,16 @@
-//! The operator commands: serve, migrate, create-user, seed-demo.
+//! The operator commands: serve, migrate, create-user, seed-demo, audit.
 
 use crate::app::{open_state, Application};
-use crate::config::{Config, SeedDemo};
+use crate::config::{AuditCommand, Config, SeedDemo};
 use chrono::{Duration, NaiveDate, Timelike, Utc};
 use healthcare_auth::{check_password_policy, hash_password};
 use healthcare_domain::{
     Gender, NewAppointment, NewDoctor, NewMapping, NewPatient, NewUser, Raw, RawObject, Role,
     Scope, Specialization,
 };
-use healthcare_persistence::{appointments, doctors, mappings, patients, users};
+use healthcare_persistence::{
+    appointments, audit, doctors, mappings, patients, users, Database, DbConfig, StoreError,
+};
 use std::error::Error;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -79,6 +81,52 @@ pub fn create_user(
         user.username, user.role, user.id
     );
     Ok(())
+}
+
+/// `healthcare audit verify|export|prune`: on the database alone (migrated first; the signing key
+/// is not touched). `verify` fails, naming the event, when the chain is broken.
+pub fn audit(config: &Config, command: &AuditCommand) -> CliResult {
+    let mut db_config = DbConfig::new(config.database_url.clone());
+    db_config.sqlite_sync = config.sqlite_sync;
+    db_config.pool_size = 2;
+    db_config.min_idle = 0;
+    let db = Database::connect(&db_config)?;
+    db.migrate()?;
+    match command {
+        AuditCommand::Verify => match db.read(|c| Ok(audit::verify(c)))? {
+            Ok(checked) => {
+                let (seq, head) = db.read(audit::head)?;
+                println!("audit chain intact: {checked} sealed events verified; head {seq} {head}");
+                Ok(())
+            }
+            Err(audit::VerifyError::Broken { event, what }) => {
+                Err(format!("audit chain broken at event {event}: {what}").into())
+            }
+            Err(audit::VerifyError::Store(e)) => Err(e.into()),
+        },
+        AuditCommand::Export { since, until } => {
+            let (since, until) = (*since, *until);
+            let written = db.read(move |c| {
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::new(stdout.lock());
+                let n = audit::export(c, since, until, &mut out)?;
+                out.flush()
+                    .map_err(|e| StoreError::Config(format!("cannot write the export: {e}")))?;
+                Ok(n)
+            })?;
+            eprintln!("exported {written} audit events");
+            Ok(())
+        }
+        AuditCommand::Prune { before } => {
+            let before = *before;
+            let pruned = db.write(move |c| audit::prune(c, before))?;
+            println!(
+                "pruned {} audit events; the chain now starts after position {}",
+                pruned.removed, pruned.anchor_seq
+            );
+            Ok(())
+        }
+    }
 }
 
 const FIRST: [&str; 12] = [

@@ -2,6 +2,7 @@
 //! flag of the same name overrides it.
 
 use crate::forwarded::TrustedProxies;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use healthcare_domain::Role;
 use healthcare_persistence::SqliteSync;
@@ -42,6 +43,43 @@ pub enum Command {
     },
     /// Write a realistic demo data set (doctors, patients, mappings, appointments).
     SeedDemo(SeedDemo),
+    /// The audit trail: verify its hash chain, export it, prune old events (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `healthcare audit ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 0 when it is intact, else non-zero naming the first event
+    /// changed, removed or inserted out of order.
+    Verify,
+    /// Write the events of a period to standard output as NDJSON, one event a line.
+    Export {
+        /// First instant included: a date (`2025-01-31`, midnight UTC) or an RFC 3339 time.
+        #[arg(long, value_parser = parse_instant)]
+        since: DateTime<Utc>,
+        /// First instant excluded (default: no end).
+        #[arg(long, value_parser = parse_instant)]
+        until: Option<DateTime<Utc>>,
+    },
+    /// Remove the sealed events older than a date; the last one removed stays as the anchor
+    /// the rest of the chain verifies from.
+    Prune {
+        /// Events before this instant go: a date (midnight UTC) or an RFC 3339 time.
+        #[arg(long, value_parser = parse_instant)]
+        before: DateTime<Utc>,
+    },
+}
+
+/// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 date and time.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(day.and_time(NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time: {e}"))
 }
 
 /// Size of the demo data set.

@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod tasks;
 
 pub use app::Application;
 pub use config::{Cli, Command, Config};

@@ -1,4 +1,4 @@
-//! `healthcare`: serve the API, migrate, create users, seed demo data.
+//! `healthcare`: serve the API, migrate, create users, seed demo data, check the audit trail.
 
 use clap::Parser;
 use healthcare_api::{cli, Cli, Command};
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             password_stdin,
         } => cli::create_user(&args.config, &username, role, &email, password_stdin),
         Command::SeedDemo(opts) => cli::seed_demo(&args.config, &opts),
+        Command::Audit(command) => cli::audit(&args.config, &command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

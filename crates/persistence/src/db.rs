@@ -96,6 +96,11 @@ pub struct DbConfig {
     pub pool_size: u32,
     /// SQLite durability.
     pub sqlite_sync: SqliteSync,
+    /// Connections the pool keeps open while idle (at most `pool_size`). 0 for a one-shot
+    /// command: the pool then opens connections only when asked, so none is being opened on a
+    /// background thread when the process exits (libpq's and OpenSSL's exit handlers crash a
+    /// process that exits in the middle of a connect).
+    pub min_idle: u32,
 }
 
 impl DbConfig {
@@ -105,6 +110,7 @@ impl DbConfig {
             url: url.into(),
             pool_size: 8,
             sqlite_sync: SqliteSync::Full,
+            min_idle: 1,
         }
     }
 }
@@ -293,7 +299,7 @@ impl Database {
         };
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size.max(1))
-            .min_idle(Some(1))
+            .min_idle(Some(config.min_idle.min(config.pool_size.max(1))))
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)

@@ -6,10 +6,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod appointments;
+pub mod audit;
 pub mod availability;
 pub mod db;
 pub mod doctors;
 pub mod error;
+pub mod leases;
 pub mod mappings;
 pub mod migrations;
 pub mod page;

@@ -174,6 +174,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The audit trail (migration 2025-01-07, docs/audit.md). PostgreSQL has one more column,
+    /// `xid` (the inserting transaction, `xid8`), which only the sealer's SQL reads.
+    audit_events (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Nullable<BigInt>,
+        actor_role -> Nullable<Text>,
+        attempted_username -> Nullable<Text>,
+        client -> Text,
+        request_id -> Text,
+        action -> Text,
+        resource -> Text,
+        resource_id -> Nullable<BigInt>,
+        patients -> Text,
+        query -> Text,
+        status -> Integer,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The patients of each audit event, one row per (patient, event).
+    audit_event_patients (patient_id, event_id) {
+        patient_id -> BigInt,
+        event_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Held (one row) only inside a prune's transaction: the audit DELETE triggers let through
+    /// sealed events up to `upto_seq` while it exists.
+    audit_prune_permit (id) {
+        id -> Integer,
+        upto_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The last pruned audit event's position and hash: the chain goes on from it.
+    audit_anchor (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+        pruned_before -> Timestamp,
+        pruned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Leases of background tasks: one holder per name until `expires_at`.
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(patients -> users (user_id));
 diesel::joinable!(mappings -> doctors (doctor_id));
 diesel::joinable!(mappings -> patients (patient_id));
@@ -200,4 +260,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     working_hours_intervals,
     time_off,
     appointment_counts,
+    audit_events,
+    audit_event_patients,
+    audit_prune_permit,
+    audit_anchor,
+    leases,
 );

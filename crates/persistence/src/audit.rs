@@ -1,0 +1,795 @@
+//! The audit trail (docs/audit.md): append-only events in `audit_events`, linked into one
+//! SHA-256 hash chain by a single leased sealer, verified, exported and pruned.
+//!
+//! * [`record`] inserts events unsealed (`seq`, `prev_hash`, `hash` NULL) in the caller's
+//!   transaction, one INSERT per batch, without any global lock.
+//! * [`seal`] links the unsealed events into the chain in commit order: each gets the next
+//!   position `seq`, the previous event's hash as `prev_hash`, and `hash` = SHA-256 of its
+//!   [`canonical`] form (which includes `seq` and `prev_hash`). "Commit order" is:
+//!   - SQLite: `id` order. One writer at a time (the write transaction is IMMEDIATE, across
+//!     processes), and the id is taken inside it, so ids are committed in increasing order and
+//!     the sealer, itself a write, sees every committed event.
+//!   - PostgreSQL: ids are taken before commit, in any order across transactions, so every event
+//!     also keeps its inserting transaction (`xid xid8 DEFAULT pg_current_xact_id()`). The sealer
+//!     links only events whose `xid` is below the `xmin` of its snapshot
+//!     (`pg_snapshot_xmin(pg_current_snapshot())`): every transaction below it has finished, so
+//!     no event can appear below that horizon later. They are linked in (`xid`, `id`) order: the
+//!     order of the chain is the order of the inserting transactions' ids among finished ones.
+//!     A transaction left open (anywhere on the cluster: the horizon is cluster-wide) holds back
+//!     sealing of the events after it until it ends.
+//! * [`verify`] walks the sealed events in chain order and names the first one that was changed,
+//!   removed or inserted out of order.
+//! * [`prune`] removes a prefix of the chain and leaves its last hash as the anchor
+//!   (`audit_anchor`) so the rest still verifies; it is the only deletion path: the DELETE
+//!   triggers refuse any delete unless the deleting transaction holds the one row of
+//!   `audit_prune_permit` (see the migration `2025-01-07-000000_audit`).
+
+use crate::db::{atomic, Database, DbConnection};
+use crate::error::StoreError;
+use crate::schema::{audit_anchor, audit_event_patients, audit_events, audit_prune_permit};
+use crate::time::{now, to_db};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+
+/// The `prev_hash` of the first event of a chain that was never pruned.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The first element of every event's canonical form: the version of the form.
+pub const CANONICAL_VERSION: &str = "healthcare-audit/1";
+
+/// The name of the sealer's lease (see [`crate::leases`]).
+pub const SEALER_LEASE: &str = "audit_sealer";
+
+/// What a request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Read one record.
+    Read,
+    /// Listed or searched records.
+    List,
+    /// Created a record.
+    Create,
+    /// Changed a record.
+    Update,
+    /// Archived (soft-deleted) a record.
+    Archive,
+    /// Logged in.
+    Login,
+    /// A login refused (wrong password, unknown user, throttled).
+    LoginFailed,
+    /// Refreshed an access token.
+    TokenRefresh,
+    /// Logged out (revoked a session).
+    Logout,
+    /// Exported records.
+    Export,
+}
+
+impl Action {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::List => "list",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Archive => "archive",
+            Action::Login => "login",
+            Action::LoginFailed => "login_failed",
+            Action::TokenRefresh => "token_refresh",
+            Action::Logout => "logout",
+            Action::Export => "export",
+        }
+    }
+}
+
+/// What kind of record a request touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// A patient record.
+    Patient,
+    /// A doctor record.
+    Doctor,
+    /// A doctor-patient mapping.
+    Mapping,
+    /// An appointment.
+    Appointment,
+    /// An account (logins, token refreshes and logouts too).
+    User,
+    /// A doctor's working hours.
+    WorkingHours,
+    /// A doctor's time off.
+    TimeOff,
+    /// A webhook subscription.
+    Webhook,
+    /// The audit trail itself (reads and exports of it).
+    Audit,
+}
+
+impl Resource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Patient => "patient",
+            Resource::Doctor => "doctor",
+            Resource::Mapping => "mapping",
+            Resource::Appointment => "appointment",
+            Resource::User => "user",
+            Resource::WorkingHours => "working_hours",
+            Resource::TimeOff => "time_off",
+            Resource::Webhook => "webhook",
+            Resource::Audit => "audit",
+        }
+    }
+}
+
+/// One event as a request records it (before it has an id or a place in the chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    /// When the request was answered.
+    pub at: DateTime<Utc>,
+    /// The authenticated user, `None` for an anonymous or refused request.
+    pub actor: Option<i64>,
+    /// The actor's role (`admin`, `staff`, `doctor`, `patient`).
+    pub actor_role: Option<String>,
+    /// For `login_failed`: the username that was tried.
+    pub attempted_username: Option<String>,
+    /// The client's address.
+    pub client: String,
+    /// The request id (`X-Request-Id`).
+    pub request_id: String,
+    /// What was done.
+    pub action: Action,
+    /// On what kind of record.
+    pub resource: Resource,
+    /// The record's id, for one-record requests.
+    pub resource_id: Option<i64>,
+    /// Ids of the patient records the request touched or returned.
+    pub patients: Vec<i64>,
+    /// The query string of a list or search; secrets are removed by [`record`]
+    /// ([`strip_secrets`]).
+    pub query: String,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+impl NewAuditEvent {
+    /// An event of `action` on `resource` answered with `status`, now, everything else empty.
+    pub fn new(action: Action, resource: Resource, status: u16) -> Self {
+        Self {
+            at: now(),
+            actor: None,
+            actor_role: None,
+            attempted_username: None,
+            client: String::new(),
+            request_id: String::new(),
+            action,
+            resource,
+            resource_id: None,
+            patients: Vec::new(),
+            query: String::new(),
+            status,
+        }
+    }
+}
+
+/// Query parameters whose values are never stored (tokens, passwords, keys).
+pub const SECRET_PARAMETERS: [&str; 8] = [
+    "token",
+    "access",
+    "refresh",
+    "access_token",
+    "refresh_token",
+    "password",
+    "secret",
+    "api_key",
+];
+
+/// The query string without the parameters named in [`SECRET_PARAMETERS`] (case-insensitive),
+/// the others kept as they were sent, in their order.
+pub fn strip_secrets(query: &str) -> String {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            !SECRET_PARAMETERS
+                .iter()
+                .any(|secret| name.eq_ignore_ascii_case(secret))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The stored form of a patient id list: sorted, without duplicates, as a JSON array.
+fn patients_text(ids: &[i64]) -> String {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    format!("[{}]", list.join(","))
+}
+
+/// The ids of a stored patient list (what [`patients_text`] wrote).
+pub fn parse_patients(text: &str) -> Vec<i64> {
+    text.trim_matches(['[', ']'])
+        .split(',')
+        .filter_map(|id| id.trim().parse().ok())
+        .collect()
+}
+
+/// `None` is NULL (not DEFAULT), so that SQLite gets one multi-row INSERT too.
+#[derive(Insertable)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
+struct EventRow<'a> {
+    at: NaiveDateTime,
+    actor: Option<i64>,
+    actor_role: Option<&'a str>,
+    attempted_username: Option<&'a str>,
+    client: &'a str,
+    request_id: &'a str,
+    action: &'static str,
+    resource: &'static str,
+    resource_id: Option<i64>,
+    patients: String,
+    query: String,
+    status: i32,
+}
+
+/// Inserts `events`, unsealed, with one INSERT (plus one for their patient index rows), in the
+/// caller's transaction: call it inside [`Database::write`] with the change it records (or in a
+/// write of its own for reads). Returns the new ids, in the order of `events`' insertion as the
+/// database reports it.
+pub fn record(conn: &mut DbConnection, events: &[NewAuditEvent]) -> Result<Vec<i64>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<EventRow<'_>> = events
+        .iter()
+        .map(|e| EventRow {
+            at: to_db(e.at),
+            actor: e.actor,
+            actor_role: e.actor_role.as_deref(),
+            attempted_username: e.attempted_username.as_deref(),
+            client: &e.client,
+            request_id: &e.request_id,
+            action: e.action.as_str(),
+            resource: e.resource.as_str(),
+            resource_id: e.resource_id,
+            patients: patients_text(&e.patients),
+            query: strip_secrets(&e.query),
+            status: i32::from(e.status),
+        })
+        .collect();
+    let inserted: Vec<(i64, String)> =
+        crate::on_backend!(conn, |c| diesel::insert_into(audit_events::table)
+            .values(&rows)
+            .returning((audit_events::id, audit_events::patients))
+            .get_results(c))?;
+    let index: Vec<_> = inserted
+        .iter()
+        .flat_map(|(id, patients)| {
+            parse_patients(patients).into_iter().map(move |patient| {
+                (
+                    audit_event_patients::patient_id.eq(patient),
+                    audit_event_patients::event_id.eq(*id),
+                )
+            })
+        })
+        .collect();
+    if !index.is_empty() {
+        crate::on_backend!(conn, |c| diesel::insert_into(audit_event_patients::table)
+            .values(&index)
+            .execute(c))?;
+    }
+    Ok(inserted.into_iter().map(|(id, _)| id).collect())
+}
+
+/// One stored event, as [`verify`], [`export`] and [`seal`] read it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct AuditEvent {
+    /// Row id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// When the request was answered (UTC).
+    #[diesel(sql_type = Timestamp)]
+    pub at: NaiveDateTime,
+    /// The authenticated user.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub actor: Option<i64>,
+    /// The actor's role.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub actor_role: Option<String>,
+    /// The username tried by a failed login.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub attempted_username: Option<String>,
+    /// Client address.
+    #[diesel(sql_type = Text)]
+    pub client: String,
+    /// Request id.
+    #[diesel(sql_type = Text)]
+    pub request_id: String,
+    /// Action name ([`Action::as_str`]).
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    /// Resource name ([`Resource::as_str`]).
+    #[diesel(sql_type = Text)]
+    pub resource: String,
+    /// The record's id.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub resource_id: Option<i64>,
+    /// Patient ids, as stored (a sorted JSON array).
+    #[diesel(sql_type = Text)]
+    pub patients: String,
+    /// The query string, secrets removed.
+    #[diesel(sql_type = Text)]
+    pub query: String,
+    /// HTTP status.
+    #[diesel(sql_type = Integer)]
+    pub status: i32,
+    /// Position in the chain (`None` until sealed).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub seq: Option<i64>,
+    /// The previous event's hash (`None` until sealed).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub prev_hash: Option<String>,
+    /// This event's hash (`None` until sealed).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub hash: Option<String>,
+    /// The commit-order key: the id on SQLite, the inserting transaction's id on PostgreSQL.
+    /// The chain's order is (`order_key`, `id`).
+    #[diesel(sql_type = BigInt)]
+    pub order_key: i64,
+}
+
+/// The columns every read of events selects, `order_key` last (per backend).
+const COLUMNS: &str = "id, at, actor, actor_role, attempted_username, client, request_id, \
+                       action, resource, resource_id, patients, query, status, seq, prev_hash, hash";
+
+fn order_key_sql(conn: &DbConnection) -> &'static str {
+    match conn {
+        DbConnection::Sqlite(_) => "id",
+        DbConnection::Postgresql(_) => "CAST(CAST(xid AS text) AS BIGINT)",
+    }
+}
+
+/// `SELECT` of the event columns and the order key with `rest` (a `WHERE ... ORDER BY ...
+/// LIMIT` with `?` placeholders, numbered for PostgreSQL here).
+fn select_events(conn: &DbConnection, rest: &str) -> String {
+    let mut sql = format!(
+        "SELECT {COLUMNS}, {} AS order_key FROM audit_events {rest}",
+        order_key_sql(conn)
+    );
+    if matches!(conn, DbConnection::Postgresql(_)) {
+        let mut numbered = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for ch in sql.chars() {
+            if ch == '?' {
+                n += 1;
+                numbered.push_str(&format!("${n}"));
+            } else {
+                numbered.push(ch);
+            }
+        }
+        sql = numbered;
+    }
+    sql
+}
+
+/// The event's time as it enters the canonical form: RFC 3339, UTC, microseconds.
+fn canonical_time(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The canonical form of an event at chain position `seq` after `prev_hash`: a JSON array of
+/// [`CANONICAL_VERSION`], `seq`, `id`, `at`, `actor`, `actor_role`, `attempted_username`,
+/// `client`, `request_id`, `action`, `resource`, `resource_id`, `patients` (the stored text),
+/// `query`, `status` and `prev_hash`, in that order, without spaces.
+pub fn canonical(event: &AuditEvent, seq: i64, prev_hash: &str) -> String {
+    serde_json::json!([
+        CANONICAL_VERSION,
+        seq,
+        event.id,
+        canonical_time(event.at),
+        event.actor,
+        event.actor_role,
+        event.attempted_username,
+        event.client,
+        event.request_id,
+        event.action,
+        event.resource,
+        event.resource_id,
+        event.patients,
+        event.query,
+        event.status,
+        prev_hash,
+    ])
+    .to_string()
+}
+
+/// SHA-256 of the canonical form, lower-case hex.
+pub fn event_hash(event: &AuditEvent, seq: i64, prev_hash: &str) -> String {
+    let digest = Sha256::digest(canonical(event, seq, prev_hash).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The chain's start: the anchor a prune left, else position 0 and [`GENESIS`].
+fn anchor(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
+    let found: Option<(i64, String)> = crate::on_backend!(conn, |c| audit_anchor::table
+        .select((audit_anchor::seq, audit_anchor::hash))
+        .first(c)
+        .optional())?;
+    Ok(found.unwrap_or_else(|| (0, GENESIS.to_owned())))
+}
+
+/// The last sealed event's position and hash, else the anchor.
+fn tip(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
+    let last: Option<(Option<i64>, Option<String>)> =
+        crate::on_backend!(conn, |c| audit_events::table
+            .filter(audit_events::seq.is_not_null())
+            .order(audit_events::seq.desc())
+            .select((audit_events::seq, audit_events::hash))
+            .first(c)
+            .optional())?;
+    match last {
+        Some((Some(seq), Some(hash))) => Ok((seq, hash)),
+        Some(_) => Err(StoreError::Corrupt(
+            "a sealed audit event has no hash".into(),
+        )),
+        None => anchor(conn),
+    }
+}
+
+/// Key of the PostgreSQL advisory lock that serialises sealing within a transaction (besides
+/// the lease): `audit` in ASCII.
+const SEAL_LOCK: i64 = 0x61_75_64_69_74;
+
+/// Links at most `max` unsealed events into the chain, in commit order (see the module
+/// documentation); returns how many. Run it in a write ([`Database::write`]): on SQLite the
+/// write transaction makes it the only writer, on PostgreSQL it takes a transaction-scoped
+/// advisory lock first, so two sealers never link the same tip twice (and the unique index on
+/// `seq` would refuse it if they did).
+pub fn seal(conn: &mut DbConnection, max: usize) -> Result<usize, StoreError> {
+    atomic(conn, |conn| {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        if let DbConnection::Postgresql(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(SEAL_LOCK)
+                .execute(c)?;
+        }
+        let rest = match conn {
+            DbConnection::Sqlite(_) => "WHERE seq IS NULL ORDER BY id LIMIT ?",
+            DbConnection::Postgresql(_) => {
+                "WHERE seq IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY xid, id LIMIT ?"
+            }
+        };
+        let sql = select_events(conn, rest);
+        let pending: Vec<AuditEvent> =
+            crate::on_backend!(conn, |c| diesel::sql_query(sql.as_str())
+                .bind::<BigInt, _>(limit)
+                .load(c))?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let (mut seq, mut prev) = tip(conn)?;
+        for event in &pending {
+            seq += 1;
+            let hash = event_hash(event, seq, &prev);
+            let target = audit_events::table
+                .filter(audit_events::id.eq(event.id))
+                .filter(audit_events::seq.is_null());
+            let updated = crate::on_backend!(conn, |c| diesel::update(target)
+                .set((
+                    audit_events::seq.eq(seq),
+                    audit_events::prev_hash.eq(&prev),
+                    audit_events::hash.eq(&hash),
+                ))
+                .execute(c))?;
+            if updated != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "audit event {} was sealed by someone else",
+                    event.id
+                )));
+            }
+            prev = hash;
+        }
+        Ok(pending.len())
+    })
+}
+
+/// Takes (or renews) the sealer lease for `holder` and, when it holds it, seals at most `max`
+/// events, all in one write; `None` when another holder has the lease.
+pub fn seal_leased(
+    db: &Database,
+    holder: &str,
+    ttl: Duration,
+    max: usize,
+) -> Result<Option<usize>, StoreError> {
+    let holder = holder.to_owned();
+    db.write(move |conn| {
+        if !crate::leases::take(conn, SEALER_LEASE, &holder, ttl)? {
+            return Ok(None);
+        }
+        seal(conn, max).map(Some)
+    })
+}
+
+/// Why [`verify`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The chain is broken at this event.
+    #[error("audit event {event}: {what}")]
+    Broken {
+        /// The id of the first event found changed, out of order, or after a removed one.
+        event: i64,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// The events could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How many sealed events [`verify`] and [`export`] read at a time.
+const PAGE: i64 = 1000;
+
+/// Walks the sealed events in chain order from the anchor and checks, for each: its position
+/// follows the previous one (no event removed, none added with a taken position), its
+/// `prev_hash` is the previous event's hash, its hash is that of its content, and it comes
+/// after the previous one in commit order; then that no unsealed event is older (in commit
+/// order) than the last sealed one (none inserted into the past). Returns how many sealed
+/// events it checked. Removal of the newest events leaves no trace in the chain itself: compare
+/// the head ([`head`]) with one kept elsewhere for that.
+pub fn verify(conn: &mut DbConnection) -> Result<usize, VerifyError> {
+    let (mut seq, mut prev) = anchor(conn)?;
+    let mut last: Option<(i64, i64)> = None;
+    let mut checked = 0usize;
+    loop {
+        let sql = select_events(
+            conn,
+            "WHERE seq IS NOT NULL AND seq > ? ORDER BY seq LIMIT ?",
+        );
+        let page: Vec<AuditEvent> = crate::on_backend!(conn, |c| diesel::sql_query(sql.as_str())
+            .bind::<BigInt, _>(seq)
+            .bind::<BigInt, _>(PAGE)
+            .load(c))
+        .map_err(StoreError::from)?;
+        if page.is_empty() {
+            break;
+        }
+        for event in page {
+            let broken = |what: String| VerifyError::Broken {
+                event: event.id,
+                what,
+            };
+            let at = event.seq.unwrap_or_default();
+            if at != seq + 1 {
+                return Err(broken(format!(
+                    "its chain position is {at} but the previous event's is {seq}: \
+                     the events between were removed"
+                )));
+            }
+            let Some(hash) = event.hash.clone() else {
+                return Err(broken("it is sealed but has no hash".into()));
+            };
+            if event.prev_hash.as_deref() != Some(prev.as_str()) {
+                return Err(broken(format!(
+                    "its prev_hash does not match the hash of the event before it (position \
+                     {seq}): that event was removed or changed, or this one was inserted"
+                )));
+            }
+            if event_hash(&event, at, &prev) != hash {
+                return Err(broken(
+                    "its content does not match its hash: it was changed".into(),
+                ));
+            }
+            let key = (event.order_key, event.id);
+            if last.is_some_and(|before| key <= before) {
+                return Err(broken(
+                    "it comes before the previous event in commit order: it was inserted out \
+                     of order"
+                        .into(),
+                ));
+            }
+            last = Some(key);
+            seq = at;
+            prev = hash;
+            checked += 1;
+        }
+    }
+    if let Some(last) = last {
+        let order = match conn {
+            DbConnection::Sqlite(_) => "ORDER BY id",
+            DbConnection::Postgresql(_) => "ORDER BY xid, id",
+        };
+        let sql = select_events(conn, &format!("WHERE seq IS NULL {order} LIMIT 1"));
+        let oldest: Option<AuditEvent> =
+            crate::on_backend!(conn, |c| diesel::sql_query(sql.as_str())
+                .get_result(c)
+                .optional())
+            .map_err(StoreError::from)?;
+        if let Some(event) = oldest {
+            if (event.order_key, event.id) < last {
+                return Err(VerifyError::Broken {
+                    event: event.id,
+                    what: "it is not sealed but older in commit order than sealed events: it \
+                           was inserted out of order"
+                        .into(),
+                });
+            }
+        }
+    }
+    Ok(checked)
+}
+
+/// The last sealed event's position and hash (or the anchor's): keep it outside the database
+/// to detect later removal of the newest events.
+pub fn head(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
+    tip(conn)
+}
+
+/// Writes the events with `since <= at < until` (all after `since` without `until`), sealed or
+/// not, in id order, to `out` as NDJSON: one JSON object a line with the fields of
+/// [`AuditEvent`] (`patients` as an array of ids, `at` in RFC 3339 UTC). Returns how many.
+pub fn export(
+    conn: &mut DbConnection,
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    out: &mut dyn Write,
+) -> Result<usize, StoreError> {
+    let since = to_db(since);
+    let until = until.map(to_db);
+    let mut after = i64::MIN;
+    let mut written = 0;
+    loop {
+        let sql = select_events(
+            conn,
+            "WHERE id > ? AND at >= ? AND (? IS NULL OR at < ?) ORDER BY id LIMIT ?",
+        );
+        let page: Vec<AuditEvent> = crate::on_backend!(conn, |c| diesel::sql_query(sql.as_str())
+            .bind::<BigInt, _>(after)
+            .bind::<Timestamp, _>(since)
+            .bind::<Nullable<Timestamp>, _>(until)
+            .bind::<Nullable<Timestamp>, _>(until)
+            .bind::<BigInt, _>(PAGE)
+            .load(c))?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.id;
+        for event in &page {
+            let line = serde_json::json!({
+                "id": event.id,
+                "at": canonical_time(event.at),
+                "actor": event.actor,
+                "actor_role": event.actor_role,
+                "attempted_username": event.attempted_username,
+                "client": event.client,
+                "request_id": event.request_id,
+                "action": event.action,
+                "resource": event.resource,
+                "resource_id": event.resource_id,
+                "patients": parse_patients(&event.patients),
+                "query": event.query,
+                "status": event.status,
+                "seq": event.seq,
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
+            });
+            writeln!(out, "{line}")
+                .map_err(|e| StoreError::Config(format!("cannot write the export: {e}")))?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// What [`prune`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events removed.
+    pub removed: usize,
+    /// The anchor now: the position and hash the chain goes on from.
+    pub anchor_seq: i64,
+}
+
+/// Removes the sealed events before `before`: the longest prefix of the chain whose events are
+/// all older than `before` (an event sealed after a newer one stays, with everything after it;
+/// unsealed events stay). The last removed event's position and hash become the anchor, so the
+/// rest still verifies. The deletes pass the append-only triggers because this transaction
+/// holds the `audit_prune_permit` row (inserted first, deleted last: no other transaction ever
+/// sees it). Run it in a write ([`Database::write`]).
+pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
+    let before = to_db(before);
+    atomic(conn, |conn| {
+        let (anchor_seq, _) = anchor(conn)?;
+        let first_kept: Option<i64> = crate::on_backend!(conn, |c| audit_events::table
+            .filter(audit_events::seq.is_not_null())
+            .filter(audit_events::at.ge(before))
+            .select(diesel::dsl::min(audit_events::seq))
+            .first(c))?;
+        let upto = match first_kept {
+            Some(first) => first - 1,
+            None => crate::on_backend!(conn, |c| audit_events::table
+                .select(diesel::dsl::max(audit_events::seq))
+                .first::<Option<i64>>(c))?
+            .unwrap_or(anchor_seq),
+        };
+        if upto <= anchor_seq {
+            return Ok(Pruned {
+                removed: 0,
+                anchor_seq,
+            });
+        }
+        let hash: Option<String> = crate::on_backend!(conn, |c| audit_events::table
+            .filter(audit_events::seq.eq(upto))
+            .select(audit_events::hash)
+            .first(c))?;
+        let hash = hash.ok_or_else(|| StoreError::Corrupt("sealed event without hash".into()))?;
+        crate::on_backend!(conn, |c| diesel::insert_into(audit_prune_permit::table)
+            .values((
+                audit_prune_permit::id.eq(1),
+                audit_prune_permit::upto_seq.eq(upto),
+            ))
+            .execute(c))?;
+        let removed_ids = audit_events::table
+            .filter(audit_events::seq.le(upto))
+            .select(audit_events::id);
+        crate::on_backend!(conn, |c| diesel::delete(
+            audit_event_patients::table.filter(audit_event_patients::event_id.eq_any(removed_ids))
+        )
+        .execute(c))?;
+        let removed = crate::on_backend!(conn, |c| diesel::delete(
+            audit_events::table.filter(audit_events::seq.le(upto))
+        )
+        .execute(c))?;
+        let stamp = to_db(now());
+        crate::on_backend!(conn, |c| diesel::insert_into(audit_anchor::table)
+            .values((
+                audit_anchor::id.eq(1),
+                audit_anchor::seq.eq(upto),
+                audit_anchor::hash.eq(&hash),
+                audit_anchor::pruned_before.eq(before),
+                audit_anchor::pruned_at.eq(stamp),
+            ))
+            .on_conflict(audit_anchor::id)
+            .do_update()
+            .set((
+                audit_anchor::seq.eq(upto),
+                audit_anchor::hash.eq(&hash),
+                audit_anchor::pruned_before.eq(before),
+                audit_anchor::pruned_at.eq(stamp),
+            ))
+            .execute(c))?;
+        crate::on_backend!(conn, |c| diesel::delete(audit_prune_permit::table)
+            .execute(c))?;
+        Ok(Pruned {
+            removed,
+            anchor_seq: upto,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_stripped_from_query_strings() {
+        assert_eq!(strip_secrets("?page=2&token=abc&q=x"), "page=2&q=x");
+        assert_eq!(strip_secrets("Password=1&search=doe"), "search=doe");
+        assert_eq!(strip_secrets(""), "");
+    }
+
+    #[test]
+    fn patient_lists_are_sorted_and_read_back() {
+        assert_eq!(patients_text(&[3, 1, 3]), "[1,3]");
+        assert_eq!(parse_patients("[1,3]"), vec![1, 3]);
+        assert!(parse_patients("[]").is_empty());
+    }
+}

@@ -1,0 +1,9 @@
+DROP TABLE leases;
+DROP TABLE audit_anchor;
+DROP TABLE audit_prune_permit;
+DROP TABLE audit_event_patients;
+DROP TABLE audit_events;
+DROP FUNCTION audit_no_truncate();
+DROP FUNCTION audit_anchor_guard();
+DROP FUNCTION audit_event_patients_guard();
+DROP FUNCTION audit_events_guard();

@@ -1,0 +1,11 @@
+DROP TABLE leases;
+DROP TRIGGER audit_anchor_no_delete;
+DROP TRIGGER audit_anchor_no_update;
+DROP TRIGGER audit_event_patients_no_delete;
+DROP TRIGGER audit_event_patients_no_update;
+DROP TRIGGER audit_events_no_delete;
+DROP TRIGGER audit_events_no_update;
+DROP TABLE audit_anchor;
+DROP TABLE audit_prune_permit;
+DROP TABLE audit_event_patients;
+DROP TABLE audit_events;
