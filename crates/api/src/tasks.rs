@@ -1,10 +1,12 @@
-//! Background tasks of the server: each is named, runs one pass every interval on a blocking
-//! thread, logs one line per pass that did something, and stops (after its current pass) when
-//! the server stops. A task that must run in one process at a time holds a lease in the
+//! Background tasks of the server: each is named, runs one pass (a write transaction) every
+//! interval, logs one line per pass that did something, and stops (after its current pass) when
+//! the server stops. On SQLite a pass runs on the group-commit writer thread and the task waits
+//! on the executor, so no blocking thread is kept busy (or alive) for it; on PostgreSQL it runs on
+//! the blocking pool. A task that must run in one process at a time holds a lease in the
 //! database (`healthcare_persistence::leases`) and renews it on every pass.
 
 use actix_web::web;
-use healthcare_persistence::{audit, leases, Database, StoreError};
+use healthcare_persistence::{audit, leases, Database, DbConnection, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -16,10 +18,34 @@ pub const SEALER_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(10);
 /// Most events one sealing pass links.
 pub const SEAL_BATCH: usize = 5000;
 
-/// One pass of a task: `Ok(n)` with how much it did (0: nothing, no log line).
-type Pass = Arc<dyn Fn() -> Result<usize, StoreError> + Send + Sync>;
-/// Run once when a task stops (gives its lease up).
-type OnStop = Box<dyn FnOnce() + Send>;
+/// One pass of a task, a write transaction: `Ok(n)` with how much it did (0: nothing, no log
+/// line).
+type Pass = Arc<dyn Fn(&mut DbConnection) -> Result<usize, StoreError> + Send + Sync>;
+
+/// Runs `pass` as a write transaction: on SQLite through the writer thread, waiting on the
+/// executor; on PostgreSQL on the blocking pool.
+async fn write(db: &Arc<Database>, pass: Pass) -> Result<usize, String> {
+    if let Some(writer) = db.writer() {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        writer
+            .submit(
+                move |c| pass(c),
+                move |result| {
+                    let _ = reply.send(result);
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        return match answer.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("the writer dropped a job".to_owned()),
+        };
+    }
+    let db = db.clone();
+    match web::block(move || db.write(move |c| pass(c))).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 /// The running background tasks.
 pub struct Tasks {
@@ -44,7 +70,14 @@ impl Tasks {
 
     /// Starts task `name`: `pass` every `every` (the first at once) until [`Tasks::stop`], then
     /// `on_stop`. Call inside the actix system.
-    fn spawn(&mut self, name: &'static str, every: Duration, pass: Pass, on_stop: OnStop) {
+    fn spawn(
+        &mut self,
+        name: &'static str,
+        db: Arc<Database>,
+        every: Duration,
+        pass: Pass,
+        on_stop: Pass,
+    ) {
         let mut stopped = self.stop.subscribe();
         let handle = actix_web::rt::spawn(async move {
             let mut tick = actix_web::rt::time::interval(every);
@@ -54,15 +87,13 @@ impl Tasks {
                     _ = tick.tick() => {}
                     _ = stopped.changed() => break,
                 }
-                let pass = pass.clone();
-                match web::block(move || pass()).await {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => tracing::info!(task = name, items = n, "background task batch"),
-                    Ok(Err(e)) => tracing::warn!(task = name, error = %e, "background task failed"),
+                match write(&db, pass.clone()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(task = name, items = n, "background task batch"),
                     Err(e) => tracing::warn!(task = name, error = %e, "background task failed"),
                 }
             }
-            if let Err(e) = web::block(on_stop).await {
+            if let Err(e) = write(&db, on_stop).await {
                 tracing::warn!(task = name, error = %e, "background task did not stop cleanly");
             }
             tracing::info!(task = name, "background task stopped");
@@ -75,18 +106,17 @@ impl Tasks {
     /// since its last pass into the hash chain every [`SEAL_EVERY`].
     pub fn spawn_sealer(&mut self, db: Arc<Database>) {
         let holder = format!("pid {} #{:08x}", std::process::id(), rand::random::<u32>());
-        let (pass_db, pass_holder) = (db.clone(), holder.clone());
-        let pass: Pass = Arc::new(move || {
-            audit::seal_leased(&pass_db, &pass_holder, SEALER_LEASE_TTL, SEAL_BATCH)
-                .map(Option::unwrap_or_default)
-        });
-        let on_stop: OnStop = Box::new(move || {
-            let released = db.write(move |c| leases::release(c, audit::SEALER_LEASE, &holder));
-            if let Err(e) = released {
-                tracing::warn!(error = %e, "cannot give the audit sealer's lease up");
+        let pass_holder = holder.clone();
+        let pass: Pass = Arc::new(move |c| {
+            if leases::take(c, audit::SEALER_LEASE, &pass_holder, SEALER_LEASE_TTL)? {
+                audit::seal(c, SEAL_BATCH)
+            } else {
+                Ok(0)
             }
         });
-        self.spawn("audit_sealer", SEAL_EVERY, pass, on_stop);
+        let on_stop: Pass =
+            Arc::new(move |c| leases::release(c, audit::SEALER_LEASE, &holder).map(usize::from));
+        self.spawn("audit_sealer", db, SEAL_EVERY, pass, on_stop);
     }
 
     /// Tells every task to stop and waits until each has finished its pass and stopped.
