@@ -108,11 +108,8 @@ impl Tasks {
         let holder = format!("pid {} #{:08x}", std::process::id(), rand::random::<u32>());
         let pass_holder = holder.clone();
         let pass: Pass = Arc::new(move |c| {
-            if leases::take(c, audit::SEALER_LEASE, &pass_holder, SEALER_LEASE_TTL)? {
-                audit::seal(c, SEAL_BATCH)
-            } else {
-                Ok(0)
-            }
+            audit::seal_leased(c, &pass_holder, SEALER_LEASE_TTL, SEAL_BATCH)
+                .map(Option::unwrap_or_default)
         });
         let on_stop: Pass =
             Arc::new(move |c| leases::release(c, audit::SEALER_LEASE, &holder).map(usize::from));

@@ -24,7 +24,7 @@
 //!   triggers refuse any delete unless the deleting transaction holds the one row of
 //!   `audit_prune_permit` (see the migration `2025-01-07-000000_audit`).
 
-use crate::db::{atomic, Database, DbConnection};
+use crate::db::{atomic, DbConnection};
 use crate::error::StoreError;
 use crate::schema::{audit_anchor, audit_event_patients, audit_events, audit_prune_permit};
 use crate::time::{now, to_db};
@@ -241,7 +241,7 @@ struct EventRow<'a> {
 }
 
 /// Inserts `events`, unsealed, with one INSERT (plus one for their patient index rows), in the
-/// caller's transaction: call it inside [`Database::write`] with the change it records (or in a
+/// caller's transaction: call it inside [`crate::Database::write`] with the change it records (or in a
 /// write of its own for reads). Returns the new ids, in the order of `events`' insertion as the
 /// database reports it.
 pub fn record(conn: &mut DbConnection, events: &[NewAuditEvent]) -> Result<Vec<i64>, StoreError> {
@@ -449,7 +449,7 @@ fn tip(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
 const SEAL_LOCK: i64 = 0x61_75_64_69_74;
 
 /// Links at most `max` unsealed events into the chain, in commit order (see the module
-/// documentation); returns how many. Run it in a write ([`Database::write`]): on SQLite the
+/// documentation); returns how many. Run it in a write ([`crate::Database::write`]): on SQLite the
 /// write transaction makes it the only writer, on PostgreSQL it takes a transaction-scoped
 /// advisory lock first, so two sealers never link the same tip twice (and the unique index on
 /// `seq` would refuse it if they did).
@@ -503,20 +503,17 @@ pub fn seal(conn: &mut DbConnection, max: usize) -> Result<usize, StoreError> {
 }
 
 /// Takes (or renews) the sealer lease for `holder` and, when it holds it, seals at most `max`
-/// events, all in one write; `None` when another holder has the lease.
+/// events, in the caller's write transaction; `None` when another holder has the lease.
 pub fn seal_leased(
-    db: &Database,
+    conn: &mut DbConnection,
     holder: &str,
     ttl: Duration,
     max: usize,
 ) -> Result<Option<usize>, StoreError> {
-    let holder = holder.to_owned();
-    db.write(move |conn| {
-        if !crate::leases::take(conn, SEALER_LEASE, &holder, ttl)? {
-            return Ok(None);
-        }
-        seal(conn, max).map(Some)
-    })
+    if !crate::leases::take(conn, SEALER_LEASE, holder, ttl)? {
+        return Ok(None);
+    }
+    seal(conn, max).map(Some)
 }
 
 /// Why [`verify`] failed.
@@ -703,7 +700,7 @@ pub struct Pruned {
 /// unsealed events stay). The last removed event's position and hash become the anchor, so the
 /// rest still verifies. The deletes pass the append-only triggers because this transaction
 /// holds the `audit_prune_permit` row (inserted first, deleted last: no other transaction ever
-/// sees it). Run it in a write ([`Database::write`]).
+/// sees it). Run it in a write ([`crate::Database::write`]).
 pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
     let before = to_db(before);
     atomic(conn, |conn| {

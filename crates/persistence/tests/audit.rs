@@ -302,7 +302,7 @@ both_backends! {
                 let (sealed_by, done) = (sealed_by.clone(), done.clone());
                 std::thread::spawn(move || loop {
                     let finished = done.load(std::sync::atomic::Ordering::SeqCst);
-                    let n = audit::seal_leased(&db, holder, Duration::seconds(30), 7).unwrap();
+                    let n = db.write(|c| audit::seal_leased(c, holder, Duration::seconds(30), 7)).unwrap();
                     if let Some(n) = n {
                         if n > 0 {
                             sealed_by.lock().unwrap().insert(holder);
