@@ -91,29 +91,12 @@ walkthrough() { # TAG; the generated client on PYTHONPATH when one is set
         "$base" "$admin_username" "$1"
 }
 
-# The document as served by the binary, and the negative control's copy.
-fetch_document() { # OUT
-    "$venv/bin/python" - "$base/api/schema/" "$1" <<'PY'
-import json, sys, urllib.request
-url, out = sys.argv[1], sys.argv[2]
-with urllib.request.urlopen(url) as r:
-    if r.status != 200:
-        sys.exit(f"FATAL: GET {url} answered {r.status}")
-    raw = r.read()
-doc = json.loads(raw)
-if not str(doc.get("openapi", "")).startswith("3.1"):
-    sys.exit(f"FATAL: the served document is OpenAPI {doc.get('openapi')!r}, not 3.1")
-with open(out, "wb") as f:
-    f.write(raw)
-print(f"fetched {url}: OpenAPI {doc['openapi']}, {len(doc['paths'])} paths, {len(raw)} bytes")
-PY
-}
 
 sqlite_database negative
 create_admin
 serve_database
 echo "server on $base (SQLite)"
-fetch_document "$work/openapi.json"
+fetch_document "$venv/bin/python" "$work/openapi.json"
 "$venv/bin/python" - "$work/openapi.json" "$work/broken.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -253,7 +236,7 @@ postgres_database walkthrough
 create_admin
 serve_database
 echo "server on $base (PostgreSQL, database ${database_url##*/})"
-fetch_document "$work/openapi-postgres.json"
+fetch_document "$venv/bin/python" "$work/openapi-postgres.json"
 if ! cmp -s "$work/openapi.json" "$work/openapi-postgres.json"; then
     diff <("$venv/bin/python" -m json.tool "$work/openapi.json") \
         <("$venv/bin/python" -m json.tool "$work/openapi-postgres.json") | head -n 40 >&2 || true

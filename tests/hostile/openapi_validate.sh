@@ -40,19 +40,12 @@ serve_sqlite openapi
 
 # The document exactly as served, and a broken copy (no `info`, the first two operations with
 # one operationId) for the negative control.
-"$venv/bin/python" - "$base/api/schema/" "$work" <<'PY'
-import json, sys, urllib.request
-url, work = sys.argv[1], sys.argv[2]
-with urllib.request.urlopen(url) as r:
-    if r.status != 200:
-        sys.exit(f"FATAL: GET {url} answered {r.status}")
-    raw = r.read()
-doc = json.loads(raw)
-if not str(doc.get("openapi", "")).startswith("3.1"):
-    sys.exit(f"FATAL: the served document is OpenAPI {doc.get('openapi')!r}, not 3.1")
-with open(f"{work}/openapi.json", "wb") as f:
-    f.write(raw)
-broken = json.loads(raw)
+fetch_document "$venv/bin/python" "$work/openapi.json"
+"$venv/bin/python" - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+with open(f"{work}/openapi.json", "rb") as f:
+    broken = json.load(f)
 del broken["info"]
 ops = [op for item in broken["paths"].values() for op in item.values()
        if isinstance(op, dict) and "responses" in op]
@@ -62,7 +55,6 @@ ops[1]["operationId"] = ops[0].get("operationId", "same")
 ops[0]["operationId"] = ops[1]["operationId"]
 with open(f"{work}/broken.json", "w") as f:
     json.dump(broken, f)
-print(f"fetched {url}: OpenAPI {doc['openapi']}, {len(doc['paths'])} paths, {len(raw)} bytes")
 PY
 
 validate() {

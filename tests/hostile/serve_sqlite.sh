@@ -5,7 +5,7 @@
 #   database_url  the database the server runs on
 #   server_pid    the server process, stopped when the script exits (or by stop_server)
 #   base          http://127.0.0.1:PORT
-# Needs `target` set.
+# Needs `target` set. fetch_document PYTHON OUT saves the served document.
 #   serve_sqlite NAME     a fresh SQLite file, $work/NAME.db
 #   serve_postgres NAME   a fresh PostgreSQL database on the server of $TEST_DATABASE_URL (which
 #                         must be set and reachable: never skipped), dropped at exit
@@ -95,4 +95,23 @@ serve_sqlite() {
 serve_postgres() {
     postgres_database "$1"
     serve_database
+}
+
+# Writes the document the running server serves at /api/schema/ to OUT, byte for byte, after
+# checking it is OpenAPI 3.1. Usage: fetch_document PYTHON OUT
+fetch_document() {
+    "$1" - "$base/api/schema/" "$2" <<'PY'
+import json, sys, urllib.request
+url, out = sys.argv[1], sys.argv[2]
+with urllib.request.urlopen(url) as r:
+    if r.status != 200:
+        sys.exit(f"FATAL: GET {url} answered {r.status}")
+    raw = r.read()
+doc = json.loads(raw)
+if not str(doc.get("openapi", "")).startswith("3.1"):
+    sys.exit(f"FATAL: the served document is OpenAPI {doc.get('openapi')!r}, not 3.1")
+with open(out, "wb") as f:
+    f.write(raw)
+print(f"fetched {url}: OpenAPI {doc['openapi']}, {len(doc['paths'])} paths, {len(raw)} bytes")
+PY
 }
