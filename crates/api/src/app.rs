@@ -71,6 +71,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
         tokens: Default::default(),
         connections: tokio::sync::Semaphore::new(config.pool_size.max(1) as usize),
         hashing: Default::default(),
+        audit: Default::default(),
     })
 }
 
@@ -88,6 +89,9 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
                 .configure(routes)
+                // Innermost: the audit trail sees the caller and the handler's answer, and
+                // withholds that answer until its event is written.
+                .wrap(from_fn(crate::audit::middleware))
                 .wrap(from_fn(headers_and_logs))
                 // Outermost (the last wrapped runs first): every answer, the default
                 // service's and actix's own included, carries the id, and the request log
@@ -289,6 +293,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::patch().to(mappings::update))
                     .route(web::delete().to(mappings::deactivate)),
             )
+            .service(
+                resource("/api/patients/{id}/access-log/")
+                    .route(web::get().to(crate::routes::audit::access_log)),
+            )
+            .service(resource("/api/audit/").route(web::get().to(crate::routes::audit::list)))
             .service(
                 resource("/api/users/")
                     .route(web::get().to(users::list))

@@ -102,3 +102,85 @@ pub enum Health {
     #[serde(rename = "database unreachable")]
     DatabaseUnreachable,
 }
+
+/// One event of the audit trail (`GET /api/audit/`), as `healthcare audit export` writes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEventBody {
+    /// Event id.
+    pub id: i64,
+    /// When the request was answered (UTC, microseconds).
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The authenticated user (`null`: anonymous or refused).
+    pub actor: Option<i64>,
+    /// The actor's role at the time.
+    pub actor_role: Option<String>,
+    /// For `login_failed`: the username that was tried.
+    pub attempted_username: Option<String>,
+    /// The client's address.
+    pub client: String,
+    /// The request's `X-Request-Id`.
+    pub request_id: String,
+    /// `read`, `list`, `create`, `update`, `archive`, `login`, `login_failed`, `token_refresh`,
+    /// `logout` or `export`.
+    pub action: String,
+    /// `patient`, `doctor`, `mapping`, `appointment`, `user`, `working_hours`, `time_off`,
+    /// `webhook` or `audit`.
+    pub resource: String,
+    /// The record's id, for one-record requests.
+    pub resource_id: Option<i64>,
+    /// The patient records the request touched or returned.
+    pub patients: Vec<i64>,
+    /// The query string of a list or search (secrets removed).
+    pub query: String,
+    /// The HTTP status answered.
+    pub status: i32,
+    /// Position in the hash chain (`null` until sealed, within about a second).
+    pub seq: Option<i64>,
+    /// The previous event's hash (`null` until sealed).
+    pub prev_hash: Option<String>,
+    /// SHA-256 of this event's canonical form (`null` until sealed).
+    pub hash: Option<String>,
+}
+
+impl From<healthcare_persistence::audit::AuditEvent> for AuditEventBody {
+    fn from(e: healthcare_persistence::audit::AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at.and_utc(),
+            actor: e.actor,
+            actor_role: e.actor_role,
+            attempted_username: e.attempted_username,
+            client: e.client,
+            request_id: e.request_id,
+            action: e.action,
+            resource: e.resource,
+            resource_id: e.resource_id,
+            patients: healthcare_persistence::audit::parse_patients(&e.patients),
+            query: e.query,
+            status: e.status,
+            seq: e.seq,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+/// One answered request that touched a patient record (`GET /api/patients/{id}/access-log/`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccessLogEntry {
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Who (their username now; `null` if the account no longer exists).
+    pub actor_username: Option<String>,
+    /// In which role.
+    pub actor_role: Option<String>,
+    /// What they did (`read`, `list`, `create`, `update`, `archive`, ...).
+    pub action: String,
+    /// On which kind of record (`patient`, `appointment`, `mapping`, `audit`).
+    pub resource: String,
+    /// The record's id, for one-record requests.
+    pub resource_id: Option<i64>,
+    /// From which address (admin and staff only; never shown to the patient role).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}

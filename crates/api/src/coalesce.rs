@@ -39,6 +39,14 @@ pub async fn find_appointment(
     id: AppointmentId,
     scope: Scope,
 ) -> ApiResult<Appointment> {
+    let found = find_batched(state, id, scope).await;
+    if let Ok(appointment) = &found {
+        crate::audit::touched(appointment);
+    }
+    found
+}
+
+async fn find_batched(state: &State, id: AppointmentId, scope: Scope) -> ApiResult<Appointment> {
     let leads = PENDING.with_borrow_mut(|p| !std::mem::replace(&mut p.busy, true));
     if !leads {
         let (answer, receiver) = oneshot::channel();

@@ -135,6 +135,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!("write queue full");
                 Self::Unavailable
             }
+            StoreError::AuditUnavailable(cause) => {
+                tracing::error!(%cause, "audit event not written; the request fails");
+                Self::Unavailable
+            }
             StoreError::Contention => {
                 tracing::warn!("write rolled back by the database to resolve contention");
                 Self::Unavailable

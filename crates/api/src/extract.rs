@@ -88,11 +88,13 @@ impl FromRequest for Caller {
                     }
                     request.extensions_mut().insert(user);
                     request.extensions_mut().insert(Session(key.1));
-                    Ok(Caller(Actor {
+                    let actor = Actor {
                         user,
                         role: facts.role,
                         doctor: facts.doctor,
-                    }))
+                    };
+                    crate::audit::caller(&actor);
+                    Ok(Caller(actor))
                 }
                 _ => Err(ApiError::Unauthorized("User not found or inactive.".into())),
             }

@@ -129,6 +129,18 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
+/// The client's address (for throttling and the audit trail): the TCP peer, or what a trusted
+/// proxy forwarded.
+pub fn client_address(req: &actix_web::HttpRequest, proxies: &TrustedProxies) -> String {
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(|value| value.as_bytes());
+    req.peer_addr()
+        .map(|peer| proxies.client(peer.ip(), forwarded).to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,6 +304,7 @@ impl Modify for RequestIds {
         routes::mappings::doctors_of_patient,
         routes::appointments::list, routes::appointments::create, routes::appointments::get, routes::appointments::update, routes::appointments::archive,
         routes::users::list, routes::users::create, routes::users::get, routes::users::update,
+        routes::audit::list, routes::audit::access_log,
         routes::health::health, routes::health::ready,
     ),
     components(schemas(healthcare_domain::FieldErrors, crate::bodies::Detail)),
@@ -313,12 +314,29 @@ impl Modify for RequestIds {
         (name = "patients"), (name = "doctors"),
         (name = "availability", description = "Doctors' working hours, time off and free slots"), (name = "mappings", description = "Doctor-patient assignments"),
         (name = "appointments"), (name = "users", description = "Accounts (admin only)"),
+        (name = "audit", description = "The audit trail: who saw or changed which patient's data"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
 pub struct ApiDoc;
 
 /// Every operation of the document (the methods the API serves: GET, POST, PATCH, PUT, DELETE).
+/// The operations of one path, with their methods.
+pub fn operations(
+    item: &utoipa::openapi::path::PathItem,
+) -> impl Iterator<Item = (actix_web::http::Method, &utoipa::openapi::path::Operation)> {
+    use actix_web::http::Method;
+    [
+        (Method::GET, &item.get),
+        (Method::POST, &item.post),
+        (Method::PATCH, &item.patch),
+        (Method::PUT, &item.put),
+        (Method::DELETE, &item.delete),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.as_ref().map(|o| (method, o)))
+}
+
 fn operations_mut(
     openapi: &mut utoipa::openapi::OpenApi,
 ) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {

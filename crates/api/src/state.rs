@@ -1,5 +1,6 @@
 //! What every handler shares: the database, the signing keys and the settings.
 
+use crate::audit::{self, Traced};
 use crate::error::{ApiError, ApiResult};
 use actix_web::web;
 use healthcare_auth::Keys;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub connections: tokio::sync::Semaphore,
     /// Password hashing, one at a time per core.
     pub hashing: Hashing,
+    /// The audit events of reads and refused requests, group-committed.
+    pub audit: crate::audit::GroupCommit,
 }
 
 /// The state as handlers receive it.
@@ -58,14 +61,14 @@ impl AppState {
     /// the pool, so it ends after at most as many tries as the pool has connections.
     pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
     where
-        T: Send + 'static,
+        T: Traced + Send + 'static,
         F: Fn(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
         let _turn = self.turn().await?;
         let db = self.db.clone();
         // What persistence logs on the blocking thread stays in the request's span.
         let span = tracing::Span::current();
-        Ok(web::block(move || {
+        let value = web::block(move || {
             let _request = span.enter();
             let mut result = db.read(&f);
             for _ in 0..db.pool_size() {
@@ -76,12 +79,38 @@ impl AppState {
             }
             result
         })
-        .await??)
+        .await??;
+        audit::touched(&value);
+        Ok(value)
     }
 
-    /// Runs a write transaction: on SQLite through the group-commit writer thread, on
-    /// PostgreSQL on the blocking pool.
+    /// Runs the request's change as a write transaction: on SQLite through the group-commit
+    /// writer thread, on PostgreSQL on the blocking pool. In an audited request the request's
+    /// audit event is recorded in the same transaction, after the change and with what it
+    /// returned ([`crate::audit`]); if it cannot be, the change rolls back and the request
+    /// fails (503).
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Traced + Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_traced(f, false).await
+    }
+
+    /// Runs a change made by one statement (see [`Database::write_single`]): on SQLite as
+    /// [`AppState::write`], on PostgreSQL without a transaction around it unless its audit
+    /// event must commit with it.
+    pub async fn write_single<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Traced + Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_traced(f, true).await
+    }
+
+    /// Runs a write that is not the request's change (throttling records, the audit trail's
+    /// own group commit): no audit event goes with it.
+    pub async fn write_untraced<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
@@ -89,14 +118,32 @@ impl AppState {
         self.write_in(f, false).await
     }
 
-    /// Runs a change made by one statement (see [`Database::write_single`]): on SQLite as
-    /// [`AppState::write`], on PostgreSQL without a transaction around it.
-    pub async fn write_single<T, F>(&self, f: F) -> ApiResult<T>
+    async fn write_traced<T, F>(&self, mut f: F, single: bool) -> ApiResult<T>
     where
-        T: Send + 'static,
+        T: Traced + Send + 'static,
         F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
-        self.write_in(f, true).await
+        let Some((event, created)) = audit::change_event() else {
+            let value = self.write_in(f, single).await?;
+            audit::touched(&value);
+            return Ok(value);
+        };
+        let value = self
+            .write_in(
+                move |c| {
+                    let value = f(c)?;
+                    let mut event = event.clone();
+                    audit::finish_change(&mut event, created, &value);
+                    healthcare_persistence::audit::record(c, &[event])
+                        .map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
+                    Ok(value)
+                },
+                false,
+            )
+            .await?;
+        audit::change_committed();
+        audit::touched(&value);
+        Ok(value)
     }
 
     async fn write_in<T, F>(&self, f: F, single: bool) -> ApiResult<T>

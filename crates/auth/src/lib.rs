@@ -23,8 +23,9 @@ pub use passwords::{
 };
 pub use policy::{
     authorize, create_appointment, may_book_in_past, may_reactivate_any_mapping, may_set_owner,
-    owner_of_new_patient, role_of_new_account, scope, update_appointment, update_doctor,
-    update_patient, update_user, Action, Actor, Denied, ResourceKind, Target,
+    owner_of_new_patient, read_access_log, read_audit_trail, role_of_new_account, scope,
+    update_appointment, update_doctor, update_patient, update_user, Action, Actor, Denied,
+    ResourceKind, Target,
 };
 pub use tokens::{
     check_secret, generate_secret, Claims, Keys, Session, TokenConfig, TokenError, TokenKind,

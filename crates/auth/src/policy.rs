@@ -39,6 +39,8 @@
 //! | re-create a mapping someone else deactivated | [`may_reactivate_any_mapping`] | yes | yes | — (403) | 403 (only their own deactivations) |
 //! | deactivate or demote one's own account | [`update_user`] | 400 `non_field_errors` [`msg::SELF_DEMOTION`] | — (403) | — (403) | — (403) |
 //! | role of an account created without one | [`role_of_new_account`] | patient | — (403) | — (403) | — (403) |
+//! | read the audit trail | [`read_audit_trail`] | yes | 403 | 403 | 403 |
+//! | read a visible patient record's access log | [`read_access_log`] | yes | yes | 403 | own records (others 404) |
 //!
 //! A doctor account not linked to any Doctor record answers as a doctor, except that record-level
 //! actions on patients, mappings and appointments are 404. The whole of both tables is pinned by
@@ -234,6 +236,25 @@ pub fn authorize(actor: &Actor, action: Action, target: &Target) -> Result<(), D
         Ok(())
     } else {
         Err(Denied::Forbidden)
+    }
+}
+
+/// Whether `actor` may read the whole audit trail (`GET /api/audit/`): admins only (403).
+pub fn read_audit_trail(actor: &Actor) -> Result<(), Denied> {
+    if actor.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden)
+    }
+}
+
+/// Whether `actor` may read the access log of a patient record it can see
+/// (`GET /api/patients/{id}/access-log/`): admin, staff and the owning patient (whose scope is
+/// their own records); a doctor sees the record but not who else did (403).
+pub fn read_access_log(actor: &Actor) -> Result<(), Denied> {
+    match actor.role {
+        Role::Admin | Role::Staff | Role::Patient => Ok(()),
+        Role::Doctor => Err(Denied::Forbidden),
     }
 }
 

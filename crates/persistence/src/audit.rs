@@ -69,6 +69,25 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order of the documentation.
+    pub const ALL: [Action; 10] = [
+        Action::Read,
+        Action::List,
+        Action::Create,
+        Action::Update,
+        Action::Archive,
+        Action::Login,
+        Action::LoginFailed,
+        Action::TokenRefresh,
+        Action::Logout,
+        Action::Export,
+    ];
+
+    /// The action of a stored name.
+    pub fn from_name(name: &str) -> Option<Action> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,6 +129,24 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// Every kind of record, in the order of the documentation.
+    pub const ALL: [Resource; 9] = [
+        Resource::Patient,
+        Resource::Doctor,
+        Resource::Mapping,
+        Resource::Appointment,
+        Resource::User,
+        Resource::WorkingHours,
+        Resource::TimeOff,
+        Resource::Webhook,
+        Resource::Audit,
+    ];
+
+    /// The kind of a stored name.
+    pub fn from_name(name: &str) -> Option<Resource> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -222,6 +259,13 @@ pub fn parse_patients(text: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Most patient index rows one INSERT carries (two bound values each: well under SQLite's
+/// 32,766 and PostgreSQL's 65,535 parameters).
+const INDEX_ROWS_PER_INSERT: usize = 10_000;
+
+/// Most events one [`record`] call should carry (twelve bound values each).
+pub const MAX_EVENTS_PER_RECORD: usize = 2_000;
+
 /// `None` is NULL (not DEFAULT), so that SQLite gets one multi-row INSERT too.
 #[derive(Insertable)]
 #[diesel(table_name = audit_events, treat_none_as_default_value = false)]
@@ -281,9 +325,9 @@ pub fn record(conn: &mut DbConnection, events: &[NewAuditEvent]) -> Result<Vec<i
             })
         })
         .collect();
-    if !index.is_empty() {
+    for chunk in index.chunks(INDEX_ROWS_PER_INSERT) {
         crate::on_backend!(conn, |c| diesel::insert_into(audit_event_patients::table)
-            .values(&index)
+            .values(chunk)
             .execute(c))?;
     }
     Ok(inserted.into_iter().map(|(id, _)| id).collect())
@@ -347,7 +391,7 @@ pub struct AuditEvent {
 }
 
 /// The columns every read of events selects, `order_key` last (per backend).
-const COLUMNS: &str = "id, at, actor, actor_role, attempted_username, client, request_id, \
+pub(crate) const COLUMNS: &str = "id, at, actor, actor_role, attempted_username, client, request_id, \
                        action, resource, resource_id, patients, query, status, seq, prev_hash, hash";
 
 fn order_key_sql(conn: &DbConnection) -> &'static str {
@@ -359,29 +403,37 @@ fn order_key_sql(conn: &DbConnection) -> &'static str {
 
 /// `SELECT` of the event columns and the order key with `rest` (a `WHERE ... ORDER BY ...
 /// LIMIT` with `?` placeholders, numbered for PostgreSQL here).
-fn select_events(conn: &DbConnection, rest: &str) -> String {
-    let mut sql = format!(
-        "SELECT {COLUMNS}, {} AS order_key FROM audit_events {rest}",
-        order_key_sql(conn)
-    );
-    if matches!(conn, DbConnection::Postgresql(_)) {
-        let mut numbered = String::with_capacity(sql.len() + 8);
-        let mut n = 0;
-        for ch in sql.chars() {
-            if ch == '?' {
-                n += 1;
-                numbered.push_str(&format!("${n}"));
-            } else {
-                numbered.push(ch);
-            }
-        }
-        sql = numbered;
+pub(crate) fn select_events(conn: &DbConnection, rest: &str) -> String {
+    placeholders(
+        conn,
+        format!(
+            "SELECT {COLUMNS}, {} AS order_key FROM audit_events {rest}",
+            order_key_sql(conn)
+        ),
+    )
+}
+
+/// `sql` with its `?` placeholders numbered (`$1`, `$2`, ...) for PostgreSQL, as it is for
+/// SQLite.
+pub(crate) fn placeholders(conn: &DbConnection, sql: String) -> String {
+    if !matches!(conn, DbConnection::Postgresql(_)) {
+        return sql;
     }
-    sql
+    let mut numbered = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            numbered.push_str(&format!("${n}"));
+        } else {
+            numbered.push(ch);
+        }
+    }
+    numbered
 }
 
 /// The event's time as it enters the canonical form: RFC 3339, UTC, microseconds.
-fn canonical_time(at: NaiveDateTime) -> String {
+pub(crate) fn canonical_time(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 

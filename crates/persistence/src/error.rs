@@ -52,6 +52,9 @@ pub enum StoreError {
     /// Bad configuration (URL, connection).
     #[error("{0}")]
     Config(String),
+    /// An audit event could not be written: the request it records must fail (fail-closed).
+    #[error("audit trail unavailable: {0}")]
+    AuditUnavailable(String),
     /// No pooled connection became free in time, or one could not be opened.
     #[error("pool: {0}")]
     Pool(#[from] r2d2::Error),

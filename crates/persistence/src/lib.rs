@@ -7,6 +7,7 @@
 
 pub mod appointments;
 pub mod audit;
+pub mod audit_log;
 pub mod availability;
 pub mod db;
 pub mod doctors;

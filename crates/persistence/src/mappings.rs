@@ -174,6 +174,13 @@ pub enum Assigned {
 }
 
 impl Assigned {
+    /// The mapping, new or reactivated, borrowed.
+    pub fn mapping(&self) -> &Mapping {
+        match self {
+            Assigned::Created(m) | Assigned::Reactivated(m) => m,
+        }
+    }
+
     /// The mapping, new or reactivated.
     pub fn into_mapping(self) -> Mapping {
         match self {

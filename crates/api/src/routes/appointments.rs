@@ -19,7 +19,7 @@ use healthcare_persistence::appointments::{self, AppointmentFilter, AppointmentO
 
 /// `YYYY-MM-DD` (start of that UTC day, or of the next day for an end bound) or a date-time,
 /// in the years inputs accept (`parse_date_filter`).
-fn bound(
+pub(crate) fn bound(
     params: &Params,
     name: &str,
     end: bool,

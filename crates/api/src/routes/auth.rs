@@ -7,7 +7,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller, Session};
-use crate::forwarded::TrustedProxies;
+use crate::forwarded::client_address;
 use crate::state::{AppState, State};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
@@ -49,17 +49,6 @@ pub fn longest_throttle_window(state: &AppState) -> Duration {
         .max(registration_bucket(state).window)
 }
 
-/// The client's address for throttling: the TCP peer, or what a trusted proxy forwarded.
-fn client_address(req: &HttpRequest, proxies: &TrustedProxies) -> String {
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .map(|value| value.as_bytes());
-    req.peer_addr()
-        .map(|peer| proxies.client(peer.ip(), forwarded).to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Admits a login attempt (or a password check) of `username_key` from the request's client,
 /// or answers 429. The attempt counts as a failure until [`throttle::login_succeeded`].
 async fn admit_login(
@@ -71,7 +60,7 @@ async fn admit_login(
     let limits = login_limits(state);
     let (k, i) = (username_key.to_owned(), ip.clone());
     let admission = state
-        .write(move |c| throttle::admit_login(c, &k, &i, Utc::now(), &limits))
+        .write_untraced(move |c| throttle::admit_login(c, &k, &i, Utc::now(), &limits))
         .await?;
     match admission {
         Admission::Admitted(attempt) => Ok((attempt, ip)),
@@ -141,7 +130,7 @@ pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiRe
     let ip = client_address(&req, &state.settings.trusted_proxies);
     let bucket = registration_bucket(&state);
     let admission = state
-        .write(move |c| throttle::admit_registration(c, &ip, Utc::now(), bucket))
+        .write_untraced(move |c| throttle::admit_registration(c, &ip, Utc::now(), bucket))
         .await?;
     if let Admission::Throttled(secs) = admission {
         return Err(ApiError::Throttled(secs));
@@ -170,6 +159,7 @@ pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiRe
     responses((status = 200, body = crate::bodies::TokenPair, description = "A new session's access and refresh tokens"), (status = 400), (status = 401), (status = 429)))]
 pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResult<HttpResponse> {
     let creds = Credentials::parse(&body)?;
+    crate::audit::attempted_username(&creds.username);
     let key = users::username_key(&creds.username);
     let (attempt, ip) = admit_login(&state, &req, &key).await?;
     let k = key.clone();
@@ -199,6 +189,7 @@ pub async fn obtain(state: State, req: HttpRequest, Body(body): Body) -> ApiResu
     if !(ok && user.is_active) {
         return Err(bad_credentials());
     }
+    crate::audit::actor(user.id.0, Some(user.role.as_str()));
     let session = healthcare_auth::Session::start(row.token_version);
     let now = Utc::now();
     let pair = issue_pair(&state, &user, &session, now)?;
@@ -242,6 +233,7 @@ pub async fn refresh(state: State, Body(body): Body) -> ApiResult<HttpResponse> 
         return Err(invalid_refresh());
     };
     let user = row.to_domain()?;
+    crate::audit::actor(user.id.0, Some(user.role.as_str()));
     if !user.is_active {
         return Err(invalid_refresh());
     }
@@ -300,6 +292,7 @@ pub async fn revoke(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
         .keys
         .verify(&input.refresh, TokenKind::Refresh)
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    crate::audit::actor(claims.user().0, None);
     let jti = claims.jti;
     state
         .write(move |c| {

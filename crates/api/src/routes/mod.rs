@@ -2,6 +2,7 @@
 //! on the blocking pool, map the result.
 
 pub mod appointments;
+pub mod audit;
 pub mod auth;
 pub mod availability;
 pub mod doctors;
