@@ -15,8 +15,10 @@ use tokio::sync::watch;
 pub const SEAL_EVERY: Duration = Duration::from_millis(500);
 /// How long the sealer's lease lasts without renewal: another process takes over after it.
 pub const SEALER_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(10);
-/// Most events one sealing pass links.
-pub const SEAL_BATCH: usize = 5000;
+/// Most events one sealing pass links (one write transaction; a full pass is followed by the
+/// next at once, so the chain keeps up with any load while the writer serves other work between
+/// passes).
+pub const SEAL_BATCH: usize = 2000;
 
 /// One pass of a task, a write transaction: `Ok(n)` with how much it did (0: nothing, no log
 /// line).
@@ -68,13 +70,14 @@ impl Tasks {
         }
     }
 
-    /// Starts task `name`: `pass` every `every` (the first at once) until [`Tasks::stop`], then
-    /// `on_stop`. Call inside the actix system.
+    /// Starts task `name`: `pass` every `every` (the first at once; the next at once after a
+    /// pass that did `full` items or more) until [`Tasks::stop`], then `on_stop`. Call inside
+    /// the actix system.
     fn spawn(
         &mut self,
         name: &'static str,
         db: Arc<Database>,
-        every: Duration,
+        (every, full): (Duration, usize),
         pass: Pass,
         on_stop: Pass,
     ) {
@@ -82,14 +85,28 @@ impl Tasks {
         let handle = actix_web::rt::spawn(async move {
             let mut tick = actix_web::rt::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut behind = false;
             loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stopped.changed() => break,
+                if behind {
+                    // The last pass was full: more is waiting, so the next goes at once
+                    // (after other work on this thread had its turn).
+                    tokio::task::yield_now().await;
+                    if *stopped.borrow() {
+                        break;
+                    }
+                } else {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.changed() => break,
+                    }
                 }
+                behind = false;
                 match write(&db, pass.clone()).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(task = name, items = n, "background task batch"),
+                    Ok(n) => {
+                        behind = n >= full;
+                        tracing::info!(task = name, items = n, "background task batch");
+                    }
                     Err(e) => tracing::warn!(task = name, error = %e, "background task failed"),
                 }
             }
@@ -113,7 +130,7 @@ impl Tasks {
         });
         let on_stop: Pass =
             Arc::new(move |c| leases::release(c, audit::SEALER_LEASE, &holder).map(usize::from));
-        self.spawn("audit_sealer", db, SEAL_EVERY, pass, on_stop);
+        self.spawn("audit_sealer", db, (SEAL_EVERY, SEAL_BATCH), pass, on_stop);
     }
 
     /// Tells every task to stop and waits until each has finished its pass and stopped.

@@ -10,8 +10,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use healthcare_persistence::audit::{self, Action, NewAuditEvent, Resource};
-use healthcare_persistence::schema::audit_events::dsl;
-use healthcare_persistence::{leases, on_backend, Backend};
+use healthcare_persistence::{leases, Backend};
 use healthcare_testing::{binary, TestApp};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -30,13 +29,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn unsealed(db: &healthcare_persistence::Database) -> i64 {
-    db.read(|c| {
-        Ok(on_backend!(c, |c| dsl::audit_events
-            .filter(dsl::seq.is_null())
-            .count()
-            .get_result(c))?)
-    })
-    .unwrap()
+    db.read(audit::unsealed).unwrap()
 }
 
 fn run(backend: &str) {

@@ -2,7 +2,9 @@
 //! (several client threads creating patients and appointments), three times at random moments,
 //! and restarted on the same database each time. Every write that was answered 201 is there
 //! afterwards, with its content; nothing unacknowledged beyond the requests in flight appears;
-//! and the SQLite file passes `PRAGMA integrity_check` after each crash.
+//! and the SQLite file passes `PRAGMA integrity_check` after each crash. Every answered request
+//! (the writes and a read of each new patient) has its audit event afterwards: a change's event
+//! commits with it, a read's before its answer is sent.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use chrono::{Duration as Minutes, TimeZone, Utc};
@@ -41,8 +43,12 @@ fn integrity(url: &str) -> Vec<String> {
     rows.into_iter().map(|r| r.integrity_check).collect()
 }
 
-/// One writer: patient, then an appointment for it with the writer's doctor, until the server
-/// stops answering. Returns what was acknowledged and whether a request was left in flight.
+/// What one writer saw: the acknowledged writes, whether a request was left in flight, and the
+/// request ids of every answered request.
+type Written = (Vec<Acked>, usize, Vec<String>);
+
+/// One writer: patient, a read of it, then an appointment for it with the writer's doctor, until
+/// the server stops answering.
 fn writer(
     client: Client,
     round: usize,
@@ -50,26 +56,38 @@ fn writer(
     doctor: i64,
     acked_total: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
-) -> (Vec<Acked>, usize) {
+) -> Written {
     let mut acked = Vec::new();
+    let mut answered = Vec::new();
+    let mut answer = |r: &healthcare_testing::Reply| {
+        answered.push(r.header("x-request-id").expect("request id").to_owned());
+    };
     let base = Utc.with_ymd_and_hms(2033, 1, 1, 0, 0, 0).unwrap();
     for n in 0..100_000usize {
         if stop.load(Ordering::Relaxed) {
-            return (acked, 0);
+            return (acked, 0, answered);
         }
         let first_name = format!("W{thread}R{round}N{n}");
         let body = json!({"first_name": first_name, "last_name": "Crash", "date_of_birth": "1970-02-03",
                           "gender": "F", "contact_number": "555 0199"});
         let patient = match client.try_send("POST", "/api/patients/", Some(&body)) {
-            Ok(r) if r.status == 201 => r.id(),
+            Ok(r) if r.status == 201 => {
+                answer(&r);
+                r.id()
+            }
             Ok(r) => panic!("unexpected answer {r:?}"),
-            Err(_) => return (acked, 1),
+            Err(_) => return (acked, 1, answered),
         };
         acked.push(Acked::Patient {
             id: patient,
             first_name,
         });
         acked_total.fetch_add(1, Ordering::Relaxed);
+        match client.try_send("GET", &format!("/api/patients/{patient}/"), None) {
+            Ok(r) if r.status == 200 => answer(&r),
+            Ok(r) => panic!("unexpected answer {r:?}"),
+            Err(_) => return (acked, 1, answered),
+        }
         // Each appointment of this writer's doctor gets its own half hour.
         let start = (base + Minutes::minutes(30 * (round * 100_000 + n) as i64))
             .format("%Y-%m-%dT%H:%M:%SZ")
@@ -77,14 +95,46 @@ fn writer(
         let body = json!({"doctor": doctor, "patient": patient, "appointment_datetime": start});
         match client.try_send("POST", "/api/appointments/", Some(&body)) {
             Ok(r) if r.status == 201 => {
+                answer(&r);
                 acked.push(Acked::Appointment { id: r.id(), start });
                 acked_total.fetch_add(1, Ordering::Relaxed);
             }
             Ok(r) => panic!("unexpected answer {r:?}"),
-            Err(_) => return (acked, 1),
+            Err(_) => return (acked, 1, answered),
         }
     }
-    (acked, 0)
+    (acked, 0, answered)
+}
+
+/// Asserts that every request id in `answered` has exactly one audit event.
+fn audited(db: &TestDb, answered: &[String]) {
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = Text)]
+        request_id: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let counts: std::collections::HashMap<String, i64> = db
+        .db
+        .read(|c| {
+            let rows: Vec<Counted> = healthcare_persistence::on_backend!(c, |c| {
+                diesel::sql_query(
+                    "SELECT request_id, COUNT(*) AS n FROM audit_events GROUP BY request_id",
+                )
+                .load(c)
+            })?;
+            Ok(rows.into_iter().map(|r| (r.request_id, r.n)).collect())
+        })
+        .unwrap();
+    for id in answered {
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "answered request {id}: its audit event"
+        );
+    }
 }
 
 fn total(admin: &Client, path: &str) -> usize {
@@ -131,6 +181,7 @@ fn crash_rounds(db: &TestDb, backend: &str) {
         })
         .collect();
     let mut all_acked: Vec<Acked> = Vec::new();
+    let mut all_answered: Vec<String> = Vec::new();
     let mut kill_points: Vec<String> = Vec::new();
     let mut rng = rand::rng();
     for round in 0..ROUNDS {
@@ -161,9 +212,10 @@ fn crash_rounds(db: &TestDb, backend: &str) {
         let mut in_flight = 0;
         let mut this_round = Vec::new();
         for h in handles {
-            let (acked, open) = h.join().unwrap();
+            let (acked, open, answered) = h.join().unwrap();
             in_flight += open;
             this_round.extend(acked);
+            all_answered.extend(answered);
         }
         assert!(
             !this_round.is_empty(),
@@ -178,6 +230,8 @@ fn crash_rounds(db: &TestDb, backend: &str) {
         if sqlite {
             assert_eq!(integrity(&db.url), vec!["ok".to_owned()], "round {round}");
         }
+        // Every answered request of every round has its audit event.
+        audited(db, &all_answered);
         // Restart on the same database: every acknowledged write of every round is there.
         server = app.serve(&db.url);
         let admin = server.client().with_token(&token);
@@ -210,13 +264,17 @@ fn crash_rounds(db: &TestDb, backend: &str) {
                "gender": "M", "contact_number": "555 0199"}),
     );
     assert_eq!(after.status, 201, "{after:?}");
+    // The chain, across the kills, verifies once the last server sealed everything.
+    let verified = healthcare_testing::audit_verified(db);
     drop(server);
     if sqlite {
         assert_eq!(integrity(&db.url), vec!["ok".to_owned()]);
     }
     let acked_count: Value = json!(all_acked.len());
     healthcare_testing::report(&format!(
-        "crash[{backend}]: {ROUNDS} kills, {acked_count} acknowledged writes all present after restart{}; {} ({:.2?})",
+        "crash[{backend}]: {ROUNDS} kills, {acked_count} acknowledged writes all present after restart, {} answered requests each with its audit event, {}{}; {} ({:.2?})",
+        all_answered.len(),
+        verified.trim(),
         if sqlite { ", integrity_check ok after each kill" } else { "" },
         kill_points.join("; "),
         started.elapsed()

@@ -676,6 +676,14 @@ pub fn verify(conn: &mut DbConnection) -> Result<usize, VerifyError> {
     Ok(checked)
 }
 
+/// How many events are not linked into the chain yet.
+pub fn unsealed(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    Ok(crate::on_backend!(conn, |c| audit_events::table
+        .filter(audit_events::seq.is_null())
+        .count()
+        .get_result(c))?)
+}
+
 /// The last sealed event's position and hash (or the anchor's): keep it outside the database
 /// to detect later removal of the newest events.
 pub fn head(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {

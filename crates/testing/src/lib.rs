@@ -598,3 +598,37 @@ fn capture(
     });
     (buffer, reader)
 }
+
+/// Waits (up to 30 s) until the running servers' sealer has linked every audit event of `db`
+/// into the chain, then runs `healthcare audit verify` on it and returns what it printed; panics
+/// when the events stay unsealed or the chain does not verify.
+pub fn audit_verified(db: &TestDb) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = db
+            .db
+            .read(healthcare_persistence::audit::unsealed)
+            .expect("count unsealed audit events");
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} audit events left unsealed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new(binary())
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run healthcare audit verify");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "audit verify failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
