@@ -186,6 +186,11 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
         Some(rule(Update, Resource::User, Path("id"))),
     ),
     ("auth_register", Some(rule(Create, Resource::User, Created))),
+    // `POST /api/auth/`: the seed's path of the same handler, its own operation in the document.
+    (
+        "auth_register_seed",
+        Some(rule(Create, Resource::User, Created)),
+    ),
     (
         "auth_token_obtain",
         Some(Rule {
