@@ -322,14 +322,11 @@ pub trait Traced {
     }
 }
 
-/// Reports `value` to the current request's trace: its patients join the event's.
+/// Reports `value` to the current request's trace: its patients join the event's. (A create's
+/// `resource_id` is the id of what its change returned, set by [`finish_change`]: a record a
+/// create only read, such as the doctor of `POST /api/doctors/{id}/time-off/`, is not it.)
 pub fn touched<T: Traced>(value: &T) {
-    with_trace(|trace| {
-        value.patients(&mut trace.event.patients);
-        if trace.rule.id == IdFrom::Created && trace.event.resource_id.is_none() {
-            trace.event.resource_id = value.record_id();
-        }
-    });
+    with_trace(|trace| value.patients(&mut trace.event.patients));
 }
 
 /// The caller of an authenticated request (from the `Caller` extractor).
