@@ -649,6 +649,14 @@ mod traced {
         fn record_id(&self) -> Option<i64> {
             self.mapping().record_id()
         }
+        /// `POST /api/mappings/` has two successes: 201 (created) and 200 (an inactive mapping
+        /// reactivated); the route's success is the lower one.
+        fn status(&self) -> Option<u16> {
+            match self {
+                Assigned::Created(_) => Some(201),
+                Assigned::Reactivated(_) => Some(200),
+            }
+        }
     }
     impl Traced for RefreshOutcome {
         fn status(&self) -> Option<u16> {
