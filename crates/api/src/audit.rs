@@ -54,8 +54,9 @@ pub enum IdFrom {
     Nothing,
     /// The path parameter of that name.
     Path(&'static str),
-    /// The path parameter `id`, which names a patient record: it is the event's patient.
-    PatientPath,
+    /// The path parameter of that name, which names a patient record: it is the event's
+    /// patient.
+    PatientPath(&'static str),
     /// The record the change created ([`Traced::record_id`]).
     Created,
     /// The authenticated caller's own account.
@@ -103,7 +104,7 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
     ),
     (
         "patients_access_log",
-        Some(rule(List, Resource::Audit, IdFrom::PatientPath)),
+        Some(rule(List, Resource::Audit, IdFrom::PatientPath("id"))),
     ),
     (
         "appointments_list",
@@ -147,7 +148,11 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
     ),
     (
         "mappings_of_patient",
-        Some(rule(List, Resource::Mapping, IdFrom::PatientPath)),
+        Some(rule(
+            List,
+            Resource::Mapping,
+            IdFrom::PatientPath("patient_id"),
+        )),
     ),
     ("doctors_list", None),
     ("doctors_get", None),
@@ -186,6 +191,11 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
         Some(rule(Update, Resource::User, Path("id"))),
     ),
     ("auth_register", Some(rule(Create, Resource::User, Created))),
+    // `POST /api/auth/`: the seed's path of the same handler, its own operation in the document.
+    (
+        "auth_register_seed",
+        Some(rule(Create, Resource::User, Created)),
+    ),
     (
         "auth_token_obtain",
         Some(Rule {
@@ -213,14 +223,33 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
     ("ready", None),
 ];
 
-/// An audited route as the middleware finds it: its rule and the status of its success.
-#[derive(Debug, Clone, Copy)]
+/// An audited route as the middleware finds it: its rule, the status of its success and its
+/// path as the document writes it (whose parameter names the rule's [`IdFrom`] uses).
+#[derive(Debug, Clone)]
 struct Route {
     rule: Rule,
     success: u16,
+    pattern: String,
 }
 
-/// The audited routes by method and path pattern (with its trailing slash), built once from
+/// A path pattern with its parameters' names left out (`/api/mappings/patient/{}/`): the
+/// router's pattern and the document's path may name a parameter differently (the router's
+/// `/api/mappings/patient/{id}/` is the document's `/api/mappings/patient/{patient_id}/`).
+fn shape(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                "{}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The audited routes by method and path [`shape`] (with its trailing slash), built once from
 /// the OpenAPI document and [`RULES`].
 fn routes() -> &'static HashMap<(Method, String), Route> {
     static ROUTES: OnceLock<HashMap<(Method, String), Route>> = OnceLock::new();
@@ -243,10 +272,11 @@ fn routes() -> &'static HashMap<(Method, String), Route> {
                     .find(|code| (200..300).contains(code))
                     .unwrap_or(200);
                 map.insert(
-                    (method, path.clone()),
+                    (method, shape(path)),
                     Route {
                         rule: *rule,
                         success,
+                        pattern: path.clone(),
                     },
                 );
             }
@@ -292,14 +322,11 @@ pub trait Traced {
     }
 }
 
-/// Reports `value` to the current request's trace: its patients join the event's.
+/// Reports `value` to the current request's trace: its patients join the event's. (A create's
+/// `resource_id` is the id of what its change returned, set by [`finish_change`]: a record a
+/// create only read, such as the doctor of `POST /api/doctors/{id}/time-off/`, is not it.)
 pub fn touched<T: Traced>(value: &T) {
-    with_trace(|trace| {
-        value.patients(&mut trace.event.patients);
-        if trace.rule.id == IdFrom::Created && trace.event.resource_id.is_none() {
-            trace.event.resource_id = value.record_id();
-        }
-    });
+    with_trace(|trace| value.patients(&mut trace.event.patients));
 }
 
 /// The caller of an authenticated request (from the `Caller` extractor).
@@ -453,16 +480,15 @@ pub async fn middleware(
         } else {
             format!("{pattern}/")
         };
-        let route = routes().get(&(req.method().clone(), key.clone())).copied();
-        route.map(|route| (route, key))
+        routes().get(&(req.method().clone(), shape(&key)))
     });
-    let (Some((route, pattern)), Some(state)) = (route, req.app_data::<State>().cloned()) else {
+    let (Some(route), Some(state)) = (route, req.app_data::<State>().cloned()) else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let trace = Rc::new(RefCell::new(start(&req, &pattern, &state, route)));
+    let trace = Rc::new(RefCell::new(start(&req, &state, route)));
     let res = TRACE.scope(trace.clone(), next.call(req)).await?;
     let status = res.status().as_u16();
     let event = {
@@ -500,8 +526,8 @@ pub async fn middleware(
 }
 
 /// The event an audited request starts with: its client, request id, query string and the id
-/// its path names.
-fn start(req: &ServiceRequest, pattern: &str, state: &AppState, route: Route) -> Trace {
+/// its path names (found by the parameter names of the document's path).
+fn start(req: &ServiceRequest, state: &AppState, route: &Route) -> Trace {
     let mut event = NewAuditEvent::new(route.rule.action, route.rule.resource, route.success);
     event.client = crate::forwarded::client_address(req.request(), &state.settings.trusted_proxies);
     event.request_id = crate::request_id::current()
@@ -509,13 +535,13 @@ fn start(req: &ServiceRequest, pattern: &str, state: &AppState, route: Route) ->
         .unwrap_or_default();
     event.query = req.query_string().to_owned();
     let path_id = |name: &str| {
-        path_parameter(pattern, req.path(), name)
+        path_parameter(&route.pattern, req.path(), name)
             .and_then(|raw| raw.parse::<i64>().ok())
             .filter(|id| *id > 0)
     };
     match route.rule.id {
         IdFrom::Path(name) => event.resource_id = path_id(name),
-        IdFrom::PatientPath => event.patients.extend(path_id("id")),
+        IdFrom::PatientPath(name) => event.patients.extend(path_id(name)),
         _ => {}
     }
     Trace {
@@ -526,7 +552,7 @@ fn start(req: &ServiceRequest, pattern: &str, state: &AppState, route: Route) ->
     }
 }
 
-/// The segment of `path` where `pattern` (a route's, with its trailing slash) has `{name}`
+/// The segment of `path` where `pattern` (the document's path of the route) has `{name}`
 /// (the router fills the request's match information only after this layer ran).
 fn path_parameter<'a>(pattern: &str, path: &'a str, name: &str) -> Option<&'a str> {
     let wanted = format!("{{{name}}}");
@@ -623,6 +649,14 @@ mod traced {
         }
         fn record_id(&self) -> Option<i64> {
             self.mapping().record_id()
+        }
+        /// `POST /api/mappings/` has two successes: 201 (created) and 200 (an inactive mapping
+        /// reactivated); the route's success is the lower one.
+        fn status(&self) -> Option<u16> {
+            match self {
+                Assigned::Created(_) => Some(201),
+                Assigned::Reactivated(_) => Some(200),
+            }
         }
     }
     impl Traced for RefreshOutcome {
