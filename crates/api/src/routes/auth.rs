@@ -292,7 +292,7 @@ pub async fn revoke(state: State, Body(body): Body) -> ApiResult<HttpResponse> {
         .keys
         .verify(&input.refresh, TokenKind::Refresh)
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    crate::audit::actor(claims.user().0, None);
+    crate::audit::actor(claims.user().0, Some(claims.role.as_str()));
     let jti = claims.jti;
     state
         .write(move |c| {
