@@ -697,3 +697,38 @@ mod traced {
     impl Traced for usize {}
     impl Traced for i64 {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation of the document has exactly one entry in [`RULES`], and every entry is
+    /// an operation of the document: a new endpoint cannot be left out of the audit trail.
+    #[test]
+    fn every_operation_has_a_rule() {
+        let document = <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi();
+        let mut ids: Vec<String> = document
+            .paths
+            .paths
+            .values()
+            .flat_map(|item| {
+                crate::openapi::operations(item)
+                    .filter_map(|(_, op)| op.operation_id.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ids.sort();
+        let mut ruled: Vec<String> = RULES.iter().map(|(id, _)| (*id).to_owned()).collect();
+        ruled.sort();
+        assert_eq!(ids, ruled);
+    }
+
+    #[test]
+    fn route_shapes_ignore_parameter_names() {
+        assert_eq!(shape("/api/mappings/patient/{id}/"), "/api/mappings/patient/{}/");
+        assert_eq!(
+            path_parameter("/api/doctors/{id}/time-off/{time_off_id}/", "/api/doctors/3/time-off/9/", "time_off_id"),
+            Some("9")
+        );
+    }
+}
