@@ -10,6 +10,7 @@ pub mod audit;
 pub mod availability;
 pub mod db;
 pub mod doctors;
+mod each;
 pub mod error;
 pub mod leases;
 pub mod mappings;
