@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Load bench of the release binary: builds it, makes a data set with `healthcare seed-demo`,
-# runs wrk (Debian package) against /api/health/ (the ceiling), an authenticated GET of one
-# appointment, bookings (POST), and a filtered list, on SQLite and on PostgreSQL, then prints
-# one table. Not a test: it prints numbers.
+# runs wrk (Debian package) against /api/health/ (the ceiling), authenticated GETs of one
+# appointment, one patient, one doctor and one mapping by id, bookings (POST), and a filtered
+# list, on SQLite and on PostgreSQL, then prints one table. Not a test: it prints numbers.
 #
 #   tests/load/run.sh                       # both backends, 10,000 appointments
 #   APPOINTMENTS=1000000 tests/load/run.sh  # the 1M-row figures
@@ -51,6 +51,13 @@ wrk_run() { # connections path-or-script -> "rps p50 p99 errors"
         | awk '/^RESULT/ { print $2, $3, $4, $5 }'
 }
 
+get_row() { # backend label path: an authenticated GET at c16, as a row with its ratio to the ceiling
+    local r_rps r_p50 r_p99 r_err
+    read -r r_rps r_p50 r_p99 r_err < <(BENCH_PATH="$3" wrk_run 16 get.lua)
+    row "$1" "$2" "$r_rps" "$(ms "$r_p50")" "$(ms "$r_p99")" \
+        "$(awk -v a="$r_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$r_err"
+}
+
 for backend in $BACKENDS; do
     if [ "$backend" = sqlite ]; then
         URL="sqlite://$WORK/bench.db"
@@ -81,13 +88,16 @@ for backend in $BACKENDS; do
     DID=$(echo "$first" | sed 's/.*"doctor":\([0-9]*\).*/\1/')
     FIRST_DOCTOR=$(curl -sf "http://127.0.0.1:$PORT/api/doctors/?limit=1" -H "Authorization: Bearer $TOKEN" | sed 's/^\[{"id":\([0-9]*\).*/\1/')
     FIRST_PATIENT=$(curl -sf "http://127.0.0.1:$PORT/api/patients/?limit=1" -H "Authorization: Bearer $TOKEN" | sed 's/^\[{"id":\([0-9]*\).*/\1/')
+    FIRST_MAPPING=$(curl -sf "http://127.0.0.1:$PORT/api/mappings/?limit=1" -H "Authorization: Bearer $TOKEN" | sed 's/^\[{"id":\([0-9]*\).*/\1/')
     DATE_FROM=$(date -u -d '+2 days' +%Y-%m-%d)
 
     read -r h_rps h_p50 h_p99 h_err < <(BENCH_PATH=/api/health/ wrk_run 16 get.lua)
     row "$backend" "GET /api/health/ (ceiling), c16" "$h_rps" "$(ms "$h_p50")" "$(ms "$h_p99")" "1.00" "$h_err"
-    read -r g_rps g_p50 g_p99 g_err < <(BENCH_PATH="/api/appointments/$AID/" wrk_run 16 get.lua)
-    row "$backend" "GET /api/appointments/{id}/, c16" "$g_rps" "$(ms "$g_p50")" "$(ms "$g_p99")" \
-        "$(awk -v a="$g_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$g_err"
+    # Single records by id (the shared batched read path, crates/api/src/coalesce.rs).
+    get_row "$backend" "GET /api/appointments/{id}/, c16" "/api/appointments/$AID/"
+    get_row "$backend" "GET /api/patients/{id}/, c16" "/api/patients/$FIRST_PATIENT/"
+    get_row "$backend" "GET /api/doctors/{id}/, c16" "/api/doctors/$FIRST_DOCTOR/"
+    get_row "$backend" "GET /api/mappings/{id}/, c16" "/api/mappings/$FIRST_MAPPING/"
     read -r l_rps l_p50 l_p99 l_err < <(BENCH_PATH="/api/appointments/?doctor=$DID&date_from=$DATE_FROM&limit=50" wrk_run 16 get.lua)
     row "$backend" "GET list doctor+date_from limit 50" "$l_rps" "$(ms "$l_p50")" "$(ms "$l_p99")" \
         "$(awk -v a="$l_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$l_err"

@@ -725,9 +725,16 @@ mod tests {
 
     #[test]
     fn route_shapes_ignore_parameter_names() {
-        assert_eq!(shape("/api/mappings/patient/{id}/"), "/api/mappings/patient/{}/");
         assert_eq!(
-            path_parameter("/api/doctors/{id}/time-off/{time_off_id}/", "/api/doctors/3/time-off/9/", "time_off_id"),
+            shape("/api/mappings/patient/{id}/"),
+            "/api/mappings/patient/{}/"
+        );
+        assert_eq!(
+            path_parameter(
+                "/api/doctors/{id}/time-off/{time_off_id}/",
+                "/api/doctors/3/time-off/9/",
+                "time_off_id"
+            ),
             Some("9")
         );
     }

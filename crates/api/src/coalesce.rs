@@ -1,100 +1,199 @@
-//! Concurrent reads of single appointments, taken to the database together.
+//! Concurrent reads of single records, taken to the database together.
 //!
-//! Each HTTP worker thread keeps the `GET /api/appointments/{id}/` reads that arrive while one
-//! batch of them is with the database, and sends them as the next batch when it returns: one
-//! hop to the blocking pool and (on PostgreSQL) one query for all of them, instead of one each.
-//! At low load every read goes alone and nothing waits; under load the batches grow with it.
-//! Every read keeps its own scope (the WHERE clause of [`appointments::find`]).
+//! Each HTTP worker thread keeps the single-record reads of one kind (`GET
+//! /api/{appointments,patients,doctors,mappings}/{id}/`) that arrive while one batch of that
+//! kind is with the database, and sends them as the next batch when it returns: one hop to the
+//! blocking pool and (on PostgreSQL) one query for all of them, instead of one each. At low
+//! load every read goes alone and nothing waits; under load the batches grow with it. Every
+//! read keeps its own scope (the WHERE clause of its kind's `find`).
+//!
+//! A kind takes part by implementing [`Batched`]: its key, its single read, its batch read and
+//! its own per-thread queue (`pending_of!`). [`find`] is the one way in, for every kind.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::State;
-use healthcare_domain::{Appointment, AppointmentId, Scope};
-use healthcare_persistence::appointments;
+use healthcare_domain::{
+    Appointment, AppointmentId, Doctor, DoctorId, Mapping, MappingId, Patient, PatientId, Scope,
+};
+use healthcare_persistence::{appointments, doctors, mappings, patients};
+use healthcare_persistence::{DbConnection, StoreResult};
 use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::thread::LocalKey;
 use tokio::sync::oneshot;
 
+/// A kind of record read by id through [`find`], alone or in batches.
+pub trait Batched: crate::audit::Traced + Sized + Send + 'static {
+    /// What one read asks for: the id, with the scope it is read in where the kind has one.
+    type Key: Copy + Send + 'static;
+
+    /// One read, alone: the record `key` names as its scope sees it (`NotFound` when it cannot).
+    fn find(conn: &mut DbConnection, key: Self::Key) -> StoreResult<Self>;
+
+    /// Several reads in one visit to the database, in the order of `keys`: each record as
+    /// [`Batched::find`] sees it, or `None` where that answers not found.
+    fn find_each(conn: &mut DbConnection, keys: &[Self::Key]) -> StoreResult<Vec<Option<Self>>>;
+
+    /// The reads of this kind waiting on this worker thread (a `thread_local` of the kind's
+    /// own, declared with `pending_of!`: statics cannot be generic).
+    fn pending() -> &'static LocalKey<RefCell<Pending<Self>>>;
+}
+
+/// Declares the per-thread queue of one kind, as the body of [`Batched::pending`].
+macro_rules! pending_of {
+    ($kind:ty) => {
+        fn pending() -> &'static LocalKey<RefCell<Pending<Self>>> {
+            thread_local! {
+                static PENDING: RefCell<Pending<$kind>> = const { RefCell::new(Pending::new()) };
+            }
+            &PENDING
+        }
+    };
+}
+
+impl Batched for Appointment {
+    type Key = (AppointmentId, Scope);
+
+    fn find(conn: &mut DbConnection, (id, scope): Self::Key) -> StoreResult<Self> {
+        appointments::find(conn, id, scope)
+    }
+
+    fn find_each(conn: &mut DbConnection, keys: &[Self::Key]) -> StoreResult<Vec<Option<Self>>> {
+        appointments::find_each(conn, keys)
+    }
+
+    pending_of!(Appointment);
+}
+
+impl Batched for Patient {
+    type Key = (PatientId, Scope);
+
+    fn find(conn: &mut DbConnection, (id, scope): Self::Key) -> StoreResult<Self> {
+        patients::find(conn, id, scope)
+    }
+
+    fn find_each(conn: &mut DbConnection, keys: &[Self::Key]) -> StoreResult<Vec<Option<Self>>> {
+        patients::find_each(conn, keys)
+    }
+
+    pending_of!(Patient);
+}
+
+/// Doctors have no scope: the directory is visible to every role.
+impl Batched for Doctor {
+    type Key = DoctorId;
+
+    fn find(conn: &mut DbConnection, id: Self::Key) -> StoreResult<Self> {
+        doctors::find(conn, id)
+    }
+
+    fn find_each(conn: &mut DbConnection, keys: &[Self::Key]) -> StoreResult<Vec<Option<Self>>> {
+        doctors::find_each(conn, keys)
+    }
+
+    pending_of!(Doctor);
+}
+
+impl Batched for Mapping {
+    type Key = (MappingId, Scope);
+
+    fn find(conn: &mut DbConnection, (id, scope): Self::Key) -> StoreResult<Self> {
+        mappings::find(conn, id, scope)
+    }
+
+    fn find_each(conn: &mut DbConnection, keys: &[Self::Key]) -> StoreResult<Vec<Option<Self>>> {
+        mappings::find_each(conn, keys)
+    }
+
+    pending_of!(Mapping);
+}
+
 /// One waiting read: what it asks for and where its answer goes.
-type Waiter = (
-    AppointmentId,
-    Scope,
-    oneshot::Sender<ApiResult<Appointment>>,
-);
+struct Waiter<T: Batched> {
+    key: T::Key,
+    answer: oneshot::Sender<ApiResult<T>>,
+}
 
-/// The reads waiting on this worker thread, and whether a batch is with the database now.
-#[derive(Default)]
-struct Pending {
+/// The reads of one kind waiting on a worker thread, and whether a batch of that kind is with
+/// the database now.
+pub struct Pending<T: Batched> {
     busy: bool,
-    waiting: Vec<Waiter>,
+    waiting: Vec<Waiter<T>>,
 }
 
-thread_local! {
-    static PENDING: RefCell<Pending> = RefCell::default();
-}
-
-/// The appointment `id` as `scope` sees it (404 when it cannot). A read that finds no batch
-/// with the database goes at once, alone, the plain way; one that finds a batch there waits
-/// and goes with the others that wait, as the next batch.
-pub async fn find_appointment(
-    state: &State,
-    id: AppointmentId,
-    scope: Scope,
-) -> ApiResult<Appointment> {
-    let found = find_batched(state, id, scope).await;
-    if let Ok(appointment) = &found {
-        crate::audit::touched(appointment);
-    }
-    found
-}
-
-async fn find_batched(state: &State, id: AppointmentId, scope: Scope) -> ApiResult<Appointment> {
-    let leads = PENDING.with_borrow_mut(|p| !std::mem::replace(&mut p.busy, true));
-    if !leads {
-        let (answer, receiver) = oneshot::channel();
-        PENDING.with_borrow_mut(|p| p.waiting.push((id, scope, answer)));
-        // The sender is dropped unanswered only if the worker is shutting down.
-        return receiver.await.unwrap_or(Err(ApiError::Unavailable));
-    }
-    let _next = HandOver(state.clone());
-    state.read(move |c| appointments::find(c, id, scope)).await
-}
-
-/// When a read that went alone is done (or dropped: the client went away), the reads that
-/// arrived meanwhile go next, as one batch; with none waiting, the next read goes alone again.
-struct HandOver(State);
-
-impl Drop for HandOver {
-    fn drop(&mut self) {
-        let waiting = PENDING.with_borrow_mut(|p| {
-            p.busy = !p.waiting.is_empty();
-            p.busy
-        });
-        if waiting {
-            actix_web::rt::spawn(run_batches(self.0.clone()));
+impl<T: Batched> Pending<T> {
+    /// Nothing waiting, nothing with the database.
+    const fn new() -> Self {
+        Self {
+            busy: false,
+            waiting: Vec::new(),
         }
     }
 }
 
-/// Sends the waiting reads to the database, batch after batch, until none wait.
-async fn run_batches(state: State) {
+/// The record `key` names, as its scope sees it (404 when it cannot). A read that finds no
+/// batch of its kind with the database goes at once, alone, the plain way; one that finds a
+/// batch there waits and goes with the others that wait, as the next batch.
+///
+/// Every record of every kind reaches its handler here, whether it was read alone or in a
+/// batch: the one place to observe what single-record reads return.
+pub async fn find<T: Batched>(state: &State, key: T::Key) -> ApiResult<T> {
+    let pending = T::pending();
+    let leads = pending.with_borrow_mut(|p| !std::mem::replace(&mut p.busy, true));
+    let record = if leads {
+        let _next = HandOver::<T>(state.clone(), PhantomData);
+        state.read(move |c| T::find(c, key)).await?
+    } else {
+        let (answer, receiver) = oneshot::channel();
+        pending.with_borrow_mut(|p| p.waiting.push(Waiter { key, answer }));
+        // The sender is dropped unanswered only if the worker is shutting down.
+        let record = receiver.await.unwrap_or(Err(ApiError::Unavailable))?;
+        // A batch is read on a spawned task, outside this request: its record joins the
+        // request's audit trace here (a read that went alone did so in `AppState::read`).
+        crate::audit::touched(&record);
+        record
+    };
+    Ok(record)
+}
+
+/// When a read that went alone is done (or dropped: the client went away), the reads of its
+/// kind that arrived meanwhile go next, as one batch; with none waiting, the next read goes
+/// alone again.
+struct HandOver<T: Batched>(State, PhantomData<fn() -> T>);
+
+impl<T: Batched> Drop for HandOver<T> {
+    fn drop(&mut self) {
+        let waiting = T::pending().with_borrow_mut(|p| {
+            p.busy = !p.waiting.is_empty();
+            p.busy
+        });
+        if waiting {
+            actix_web::rt::spawn(run_batches::<T>(self.0.clone()));
+        }
+    }
+}
+
+/// Sends the waiting reads of one kind to the database, batch after batch, until none wait.
+async fn run_batches<T: Batched>(state: State) {
     loop {
-        let batch = PENDING.with_borrow_mut(|p| {
+        let batch = T::pending().with_borrow_mut(|p| {
             p.busy = !p.waiting.is_empty();
             std::mem::take(&mut p.waiting)
         });
         if batch.is_empty() {
             return;
         }
-        let keys: Vec<(AppointmentId, Scope)> = batch.iter().map(|w| (w.0, w.1)).collect();
-        let found = state.read(move |c| appointments::find_each(c, &keys)).await;
+        let keys: Vec<T::Key> = batch.iter().map(|w| w.key).collect();
+        let found = state.read(move |c| T::find_each(c, &keys)).await;
         match found {
             Ok(found) => {
-                for ((_, _, answer), appointment) in batch.into_iter().zip(found) {
-                    let _ = answer.send(appointment.ok_or(ApiError::NotFound));
+                for (waiter, record) in batch.into_iter().zip(found) {
+                    let _ = waiter.answer.send(record.ok_or(ApiError::NotFound));
                 }
             }
             Err(e) => {
-                for (_, _, answer) in batch {
-                    let _ = answer.send(Err(e.clone()));
+                for waiter in batch {
+                    let _ = waiter.answer.send(Err(e.clone()));
                 }
             }
         }

@@ -484,34 +484,47 @@ async fn postgres_reads_survive_a_database_restart() {
     );
 }
 
-/// Single-appointment reads that wait at the same time go to the database together
-/// (`coalesce.rs`); each must still be answered in its own caller's scope.
+/// Single-record reads (appointments, patients, doctors, mappings) that wait at the same time go
+/// to the database together, a batch per kind (`coalesce.rs`); each must still be answered in
+/// its own caller's scope.
 async fn concurrent_reads_keep_each_callers_scope(backend: &str) {
     let Some(app) = fresh(backend) else { return };
     let i = app.ids;
-    let cases: Vec<(As, i64, u16)> = (0..6)
+    let cases: Vec<(As, &str, i64, u16)> = (0..6)
         .flat_map(|_| {
             [
-                (As::Admin, i.a1, 200),
-                (As::Admin, i.a2, 200),
-                (As::Staff, i.a2, 200),
-                (As::Doctor, i.a1, 200),
-                (As::Doctor, i.a2, 404),
-                (As::Patient, i.a1, 200),
-                (As::Patient, i.a2, 404),
-                (As::Admin, i.a2 + 1000, 404),
-                (As::Anonymous, i.a1, 401),
+                (As::Admin, "appointments", i.a1, 200),
+                (As::Admin, "appointments", i.a2, 200),
+                (As::Staff, "appointments", i.a2, 200),
+                (As::Doctor, "appointments", i.a1, 200),
+                (As::Doctor, "appointments", i.a2, 404),
+                (As::Patient, "appointments", i.a1, 200),
+                (As::Patient, "appointments", i.a2, 404),
+                (As::Admin, "appointments", i.a2 + 1000, 404),
+                (As::Anonymous, "appointments", i.a1, 401),
+                (As::Admin, "patients", i.p2, 200),
+                (As::Doctor, "patients", i.p1, 200),
+                (As::Doctor, "patients", i.p2, 404),
+                (As::Patient, "patients", i.p1, 200),
+                (As::Patient, "patients", i.p2, 404),
+                (As::Staff, "doctors", i.d2, 200),
+                (As::Patient, "doctors", i.d1, 200),
+                (As::Admin, "doctors", i.d2 + 1000, 404),
+                (As::Anonymous, "doctors", i.d1, 401),
+                (As::Doctor, "mappings", i.m1, 200),
+                (As::Patient, "mappings", i.m1, 200),
+                (As::Admin, "mappings", i.m1 + 1000, 404),
             ]
         })
         .collect();
-    let answers = futures_util::future::join_all(cases.iter().map(|&(who, id, _)| {
-        let path = format!("/api/appointments/{id}/");
+    let answers = futures_util::future::join_all(cases.iter().map(|&(who, kind, id, _)| {
+        let path = format!("/api/{kind}/{id}/");
         let app = &app;
         async move { app.call(who, "GET", &path, None).await }
     }))
     .await;
-    for (&(who, id, want), (status, body)) in cases.iter().zip(answers) {
-        assert_eq!(status, want, "{who:?} GET appointment {id}: {body}");
+    for (&(who, kind, id, want), (status, body)) in cases.iter().zip(answers) {
+        assert_eq!(status, want, "{who:?} GET {kind} {id}: {body}");
         if status == 200 {
             assert_eq!(body["id"], id, "{who:?} asked for {id}, got {body}");
         }

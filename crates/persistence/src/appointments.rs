@@ -3,6 +3,7 @@
 //! PostgreSQL, triggers on SQLite); its violations arrive as typed conflicts.
 
 use crate::db::DbConnection;
+use crate::each;
 use crate::error::{StoreError, StoreResult};
 use crate::on_backend;
 use crate::page::{Listed, Page};
@@ -411,28 +412,11 @@ pub fn find_each(
     conn: &mut DbConnection,
     keys: &[(AppointmentId, Scope)],
 ) -> StoreResult<Vec<Option<Appointment>>> {
-    if keys.len() == 1 || matches!(conn, DbConnection::Sqlite(_)) {
-        return keys
-            .iter()
-            .map(|&(id, scope)| match find(conn, id, scope) {
-                Ok(found) => Ok(Some(found)),
-                Err(StoreError::NotFound) => Ok(None),
-                Err(e) => Err(e),
-            })
-            .collect();
+    if each::one_by_one(conn, keys) {
+        return each::each_alone(conn, keys, |c, (id, scope)| find(c, id, scope));
     }
     let mut found = vec![None; keys.len()];
-    let mut done: Vec<Scope> = Vec::new();
-    for &(_, scope) in keys {
-        if done.contains(&scope) {
-            continue;
-        }
-        done.push(scope);
-        let ids: Vec<i64> = keys
-            .iter()
-            .filter(|k| k.1 == scope)
-            .map(|k| k.0 .0)
-            .collect();
+    for (scope, ids) in each::by_scope(keys, |id| id.0) {
         let rows: Vec<AppointmentRow> = match (scope, &mut *conn) {
             (Scope::All, DbConnection::Postgresql(c)) => appointments::table
                 .filter(appointments::id.eq_any(&ids))
@@ -449,11 +433,7 @@ pub fn find_each(
         };
         for row in rows {
             let appointment = row.into_domain()?;
-            for (slot, key) in found.iter_mut().zip(keys) {
-                if *key == (appointment.id, scope) {
-                    *slot = Some(appointment.clone());
-                }
-            }
+            each::place(&mut found, keys, &(appointment.id, scope), appointment);
         }
     }
     Ok(found)

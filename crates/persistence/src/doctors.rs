@@ -1,6 +1,7 @@
 //! Doctor records.
 
 use crate::db::DbConnection;
+use crate::each;
 use crate::error::{StoreError, StoreResult};
 use crate::on_backend;
 use crate::page::{like_pattern, lower, Listed, Page};
@@ -149,11 +150,34 @@ pub fn create(conn: &mut DbConnection, input: &NewDoctor) -> StoreResult<Doctor>
 
 /// A doctor that is not archived (the directory is visible to every role).
 pub fn find(conn: &mut DbConnection, id: DoctorId) -> StoreResult<Doctor> {
-    let row: DoctorRow = doctors::table
+    // A static query on the concrete connection, so the prepared statement is found by type.
+    let row: DoctorRow = on_backend!(conn, |c| doctors::table
         .filter(doctors::id.eq(id.0))
         .filter(doctors::archived_at.is_null())
-        .get_result(conn)?;
+        .get_result(c))?;
     row.into_domain()
+}
+
+/// Several single-doctor reads in one visit to the database: for each id the doctor as
+/// [`find`] sees it, or `None` where [`find`] answers not found (archived or no such id). On
+/// PostgreSQL one `id = ANY($1)` query for all of them; on SQLite, and for a single read, each
+/// is [`find`] itself.
+pub fn find_each(conn: &mut DbConnection, ids: &[DoctorId]) -> StoreResult<Vec<Option<Doctor>>> {
+    if each::one_by_one(conn, ids) {
+        return each::each_alone(conn, ids, find);
+    }
+    let raw: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let rows: Vec<DoctorRow> = on_backend!(conn, |c| doctors::table
+        .filter(doctors::id.eq_any(&raw))
+        .filter(doctors::archived_at.is_null())
+        .load(c))?;
+    let mut found = vec![None; ids.len()];
+    for row in rows {
+        let doctor = row.into_domain()?;
+        let id = doctor.id;
+        each::place(&mut found, ids, &id, doctor);
+    }
+    Ok(found)
 }
 
 /// The doctor record linked to an account, if any.

@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod availability;
 pub mod db;
 pub mod doctors;
+mod each;
 pub mod error;
 pub mod leases;
 pub mod mappings;

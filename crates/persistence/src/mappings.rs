@@ -2,7 +2,9 @@
 //! (`LEFT JOIN users` in the same query).
 
 use crate::db::DbConnection;
+use crate::each;
 use crate::error::{StoreError, StoreResult};
+use crate::on_backend;
 use crate::page::{Listed, Page};
 use crate::schema::{doctors, mappings, patients, users};
 use crate::time::{from_db, now, to_db};
@@ -123,11 +125,14 @@ fn selection() -> Selection {
     (mappings::all_columns, users::username.nullable())
 }
 
+/// Every mapping with its assigner, as a static query (prepared once per connection).
+fn joined() -> WithAssigner {
+    mappings::table.left_join(users::table.on(users::id.nullable().eq(mappings::assigned_by)))
+}
+
 /// Every mapping with its assigner, ready for filters.
 fn with_assigner<'a>() -> Boxed<'a> {
-    mappings::table
-        .left_join(users::table.on(users::id.nullable().eq(mappings::assigned_by)))
-        .into_boxed()
+    joined().into_boxed()
 }
 
 /// A mapping by id, whatever the scope (after a write that already checked it).
@@ -307,11 +312,60 @@ pub fn assign(
 
 /// A mapping visible in `scope`.
 pub fn find(conn: &mut DbConnection, id: MappingId, scope: Scope) -> StoreResult<Mapping> {
-    let (row, username): (MappingRow, Option<String>) = scoped(with_assigner(), scope)
-        .filter(mappings::id.eq(id.0))
-        .select(selection())
-        .get_result(conn)?;
+    let (row, username): (MappingRow, Option<String>) = match scope {
+        // The common cases as static queries on the concrete connection, so the prepared
+        // statement is found by type (a boxed query is prepared again on every call).
+        Scope::All => on_backend!(conn, |c| joined()
+            .filter(mappings::id.eq(id.0))
+            .select(selection())
+            .get_result(c))?,
+        Scope::DoctorOf(doctor) => on_backend!(conn, |c| joined()
+            .filter(mappings::id.eq(id.0))
+            .filter(mappings::doctor_id.eq(doctor.0))
+            .select(selection())
+            .get_result(c))?,
+        _ => scoped(with_assigner(), scope)
+            .filter(mappings::id.eq(id.0))
+            .select(selection())
+            .get_result(conn)?,
+    };
     Ok(row.into_domain(username))
+}
+
+/// Several single-mapping reads in one visit to the database: for each `(id, scope)` the
+/// mapping as [`find`] sees it, or `None` where [`find`] answers not found (not visible in that
+/// scope, or no such id). On PostgreSQL the ids of each scope go in one `id = ANY($1)` query
+/// with that scope's own `WHERE`; on SQLite, and for a single read, each is [`find`] itself.
+pub fn find_each(
+    conn: &mut DbConnection,
+    keys: &[(MappingId, Scope)],
+) -> StoreResult<Vec<Option<Mapping>>> {
+    if each::one_by_one(conn, keys) {
+        return each::each_alone(conn, keys, |c, (id, scope)| find(c, id, scope));
+    }
+    let mut found = vec![None; keys.len()];
+    for (scope, ids) in each::by_scope(keys, |id| id.0) {
+        let rows: Vec<(MappingRow, Option<String>)> = match (scope, &mut *conn) {
+            (Scope::All, DbConnection::Postgresql(c)) => joined()
+                .filter(mappings::id.eq_any(&ids))
+                .select(selection())
+                .load(c)?,
+            (Scope::DoctorOf(doctor), DbConnection::Postgresql(c)) => joined()
+                .filter(mappings::id.eq_any(&ids))
+                .filter(mappings::doctor_id.eq(doctor.0))
+                .select(selection())
+                .load(c)?,
+            (_, c) => scoped(with_assigner(), scope)
+                .filter(mappings::id.eq_any(&ids))
+                .select(selection())
+                .load(c)?,
+        };
+        for (row, username) in rows {
+            let mapping = row.into_domain(username);
+            each::place(&mut found, keys, &(mapping.id, scope), mapping);
+        }
+    }
+    Ok(found)
 }
 
 /// The mappings visible in `scope`, by id.

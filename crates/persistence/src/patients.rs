@@ -1,6 +1,7 @@
 //! Patient records.
 
 use crate::db::DbConnection;
+use crate::each;
 use crate::error::{StoreError, StoreResult};
 use crate::on_backend;
 use crate::page::{like_pattern, lower, Listed, Page};
@@ -172,6 +173,38 @@ pub fn find(conn: &mut DbConnection, id: PatientId, scope: Scope) -> StoreResult
             .get_result(conn)?,
     };
     row.into_domain(today())
+}
+
+/// Several single-patient reads in one visit to the database: for each `(id, scope)` the
+/// patient as [`find`] sees it, or `None` where [`find`] answers not found (archived, not
+/// visible in that scope, or no such id). On PostgreSQL the ids of each scope go in one
+/// `id = ANY($1)` query with that scope's own `WHERE`; on SQLite, and for a single read, each
+/// is [`find`] itself.
+pub fn find_each(
+    conn: &mut DbConnection,
+    keys: &[(PatientId, Scope)],
+) -> StoreResult<Vec<Option<Patient>>> {
+    if each::one_by_one(conn, keys) {
+        return each::each_alone(conn, keys, |c, (id, scope)| find(c, id, scope));
+    }
+    let today = today();
+    let mut found = vec![None; keys.len()];
+    for (scope, ids) in each::by_scope(keys, |id| id.0) {
+        let rows: Vec<PatientRow> = match (scope, &mut *conn) {
+            (Scope::All, DbConnection::Postgresql(c)) => patients::table
+                .filter(patients::id.eq_any(&ids))
+                .filter(patients::archived_at.is_null())
+                .load(c)?,
+            (_, c) => scoped(patients::table.into_boxed(), scope)
+                .filter(patients::id.eq_any(&ids))
+                .load(c)?,
+        };
+        for row in rows {
+            let patient = row.into_domain(today)?;
+            each::place(&mut found, keys, &(patient.id, scope), patient);
+        }
+    }
+    Ok(found)
 }
 
 /// Whether a patient exists and is not archived (ignores visibility).

@@ -1,6 +1,7 @@
 //! `/api/appointments/`.
 
 use super::{allow, check, created, id};
+use crate::coalesce;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
@@ -12,8 +13,8 @@ use healthcare_auth::{
 };
 use healthcare_domain::raw::{parse_date_filter, DateFilter};
 use healthcare_domain::{
-    AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, FieldErrors, NewAppointment,
-    PatientId,
+    Appointment, AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, FieldErrors,
+    NewAppointment, PatientId,
 };
 use healthcare_persistence::appointments::{self, AppointmentFilter, AppointmentOrder};
 
@@ -135,7 +136,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let aid = AppointmentId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Appointment);
-    let appointment = crate::coalesce::find_appointment(&state, aid, scope).await?;
+    let appointment = coalesce::find::<Appointment>(&state, (aid, scope)).await?;
     Ok(HttpResponse::Ok().json(appointment))
 }
 

@@ -1,13 +1,14 @@
 //! `/api/doctors/`.
 
 use super::{allow, check, created, id};
+use crate::coalesce;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use healthcare_auth::{update_doctor, Action, Target};
-use healthcare_domain::{DoctorChanges, DoctorId, FieldErrors, NewDoctor, Specialization};
+use healthcare_domain::{Doctor, DoctorChanges, DoctorId, FieldErrors, NewDoctor, Specialization};
 use healthcare_persistence::doctors::{self, DoctorFilter};
 
 /// The doctor directory (every role).
@@ -79,7 +80,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let did = DoctorId(id(&path)?);
-    let doctor = state.read(move |c| doctors::find(c, did)).await?;
+    let doctor = coalesce::find::<Doctor>(&state, did).await?;
     allow(
         &actor,
         Action::Read,

@@ -1,13 +1,16 @@
 //! `/api/mappings/`.
 
 use super::{allow, created, id};
+use crate::coalesce;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use healthcare_auth::{may_reactivate_any_mapping, scope, Action, ResourceKind, Target};
-use healthcare_domain::{DoctorId, FieldErrors, MappingChanges, MappingId, NewMapping, PatientId};
+use healthcare_domain::{
+    DoctorId, FieldErrors, Mapping, MappingChanges, MappingId, NewMapping, PatientId,
+};
 use healthcare_persistence::mappings::{self, Assigned, MappingFilter, MayReactivate};
 
 /// List the mappings the caller may see.
@@ -94,7 +97,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let mid = MappingId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Mapping);
-    let mapping = state.read(move |c| mappings::find(c, mid, scope)).await?;
+    let mapping = coalesce::find::<Mapping>(&state, (mid, scope)).await?;
     allow(&actor, Action::Read, &Target::Mapping)?;
     Ok(HttpResponse::Ok().json(mapping))
 }

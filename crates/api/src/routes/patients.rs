@@ -1,6 +1,7 @@
 //! `/api/patients/`.
 
 use super::{allow, check, created, id};
+use crate::coalesce;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
 use crate::pagination;
@@ -8,7 +9,7 @@ use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use healthcare_auth::{owner_of_new_patient, scope, update_patient, Action, ResourceKind, Target};
-use healthcare_domain::{FieldErrors, NewPatient, PatientChanges, PatientId};
+use healthcare_domain::{FieldErrors, NewPatient, Patient, PatientChanges, PatientId};
 use healthcare_persistence::patients::{self, PatientFilter};
 
 /// List the patients the caller may see.
@@ -66,7 +67,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let pid = PatientId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Patient);
-    let patient = state.read(move |c| patients::find(c, pid, scope)).await?;
+    let patient = coalesce::find::<Patient>(&state, (pid, scope)).await?;
     allow(&actor, Action::Read, &Target::Patient)?;
     Ok(HttpResponse::Ok().json(patient))
 }
