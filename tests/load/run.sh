@@ -26,6 +26,7 @@ BACKENDS=${BACKENDS:-"sqlite postgres"}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-18080}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+command -v sqlite3 >/dev/null || { echo "sqlite3 is missing: apt-get install sqlite3" >&2; exit 1; }
 
 if [ -z "${BIN:-}" ]; then
     [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p healthcare-api
@@ -44,6 +45,14 @@ trap cleanup EXIT
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 rows=()
 row() { rows+=("$(printf '| %-9s | %-34s | %9s | %8s | %8s | %6s | %6s |' "$@")"); }
+
+sql() { # backend query -> the single value it selects
+    if [ "$1" = sqlite ]; then
+        sqlite3 "$WORK/bench.db" "$2"
+    else
+        psql "${PG_URL%/*}/hc_bench" -tAc "$2"
+    fi
+}
 
 wrk_run() { # connections path-or-script -> "rps p50 p99 errors"
     local conns=$1 script=$2
@@ -93,8 +102,14 @@ for backend in $BACKENDS; do
 
     read -r h_rps h_p50 h_p99 h_err < <(BENCH_PATH=/api/health/ wrk_run 16 get.lua)
     row "$backend" "GET /api/health/ (ceiling), c16" "$h_rps" "$(ms "$h_p50")" "$(ms "$h_p99")" "1.00" "$h_err"
+    # The audit trail (docs/audit.md): events written while the load runs, and how long the
+    # sealer needs to link them all into the chain after it.
+    events_total=$(sql "$backend" 'SELECT COUNT(*) FROM audit_events')
+    load_start=$(date +%s.%N)
     # Single records by id (the shared batched read path, crates/api/src/coalesce.rs).
+    events_before=$(sql "$backend" 'SELECT COUNT(*) FROM audit_events')
     get_row "$backend" "GET /api/appointments/{id}/, c16" "/api/appointments/$AID/"
+    events_get=$(( $(sql "$backend" 'SELECT COUNT(*) FROM audit_events') - events_before ))
     get_row "$backend" "GET /api/patients/{id}/, c16" "/api/patients/$FIRST_PATIENT/"
     get_row "$backend" "GET /api/doctors/{id}/, c16" "/api/doctors/$FIRST_DOCTOR/"
     get_row "$backend" "GET /api/mappings/{id}/, c16" "/api/mappings/$FIRST_MAPPING/"
@@ -113,6 +128,12 @@ for backend in $BACKENDS; do
         FIRST_PATIENT=$FIRST_PATIENT wrk_run 4 book.lua)
     row "$backend" "POST /api/appointments/, c4" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
         "$(awk -v a="$b_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$b_err"
+    load_secs=$(awk -v a="$load_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    events_total=$(( $(sql "$backend" 'SELECT COUNT(*) FROM audit_events') - events_total ))
+    seal_start=$(date +%s.%N)
+    until [ "$(sql "$backend" 'SELECT COUNT(*) FROM audit_events WHERE seq IS NULL')" = 0 ]; do sleep 0.1; done
+    seal_secs=$(awk -v a="$seal_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    rows+=("|           | audit: $events_total events in ${load_secs}s of load ($(awk -v n="$events_total" -v s="$load_secs" 'BEGIN { printf "%d", n / s }')/s; $(awk -v n="$events_get" -v s="$DURATION" 'BEGIN { printf "%d", n / s }')/s during GET appointment); all sealed ${seal_secs}s after the load | | | | | |")
     rss_kb=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
     if [ -n "${SMAPS:-}" ]; then # where the resident memory is (docs/performance.md)
         { echo "[$backend] after the load: $(grep Threads "/proc/$SERVER_PID/status")"

@@ -89,9 +89,6 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
                 .configure(routes)
-                // Innermost: the audit trail sees the caller and the handler's answer, and
-                // withholds that answer until its event is written.
-                .wrap(from_fn(crate::audit::middleware))
                 .wrap(from_fn(headers_and_logs))
                 // Outermost (the last wrapped runs first): every answer, the default
                 // service's and actix's own included, carries the id, and the request log
@@ -212,12 +209,19 @@ async fn docs_redirect() -> HttpResponse {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for slash in [true, false] {
         let resource = |path: &str| {
+            let audited = crate::audit::Audited::of(path);
             let path = if slash {
                 path
             } else {
                 path.trim_end_matches('/')
             };
-            web::resource(path).default_service(web::to(method_not_allowed))
+            web::resource(path)
+                .default_service(web::to(method_not_allowed))
+                // Innermost: the audit trail sees the caller and the handler's answer, and
+                // withholds that answer until its event is written.
+                .wrap(from_fn(move |req, next| {
+                    crate::audit::middleware(audited, req, next)
+                }))
         };
         cfg.service(resource("/api/health/").route(web::get().to(health::health)))
             .service(

@@ -249,12 +249,12 @@ fn shape(pattern: &str) -> String {
         .join("/")
 }
 
-/// The audited routes by method and path [`shape`] (with its trailing slash), built once from
-/// the OpenAPI document and [`RULES`].
-fn routes() -> &'static HashMap<(Method, String), Route> {
-    static ROUTES: OnceLock<HashMap<(Method, String), Route>> = OnceLock::new();
+/// The audited operations of each path [`shape`] (with its trailing slash), by method, built
+/// once from the OpenAPI document and [`RULES`].
+fn routes() -> &'static HashMap<String, Vec<(Method, Route)>> {
+    static ROUTES: OnceLock<HashMap<String, Vec<(Method, Route)>>> = OnceLock::new();
     ROUTES.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut map: HashMap<String, Vec<(Method, Route)>> = HashMap::new();
         let document = <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi();
         for (path, item) in &document.paths.paths {
             for (method, operation) in crate::openapi::operations(item) {
@@ -271,18 +271,40 @@ fn routes() -> &'static HashMap<(Method, String), Route> {
                     .filter_map(|code| code.parse::<u16>().ok())
                     .find(|code| (200..300).contains(code))
                     .unwrap_or(200);
-                map.insert(
-                    (method, shape(path)),
+                map.entry(shape(path)).or_default().push((
+                    method,
                     Route {
                         rule: *rule,
                         success,
                         pattern: path.clone(),
                     },
-                );
+                ));
             }
         }
         map
     })
+}
+
+/// The audited operations of one registered resource, found once when the routes are built,
+/// so that no request needs the router's pattern matching to find its rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited(&'static [(Method, Route)]);
+
+impl Audited {
+    /// The audited operations of the resource registered at `pattern` (with or without its
+    /// trailing slash; its parameters may be named otherwise than in the document).
+    pub fn of(pattern: &str) -> Self {
+        let key = if pattern.ends_with('/') {
+            shape(pattern)
+        } else {
+            shape(&format!("{pattern}/"))
+        };
+        Self(routes().get(&key).map_or(&[], Vec::as_slice))
+    }
+
+    fn route(self, method: &Method) -> Option<&'static Route> {
+        self.0.iter().find(|(m, _)| m == method).map(|(_, r)| r)
+    }
 }
 
 /// What an audited request has done so far: the event it will record.
@@ -467,21 +489,16 @@ async fn flush(state: State) {
     }
 }
 
-/// The audit layer (inside the request id, around the caller and the handler): gives an audited
+/// The audit layer of one resource (`web::resource(..).wrap(..)` in `app::routes`, inside the
+/// request id and the security headers, around the caller and the handler): gives an audited
 /// request its [`Trace`], and after the handler answered records its event unless its change
 /// already did. A request whose event cannot be written is answered 503.
 pub async fn middleware(
+    audited: Audited,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let route = req.match_pattern().and_then(|pattern| {
-        let key = if pattern.ends_with('/') {
-            pattern
-        } else {
-            format!("{pattern}/")
-        };
-        routes().get(&(req.method().clone(), shape(&key)))
-    });
+    let route = audited.route(req.method());
     let (Some(route), Some(state)) = (route, req.app_data::<State>().cloned()) else {
         return next
             .call(req)

@@ -52,7 +52,9 @@ fn run(backend: &str) {
             e
         })
         .collect();
-    let ids = db.write(move |c| audit::record(c, &events)).unwrap();
+    let ids = db
+        .write(move |c| audit::record_unsealed(c, &events))
+        .unwrap();
     // The server's sealer links them within a second or so.
     let deadline = Instant::now() + Duration::from_secs(10);
     while unsealed(db) > 0 {
@@ -76,7 +78,7 @@ fn run(backend: &str) {
     let more: Vec<NewAuditEvent> = (7..=9)
         .map(|n| NewAuditEvent::new(Action::Update, Resource::Appointment, 200 + n))
         .collect();
-    db.write(move |c| audit::record(c, &more)).unwrap();
+    db.write(move |c| audit::record_unsealed(c, &more)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while unsealed(db) > 0 {
         assert!(
@@ -121,7 +123,7 @@ fn run(backend: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let last = vec![NewAuditEvent::new(Action::Logout, Resource::User, 204)];
-    db.write(move |c| audit::record(c, &last)).unwrap();
+    db.write(move |c| audit::record_unsealed(c, &last)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while unsealed(db) > 0 {
         assert!(Instant::now() < deadline, "the survivor did not seal");
@@ -204,7 +206,8 @@ fn prune(backend: &str) {
             e
         })
         .collect();
-    t.db.write(move |c| audit::record(c, &events)).unwrap();
+    t.db.write(move |c| audit::record_unsealed(c, &events))
+        .unwrap();
     while t.db.write(|c| audit::seal(c, 100)).unwrap() > 0 || unsealed(&t.db) > 0 {
         std::thread::sleep(Duration::from_millis(10));
     }

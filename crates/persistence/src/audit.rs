@@ -284,31 +284,155 @@ struct EventRow<'a> {
     status: i32,
 }
 
-/// Inserts `events`, unsealed, with one INSERT (plus one for their patient index rows), in the
-/// caller's transaction: call it inside [`crate::Database::write`] with the change it records (or in a
-/// write of its own for reads). Returns the new ids, in the order of `events`' insertion as the
-/// database reports it.
+/// Inserts `events` with one INSERT (plus one per 10,000 of their patient index rows), in the
+/// caller's transaction: call it inside [`crate::Database::write`] with the change it records (or
+/// in a write of its own for reads). Returns the new ids, in the order of `events`.
+///
+/// * **SQLite** (one writer at a time, and this runs inside the write): the events are sealed as
+///   they are inserted. Their ids are taken here, after the highest ever given, and each gets
+///   the next chain position, the previous hash and its own hash in the same INSERT, so the
+///   chain needs no second write per event and is never behind. Events left unsealed (by an
+///   older version) are sealed first, so the chain stays in commit order.
+/// * **PostgreSQL**: unsealed, without any lock; the sealer links them in commit order
+///   ([`seal`]).
 pub fn record(conn: &mut DbConnection, events: &[NewAuditEvent]) -> Result<Vec<i64>, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<EventRow<'_>> = events
-        .iter()
-        .map(|e| EventRow {
-            at: to_db(e.at),
-            actor: e.actor,
-            actor_role: e.actor_role.as_deref(),
-            attempted_username: e.attempted_username.as_deref(),
-            client: &e.client,
-            request_id: &e.request_id,
-            action: e.action.as_str(),
-            resource: e.resource.as_str(),
-            resource_id: e.resource_id,
-            patients: patients_text(&e.patients),
-            query: strip_secrets(&e.query),
-            status: i32::from(e.status),
-        })
-        .collect();
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return record_sealed(conn, events);
+    }
+    record_unsealed(conn, events)
+}
+
+/// A sealed event as SQLite's [`record`] inserts it.
+#[derive(Insertable)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
+struct SealedRow<'a> {
+    id: i64,
+    #[diesel(embed)]
+    event: EventRow<'a>,
+    seq: i64,
+    prev_hash: String,
+    hash: String,
+}
+
+#[allow(missing_docs)]
+mod sqlite_counter {
+    diesel::table! {
+        /// SQLite's own counter of `AUTOINCREMENT` tables: the highest id ever given.
+        sqlite_sequence (name) {
+            name -> Text,
+            seq -> BigInt,
+        }
+    }
+}
+use sqlite_counter::sqlite_sequence;
+
+/// SQLite: inserts `events` sealed (see [`record`]). Every statement here is static, so SQLite
+/// keeps it prepared: one row at a time costs less than parsing a new multi-row INSERT.
+fn record_sealed(
+    conn: &mut DbConnection,
+    events: &[NewAuditEvent],
+) -> Result<Vec<i64>, StoreError> {
+    let DbConnection::Sqlite(c) = conn else {
+        return record_unsealed(conn, events);
+    };
+    // Events an older version left unsealed come first in the chain.
+    let unsealed: Option<i64> = audit_events::table
+        .filter(audit_events::seq.is_null())
+        .select(audit_events::id)
+        .first(c)
+        .optional()?;
+    if unsealed.is_some() {
+        seal(conn, usize::MAX)?;
+    }
+    let (mut seq, mut prev) = tip(conn)?;
+    let DbConnection::Sqlite(c) = conn else {
+        return record_unsealed(conn, events);
+    };
+    // AUTOINCREMENT's counter: the highest id ever given (a pruned id is never given again).
+    let highest: Option<i64> = sqlite_sequence::table
+        .filter(sqlite_sequence::name.eq("audit_events"))
+        .select(sqlite_sequence::seq)
+        .first(c)
+        .optional()?;
+    let mut id = highest.unwrap_or(0);
+    let mut ids = Vec::with_capacity(events.len());
+    for e in events {
+        id += 1;
+        seq += 1;
+        let row = event_row(e);
+        let stored = AuditEvent {
+            id,
+            at: row.at,
+            actor: row.actor,
+            actor_role: row.actor_role.map(str::to_owned),
+            attempted_username: row.attempted_username.map(str::to_owned),
+            client: row.client.to_owned(),
+            request_id: row.request_id.to_owned(),
+            action: row.action.to_owned(),
+            resource: row.resource.to_owned(),
+            resource_id: row.resource_id,
+            patients: row.patients.clone(),
+            query: row.query.clone(),
+            status: row.status,
+            seq: None,
+            prev_hash: None,
+            hash: None,
+            order_key: id,
+        };
+        let hash = event_hash(&stored, seq, &prev);
+        let patients = parse_patients(&row.patients);
+        let sealed = SealedRow {
+            id,
+            event: row,
+            seq,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        };
+        diesel::insert_into(audit_events::table)
+            .values(&sealed)
+            .execute(c)?;
+        for patient in patients {
+            diesel::insert_into(audit_event_patients::table)
+                .values((
+                    audit_event_patients::patient_id.eq(patient),
+                    audit_event_patients::event_id.eq(id),
+                ))
+                .execute(c)?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// An event's stored columns.
+fn event_row(e: &NewAuditEvent) -> EventRow<'_> {
+    EventRow {
+        at: to_db(e.at),
+        actor: e.actor,
+        actor_role: e.actor_role.as_deref(),
+        attempted_username: e.attempted_username.as_deref(),
+        client: &e.client,
+        request_id: &e.request_id,
+        action: e.action.as_str(),
+        resource: e.resource.as_str(),
+        resource_id: e.resource_id,
+        patients: patients_text(&e.patients),
+        query: strip_secrets(&e.query),
+        status: i32::from(e.status),
+    }
+}
+
+/// Inserts `events` unsealed, for the sealer to link ([`seal`]): what [`record`] does on
+/// PostgreSQL, and what versions before sealing on insert did on SQLite (the tests use it to
+/// exercise the sealer on both backends).
+pub fn record_unsealed(
+    conn: &mut DbConnection,
+    events: &[NewAuditEvent],
+) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<EventRow<'_>> = events.iter().map(event_row).collect();
     let inserted: Vec<(i64, String)> =
         crate::on_backend!(conn, |c| diesel::insert_into(audit_events::table)
             .values(&rows)
@@ -434,7 +558,18 @@ pub(crate) fn placeholders(conn: &DbConnection, sql: String) -> String {
 
 /// The event's time as it enters the canonical form: RFC 3339, UTC, microseconds.
 pub(crate) fn canonical_time(at: NaiveDateTime) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    // What `%Y-%m-%dT%H:%M:%S%.6fZ` writes, without parsing a format string per event.
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond() % 1_000_000_000 / 1000
+    )
 }
 
 /// The canonical form of an event at chain position `seq` after `prev_hash`: a JSON array of
@@ -442,31 +577,39 @@ pub(crate) fn canonical_time(at: NaiveDateTime) -> String {
 /// `client`, `request_id`, `action`, `resource`, `resource_id`, `patients` (the stored text),
 /// `query`, `status` and `prev_hash`, in that order, without spaces.
 pub fn canonical(event: &AuditEvent, seq: i64, prev_hash: &str) -> String {
-    serde_json::json!([
+    // A tuple is written as a JSON array, exactly as `serde_json::json!([...])` would write it,
+    // without building a `Value` first.
+    serde_json::to_string(&(
         CANONICAL_VERSION,
         seq,
         event.id,
         canonical_time(event.at),
         event.actor,
-        event.actor_role,
-        event.attempted_username,
-        event.client,
-        event.request_id,
-        event.action,
-        event.resource,
+        &event.actor_role,
+        &event.attempted_username,
+        &event.client,
+        &event.request_id,
+        &event.action,
+        &event.resource,
         event.resource_id,
-        event.patients,
-        event.query,
+        &event.patients,
+        &event.query,
         event.status,
         prev_hash,
-    ])
-    .to_string()
+    ))
+    .unwrap_or_default()
 }
 
 /// SHA-256 of the canonical form, lower-case hex.
 pub fn event_hash(event: &AuditEvent, seq: i64, prev_hash: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(canonical(event, seq, prev_hash).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 /// The chain's start: the anchor a prune left, else position 0 and [`GENESIS`].
@@ -834,6 +977,59 @@ pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<Pruned, S
 
 #[cfg(test)]
 mod tests {
+
+    /// The canonical form is the JSON array `serde_json::json!` writes (escapes, nulls,
+    /// non-ASCII), and the time is chrono's `%Y-%m-%dT%H:%M:%S%.6fZ`.
+    #[test]
+    fn canonical_form_is_the_documented_json_array() {
+        let at = chrono::DateTime::parse_from_rfc3339("2025-01-07T10:11:12.123456789Z")
+            .unwrap()
+            .naive_utc();
+        let event = AuditEvent {
+            id: 7,
+            at,
+            actor: None,
+            actor_role: Some("admin".into()),
+            attempted_username: Some("\"Zoë\"\n\u{1}".into()),
+            client: "10.0.0.1".into(),
+            request_id: "r-1".into(),
+            action: "read".into(),
+            resource: "patient".into(),
+            resource_id: Some(3),
+            patients: "[3,17]".into(),
+            query: "a=1&b=é".into(),
+            status: 200,
+            seq: None,
+            prev_hash: None,
+            hash: None,
+            order_key: 7,
+        };
+        let expected = serde_json::json!([
+            CANONICAL_VERSION,
+            5,
+            7,
+            at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            null,
+            "admin",
+            "\"Zoë\"\n\u{1}",
+            "10.0.0.1",
+            "r-1",
+            "read",
+            "patient",
+            3,
+            "[3,17]",
+            "a=1&b=é",
+            200,
+            GENESIS
+        ])
+        .to_string();
+        assert_eq!(canonical(&event, 5, GENESIS), expected);
+        assert_eq!(canonical_time(at), "2025-01-07T10:11:12.123456Z");
+        let digest = Sha256::digest(expected.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(event_hash(&event, 5, GENESIS), hex);
+    }
+
     use super::*;
 
     #[test]

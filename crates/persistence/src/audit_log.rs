@@ -66,17 +66,15 @@ struct Count {
     n: i64,
 }
 
-/// One page of the events `filter` selects, newest first (`at`, then `id`, descending), and how
+/// One page of the events `filter` selects, newest first (by id: the order they were recorded
+/// in; no index but the primary key and the patient index serves the filters), and how
 /// many it selects in all.
 pub fn list(
     conn: &mut DbConnection,
     filter: &AuditFilter,
     page: Page,
 ) -> Result<Listed<AuditEvent>, StoreError> {
-    let items_sql = select_events(
-        conn,
-        &format!("{FILTER} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"),
-    );
+    let items_sql = select_events(conn, &format!("{FILTER} ORDER BY id DESC LIMIT ? OFFSET ?"));
     let items: Vec<AuditEvent> = crate::on_backend!(conn, |c| bind_filter!(
         diesel::sql_query(items_sql.as_str()),
         filter
@@ -144,7 +142,7 @@ pub fn access_log(
              FROM audit_event_patients p JOIN audit_events e ON e.id = p.event_id \
              LEFT JOIN users u ON u.id = e.actor \
              WHERE p.patient_id = ? AND {ANSWERED} \
-             ORDER BY e.at DESC, e.id DESC LIMIT ? OFFSET ?"
+             ORDER BY e.id DESC LIMIT ? OFFSET ?"
         ),
     );
     let items: Vec<AccessEntry> =

@@ -26,7 +26,8 @@ fn event(n: i64) -> NewAuditEvent {
 }
 
 fn record(t: &TestDb, events: Vec<NewAuditEvent>) -> Vec<i64> {
-    t.db.write(move |c| audit::record(c, &events)).unwrap()
+    t.db.write(move |c| audit::record_unsealed(c, &events))
+        .unwrap()
 }
 
 /// Seals until no event is left unsealed. On PostgreSQL a pass may seal nothing while another
@@ -107,6 +108,28 @@ fn broken_at(result: Result<usize, VerifyError>) -> (i64, String) {
 }
 
 both_backends! {
+    record_seals_on_sqlite_and_leaves_the_sealer_the_rest_on_postgres => |t: &TestDb| {
+        // Two events an older version left unsealed, then three recorded now.
+        let older = record(t, vec![event(1), event(2)]);
+        let ids = t
+            .db
+            .write(|c| audit::record(c, &[event(3), event(4), event(5)]))
+            .unwrap();
+        assert!(ids.iter().all(|id| older.iter().all(|o| id > o)), "{older:?} {ids:?}");
+        if t.db.backend() == Backend::Sqlite {
+            // Sealed as they were inserted, after the older ones (sealed first, in order).
+            assert_eq!(t.db.read(audit::unsealed).unwrap(), 0);
+            assert_eq!(verify(&t.db).unwrap(), 5);
+            assert_eq!(seal_all(&t.db), 0);
+        } else {
+            assert_eq!(t.db.read(audit::unsealed).unwrap(), 5);
+            assert_eq!(seal_all(&t.db), 5);
+            assert_eq!(verify(&t.db).unwrap(), 5);
+        }
+        let (seq, _) = t.db.read(audit::head).unwrap();
+        assert_eq!(seq, 5);
+    };
+
     recorded_events_are_sealed_into_a_chain_that_verifies => |t: &TestDb| {
         let ids = record(t, (1..=5).map(event).collect());
         assert_eq!(ids.len(), 5);
@@ -322,7 +345,7 @@ both_backends! {
                 std::thread::spawn(move || {
                     for n in 0..40 {
                         let events = vec![event(r as i64 * 1000 + n), event(r as i64 * 1000 + n + 500)];
-                        db.write(move |c| audit::record(c, &events)).unwrap();
+                        db.write(move |c| audit::record_unsealed(c, &events)).unwrap();
                     }
                 })
             })
