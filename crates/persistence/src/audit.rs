@@ -672,6 +672,36 @@ pub fn seal(conn: &mut DbConnection, max: usize) -> Result<usize, StoreError> {
             return Ok(0);
         }
         let (mut seq, mut prev) = tip(conn)?;
+        if let DbConnection::Postgresql(c) = conn {
+            // One UPDATE for the whole batch (one round trip instead of one per event).
+            let (mut ids, mut seqs, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![]);
+            for event in &pending {
+                seq += 1;
+                let hash = event_hash(event, seq, &prev);
+                ids.push(event.id);
+                seqs.push(seq);
+                prevs.push(std::mem::replace(&mut prev, hash.clone()));
+                hashes.push(hash);
+            }
+            let updated = diesel::sql_query(
+                "UPDATE audit_events AS e SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash \
+                 FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[]) \
+                 AS v(id, seq, prev_hash, hash) WHERE e.id = v.id AND e.seq IS NULL",
+            )
+            .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
+            .bind::<diesel::sql_types::Array<BigInt>, _>(&seqs)
+            .bind::<diesel::sql_types::Array<Text>, _>(&prevs)
+            .bind::<diesel::sql_types::Array<Text>, _>(&hashes)
+            .execute(c)?;
+            if updated != pending.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "{} of {} audit events were sealed by someone else",
+                    pending.len() - updated,
+                    pending.len()
+                )));
+            }
+            return Ok(pending.len());
+        }
         for event in &pending {
             seq += 1;
             let hash = event_hash(event, seq, &prev);
