@@ -476,12 +476,16 @@ impl GroupCommit {
 /// Writes the waiting events, batch after batch, until none wait.
 async fn flush(state: State) {
     while let Some((events, waiters)) = state.audit.next_batch() {
+        // One statement on PostgreSQL (`audit::record`), so no transaction around it.
         let written = state
-            .write_untraced(move |c| {
-                audit::record(c, &events).map(|_| ()).map_err(|e| {
-                    healthcare_persistence::StoreError::AuditUnavailable(e.to_string())
-                })
-            })
+            .write_in(
+                move |c| {
+                    audit::record(c, &events).map(|_| ()).map_err(|e| {
+                        healthcare_persistence::StoreError::AuditUnavailable(e.to_string())
+                    })
+                },
+                true,
+            )
             .await;
         for waiter in waiters {
             let _ = waiter.send(written.clone());

@@ -146,7 +146,10 @@ impl AppState {
         Ok(value)
     }
 
-    async fn write_in<T, F>(&self, f: F, single: bool) -> ApiResult<T>
+    /// Runs `f` as a write (see [`AppState::write`]) or, with `single` on PostgreSQL, as
+    /// statements without a transaction around them (one statement is atomic on its own), with
+    /// no audit event.
+    pub(crate) async fn write_in<T, F>(&self, f: F, single: bool) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,

@@ -12,7 +12,6 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
 use healthcare_persistence::schema::audit_events::dsl;
 use healthcare_persistence::{on_backend, Database};
 use healthcare_testing::{Client, Reply, TestApp};
@@ -155,14 +154,6 @@ fn load(client: Client, thread: usize, rounds: usize) -> Vec<(String, u16)> {
     answered
 }
 
-#[derive(QueryableByName)]
-struct Counted {
-    #[diesel(sql_type = Text)]
-    request_id: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 fn two_processes(backend: &str) {
     let Some(app) = TestApp::on(backend).start() else {
         return;
@@ -184,17 +175,8 @@ fn two_processes(backend: &str) {
         .collect();
     let elapsed = started.elapsed();
     // Every answered request left exactly one event, with the status it answered.
-    let counts: HashMap<String, i64> = app
-        .db
-        .db
-        .read(|c| {
-            let rows: Vec<Counted> = on_backend!(c, |c| diesel::sql_query(
-                "SELECT request_id, COUNT(*) AS n FROM audit_events GROUP BY request_id"
-            )
-            .load(c))?;
-            Ok(rows.into_iter().map(|r| (r.request_id, r.n)).collect())
-        })
-        .unwrap();
+    let counts: HashMap<String, i64> =
+        healthcare_persistence::testing::audit_events_by_request_id(&app.db.db).unwrap();
     for (id, status) in &answered {
         assert_eq!(counts.get(id), Some(&1), "request {id} ({status})");
     }

@@ -108,26 +108,7 @@ fn writer(
 
 /// Asserts that every request id in `answered` has exactly one audit event.
 fn audited(db: &TestDb, answered: &[String]) {
-    use diesel::sql_types::BigInt;
-    #[derive(QueryableByName)]
-    struct Counted {
-        #[diesel(sql_type = Text)]
-        request_id: String,
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let counts: std::collections::HashMap<String, i64> = db
-        .db
-        .read(|c| {
-            let rows: Vec<Counted> = healthcare_persistence::on_backend!(c, |c| {
-                diesel::sql_query(
-                    "SELECT request_id, COUNT(*) AS n FROM audit_events GROUP BY request_id",
-                )
-                .load(c)
-            })?;
-            Ok(rows.into_iter().map(|r| (r.request_id, r.n)).collect())
-        })
-        .unwrap();
+    let counts = healthcare_persistence::testing::audit_events_by_request_id(&db.db).unwrap();
     for id in answered {
         assert_eq!(
             counts.get(id),

@@ -12,6 +12,30 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Once;
 
+#[derive(diesel::QueryableByName)]
+struct EventsOfRequest {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    request_id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many audit events each request id has in `db` (a check that every answered request
+/// left exactly one).
+pub fn audit_events_by_request_id(
+    db: &Database,
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    db.read(|c| {
+        let rows: Vec<EventsOfRequest> = crate::on_backend!(c, |c| diesel::RunQueryDsl::load(
+            diesel::sql_query(
+                "SELECT request_id, COUNT(*) AS n FROM audit_events GROUP BY request_id"
+            ),
+            c
+        ))?;
+        Ok(rows.into_iter().map(|r| (r.request_id, r.n)).collect())
+    })
+}
+
 /// A migrated database that disappears on drop.
 pub struct TestDb {
     /// The connection URL (for a server process under test).

@@ -365,6 +365,10 @@ both_backends! {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert_eq!(verify(&t.db).unwrap(), 160);
-        assert_eq!(sealed_by.lock().unwrap().len(), 1, "one lease holder sealed: {sealed_by:?}");
+        // At most one holder sealed. (On PostgreSQL possibly none: the sealers link only events
+        // below the cluster's transaction horizon, which other tests' open transactions can
+        // hold back until the racing sealers have stopped; the final pass above sealed them.)
+        let holders = sealed_by.lock().unwrap().clone();
+        assert!(holders.len() <= 1, "two lease holders sealed: {holders:?}");
     };
 }
