@@ -1,8 +1,9 @@
 //! The audit trail on the request path (docs/audit.md): which requests record which event, and
 //! the one place that records it.
 //!
-//! * [`middleware`] looks the matched route up in [`RULES`] (by the operation the OpenAPI
-//!   document names for it). An audited request runs with a [`Trace`] readable through a task
+//! * [`middleware`] wraps every resource (`app::routes`) with the rules [`Audited::of`] found for
+//!   it in [`RULES`] when the routes were built (by the operations the OpenAPI document names at
+//!   its path). An audited request runs with a [`Trace`] readable through a task
 //!   local: the caller ([`caller`]), the records it read or wrote ([`Traced`], reported by
 //!   `AppState::read` and `AppState::write` themselves), the client, the request id and the
 //!   query string.
