@@ -18,7 +18,7 @@ pub const SEALER_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(10);
 /// Most events one sealing pass links (one write transaction; a full pass is followed by the
 /// next at once, so the chain keeps up with any load while the writer serves other work between
 /// passes).
-pub const SEAL_BATCH: usize = 2000;
+pub const SEAL_BATCH: usize = 500;
 
 /// One pass of a task, a write transaction: `Ok(n)` with how much it did (0: nothing, no log
 /// line).
