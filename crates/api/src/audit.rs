@@ -422,8 +422,11 @@ pub fn change_committed() {
 struct Pending {
     busy: bool,
     events: Vec<NewAuditEvent>,
-    waiters: Vec<oneshot::Sender<Result<(), ApiError>>>,
+    waiters: Vec<Waiter>,
 }
+
+/// Where a request waits for its event's batch to be written.
+type Waiter = oneshot::Sender<Result<(), ApiError>>;
 
 /// Group commit of the events that are not part of a change: every request adds its event and
 /// waits; one batch at a time is written (one INSERT, one transaction: on SQLite one job of the
@@ -455,13 +458,7 @@ impl GroupCommit {
 
     /// The next batch (at most [`audit::MAX_EVENTS_PER_RECORD`] events), or `None` (and not busy
     /// any more) when none wait.
-    #[allow(clippy::type_complexity)]
-    fn next_batch(
-        &self,
-    ) -> Option<(
-        Vec<NewAuditEvent>,
-        Vec<oneshot::Sender<Result<(), ApiError>>>,
-    )> {
+    fn next_batch(&self) -> Option<(Vec<NewAuditEvent>, Vec<Waiter>)> {
         let mut pending = self.pending.lock().ok()?;
         if pending.events.is_empty() {
             pending.busy = false;
