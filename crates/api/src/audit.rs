@@ -11,9 +11,12 @@
 //!   [`change_event`] into the write and [`audit::record`]s it after the change, with the
 //!   route's success status; if that insert fails, the change rolls back and the request fails
 //!   (503).
-//! * Any other audited request (a read, a list, a refused change, a failed login) records its
-//!   event after the handler answered and **before the answer is sent**, group-committed with
-//!   the events of concurrent requests ([`GroupCommit`]); if it cannot be written the answer is
+//! * A single-record read records its event **in the visit that reads the record**:
+//!   `coalesce::find` takes [`read_event`] with the read and completes it with what the read
+//!   found ([`finish_read`]); if the insert fails, the read fails (503).
+//! * Any other audited request (a list, a refused change, a failed login) records its event
+//!   after the handler answered and **before the answer is sent**, group-committed with the
+//!   events of concurrent requests ([`GroupCommit`]); if it cannot be written the answer is
 //!   replaced by a 503.
 //!
 //! Handlers do not record anything themselves; the only notes they add are the ones only they
@@ -314,7 +317,7 @@ struct Trace {
     rule: Rule,
     success: u16,
     event: NewAuditEvent,
-    /// Its event committed with its change.
+    /// Its event committed with its change or its read.
     recorded: bool,
 }
 
@@ -411,8 +414,39 @@ pub fn finish_change<T: Traced>(event: &mut NewAuditEvent, created: bool, value:
     event.at = healthcare_persistence::time::now();
 }
 
-/// Marks the current request's event as committed with its change.
-pub fn change_committed() {
+/// The event of the current request's single-record read (`coalesce::find`), if the request is
+/// audited and has not recorded it yet: it is written in the same visit to the database as the
+/// read ([`finish_read`]), so the request waits for one trip, not two. The handler must have
+/// made every check that could refuse the request before the read: what the read found is then
+/// what the request answers.
+pub fn read_event() -> Option<NewAuditEvent> {
+    TRACE
+        .try_with(|trace| {
+            let trace = trace.borrow();
+            (!trace.recorded).then(|| {
+                let mut event = trace.event.clone();
+                event.status = trace.success;
+                event.action = trace.rule.action;
+                event
+            })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Completes a read's event with what the read found, inside the visit that writes it: the
+/// record's patients and the route's success, or the status of not found (a read's refused
+/// action is the read itself: [`RULES`] gives every `read` rule the same `refused`).
+pub fn finish_read<T: Traced>(event: &mut NewAuditEvent, found: Option<&T>) {
+    match found {
+        Some(record) => record.patients(&mut event.patients),
+        None => event.status = ApiError::NotFound.status_code().as_u16(),
+    }
+    event.at = healthcare_persistence::time::now();
+}
+
+/// Marks the current request's event as recorded: committed with its change, or with its read.
+pub fn recorded() {
     with_trace(|trace| trace.recorded = true);
 }
 
@@ -740,6 +774,17 @@ mod tests {
         let mut ruled: Vec<String> = RULES.iter().map(|(id, _)| (*id).to_owned()).collect();
         ruled.sort();
         assert_eq!(ids, ruled);
+    }
+
+    /// [`finish_read`] records a read that found nothing with the read's own action: that is
+    /// its refused action only while every `read` rule says so.
+    #[test]
+    fn reads_are_refused_as_reads() {
+        for (id, rule) in RULES {
+            if let Some(rule) = rule.filter(|r| r.action == Action::Read) {
+                assert_eq!(rule.refused, Action::Read, "{id}");
+            }
+        }
     }
 
     #[test]

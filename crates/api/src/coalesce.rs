@@ -7,6 +7,12 @@
 //! load every read goes alone and nothing waits; under load the batches grow with it. Every
 //! read keeps its own scope (the WHERE clause of its kind's `find`).
 //!
+//! The audit events of audited reads travel with them: the visit that reads a batch also
+//! inserts the batch's events, each completed with what its own read found (on SQLite as one
+//! job of the writer thread, on PostgreSQL as the visit's last statement), so an audited read
+//! waits for one trip to the database, as an unaudited one does, instead of a second one for
+//! its event.
+//!
 //! A kind takes part by implementing [`Batched`]: its key, its single read, its batch read and
 //! its own per-thread queue (`pending_of!`). [`find`] is the one way in, for every kind.
 
@@ -15,8 +21,9 @@ use crate::state::State;
 use healthcare_domain::{
     Appointment, AppointmentId, Doctor, DoctorId, Mapping, MappingId, Patient, PatientId, Scope,
 };
+use healthcare_persistence::audit::{self, NewAuditEvent};
 use healthcare_persistence::{appointments, doctors, mappings, patients};
-use healthcare_persistence::{DbConnection, StoreResult};
+use healthcare_persistence::{DbConnection, StoreError, StoreResult};
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::thread::LocalKey;
@@ -108,10 +115,16 @@ impl Batched for Mapping {
     pending_of!(Mapping);
 }
 
-/// One waiting read: what it asks for and where its answer goes.
+/// What a read is told: the record (or why not), and whether its audit event was recorded with
+/// it.
+type Answer<T> = (ApiResult<T>, bool);
+
+/// One waiting read: what it asks for, its request's audit event (if the request is audited)
+/// and where its answer goes.
 struct Waiter<T: Batched> {
     key: T::Key,
-    answer: oneshot::Sender<ApiResult<T>>,
+    event: Option<NewAuditEvent>,
+    answer: oneshot::Sender<Answer<T>>,
 }
 
 /// The reads of one kind waiting on a worker thread, and whether a batch of that kind is with
@@ -135,25 +148,95 @@ impl<T: Batched> Pending<T> {
 /// batch of its kind with the database goes at once, alone, the plain way; one that finds a
 /// batch there waits and goes with the others that wait, as the next batch.
 ///
+/// The audit event of an audited read goes with it and is written in the same visit to the
+/// database ([`crate::audit::read_event`]): the handler must not refuse the request after
+/// this read (its checks come first). On SQLite an audited read always goes at once: its visit
+/// is a job of the writer thread, which already takes every job queued while it commits into
+/// its next transaction; waiting here for this thread's previous batch would only add that
+/// batch's commit to the read's wait (measured in docs/performance.md). On PostgreSQL the
+/// batch is what shares one INSERT, and one commit, among the reads.
+///
 /// Every record of every kind reaches its handler here, whether it was read alone or in a
 /// batch: the one place to observe what single-record reads return.
 pub async fn find<T: Batched>(state: &State, key: T::Key) -> ApiResult<T> {
+    let event = crate::audit::read_event();
     let pending = T::pending();
-    let leads = pending.with_borrow_mut(|p| !std::mem::replace(&mut p.busy, true));
-    let record = if leads {
+    let goes_alone = event.is_some() && state.db.writer().is_some();
+    let (record, recorded) = if goes_alone {
+        let mut answers = visit::<T>(state, vec![key], vec![event]).await;
+        answers.pop().unwrap_or((Err(ApiError::Unavailable), false))
+    } else if pending.with_borrow_mut(|p| !std::mem::replace(&mut p.busy, true)) {
         let _next = HandOver::<T>(state.clone(), PhantomData);
-        state.read(move |c| T::find(c, key)).await?
+        let mut answers = visit::<T>(state, vec![key], vec![event]).await;
+        answers.pop().unwrap_or((Err(ApiError::Unavailable), false))
     } else {
         let (answer, receiver) = oneshot::channel();
-        pending.with_borrow_mut(|p| p.waiting.push(Waiter { key, answer }));
+        pending.with_borrow_mut(|p| p.waiting.push(Waiter { key, event, answer }));
         // The sender is dropped unanswered only if the worker is shutting down.
-        let record = receiver.await.unwrap_or(Err(ApiError::Unavailable))?;
-        // A batch is read on a spawned task, outside this request: its record joins the
-        // request's audit trace here (a read that went alone did so in `AppState::read`).
-        crate::audit::touched(&record);
-        record
+        receiver
+            .await
+            .unwrap_or((Err(ApiError::Unavailable), false))
     };
-    Ok(record)
+    if recorded {
+        crate::audit::recorded();
+    } else if let Ok(record) = &record {
+        // Read on the blocking pool or by a spawned task, outside this request's future: its
+        // record joins the request's audit trace here.
+        crate::audit::touched(record);
+    }
+    record
+}
+
+/// Reads `keys` in one visit to the database and, in the same visit, records the `events`
+/// (one per key, where its request is audited), each completed with what its read found.
+async fn visit<T: Batched>(
+    state: &State,
+    keys: Vec<T::Key>,
+    events: Vec<Option<NewAuditEvent>>,
+) -> Vec<Answer<T>> {
+    let recording: Vec<bool> = events.iter().map(Option::is_some).collect();
+    let found = if recording.contains(&true) {
+        state
+            .read_recording(move |c| {
+                let found = find_all::<T>(c, &keys)?;
+                let completed: Vec<NewAuditEvent> = events
+                    .iter()
+                    .zip(&found)
+                    .filter_map(|(event, record)| {
+                        let mut event = event.clone()?;
+                        crate::audit::finish_read(&mut event, record.as_ref());
+                        Some(event)
+                    })
+                    .collect();
+                audit::record(c, &completed)
+                    .map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
+                Ok(found)
+            })
+            .await
+    } else {
+        state.read(move |c| find_all::<T>(c, &keys)).await
+    };
+    match found {
+        Ok(found) => found
+            .into_iter()
+            .zip(recording)
+            .map(|(record, recorded)| (record.ok_or(ApiError::NotFound), recorded))
+            .collect(),
+        Err(e) => recording.iter().map(|_| (Err(e.clone()), false)).collect(),
+    }
+}
+
+/// The records `keys` name, in their order (`None` where one is not found): one read alone,
+/// several as a batch.
+fn find_all<T: Batched>(conn: &mut DbConnection, keys: &[T::Key]) -> StoreResult<Vec<Option<T>>> {
+    match keys {
+        [key] => match T::find(conn, *key) {
+            Ok(record) => Ok(vec![Some(record)]),
+            Err(StoreError::NotFound) => Ok(vec![None]),
+            Err(e) => Err(e),
+        },
+        _ => T::find_each(conn, keys),
+    }
 }
 
 /// When a read that went alone is done (or dropped: the client went away), the reads of its
@@ -176,26 +259,18 @@ impl<T: Batched> Drop for HandOver<T> {
 /// Sends the waiting reads of one kind to the database, batch after batch, until none wait.
 async fn run_batches<T: Batched>(state: State) {
     loop {
-        let batch = T::pending().with_borrow_mut(|p| {
+        let mut batch = T::pending().with_borrow_mut(|p| {
             p.busy = !p.waiting.is_empty();
             std::mem::take(&mut p.waiting)
         });
         if batch.is_empty() {
             return;
         }
-        let keys: Vec<T::Key> = batch.iter().map(|w| w.key).collect();
-        let found = state.read(move |c| T::find_each(c, &keys)).await;
-        match found {
-            Ok(found) => {
-                for (waiter, record) in batch.into_iter().zip(found) {
-                    let _ = waiter.answer.send(record.ok_or(ApiError::NotFound));
-                }
-            }
-            Err(e) => {
-                for waiter in batch {
-                    let _ = waiter.answer.send(Err(e.clone()));
-                }
-            }
+        let (keys, events): (Vec<T::Key>, Vec<Option<NewAuditEvent>>) =
+            batch.iter_mut().map(|w| (w.key, w.event.take())).unzip();
+        let answers = visit::<T>(&state, keys, events).await;
+        for (waiter, answer) in batch.into_iter().zip(answers) {
+            let _ = waiter.answer.send(answer);
         }
     }
 }

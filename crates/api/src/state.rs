@@ -64,11 +64,41 @@ impl AppState {
         T: Traced + Send + 'static,
         F: Fn(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
+        let value = self.read_pooled(f).await?;
+        audit::touched(&value);
+        Ok(value)
+    }
+
+    /// Runs a read that records audit events after it (`f` reads, then inserts the events its
+    /// read completed: `coalesce::find`), so that the events are durable when it returns: on
+    /// SQLite as one job of the writer thread (one trip from the executor and back, one commit
+    /// shared with the other jobs of its batch), on PostgreSQL as [`AppState::read`] runs a
+    /// read, with the events' one INSERT as its last statement (atomic on its own, so no
+    /// transaction around them). `f` must fail with [`StoreError::ConnectionLost`] only before
+    /// its events were sent: such a run is tried again, as a read is.
+    pub async fn read_recording<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        if self.db.writer().is_some() {
+            return self.write_in(f, true).await;
+        }
+        self.read_pooled(f).await
+    }
+
+    /// Runs `f` on a pooled connection on the blocking pool, again on another connection while
+    /// it meets closed ones (see [`AppState::read`]).
+    async fn read_pooled<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
         let _turn = self.turn().await?;
         let db = self.db.clone();
         // What persistence logs on the blocking thread stays in the request's span.
         let span = tracing::Span::current();
-        let value = web::block(move || {
+        Ok(web::block(move || {
             let _request = span.enter();
             let mut result = db.read(&f);
             for _ in 0..db.pool_size() {
@@ -79,9 +109,7 @@ impl AppState {
             }
             result
         })
-        .await??;
-        audit::touched(&value);
-        Ok(value)
+        .await??)
     }
 
     /// Runs the request's change as a write transaction: on SQLite through the group-commit
@@ -141,7 +169,7 @@ impl AppState {
                 false,
             )
             .await?;
-        audit::change_committed();
+        audit::recorded();
         audit::touched(&value);
         Ok(value)
     }

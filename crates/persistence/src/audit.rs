@@ -329,35 +329,41 @@ mod sqlite_counter {
 }
 use sqlite_counter::sqlite_sequence;
 
+/// Where SQLite's chain ends: the last id given, the last position and its hash.
+#[derive(Debug, Clone)]
+struct ChainEnd {
+    id: i64,
+    seq: i64,
+    hash: String,
+}
+
+thread_local! {
+    /// The chain's end as the last [`record_sealed`] of the writer's current transaction left
+    /// it, with that transaction's number (`writer::current_transaction`): the next jobs of
+    /// the same transaction continue from it without reading it again.
+    static CHAIN_END: std::cell::RefCell<Option<(u64, ChainEnd)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// SQLite: inserts `events` sealed (see [`record`]). Every statement here is static, so SQLite
 /// keeps it prepared: one row at a time costs less than parsing a new multi-row INSERT.
 fn record_sealed(
     conn: &mut DbConnection,
     events: &[NewAuditEvent],
 ) -> Result<Vec<i64>, StoreError> {
+    let transaction = crate::writer::current_transaction();
+    let known = CHAIN_END.with_borrow(|end| match (end, transaction) {
+        (Some((t, end)), Some(now)) if *t == now => Some(end.clone()),
+        _ => None,
+    });
+    let end = match known {
+        Some(end) => end,
+        None => chain_end(conn)?,
+    };
     let DbConnection::Sqlite(c) = conn else {
         return record_unsealed(conn, events);
     };
-    // Events an older version left unsealed come first in the chain.
-    let unsealed: Option<i64> = audit_events::table
-        .filter(audit_events::seq.is_null())
-        .select(audit_events::id)
-        .first(c)
-        .optional()?;
-    if unsealed.is_some() {
-        seal(conn, usize::MAX)?;
-    }
-    let (mut seq, mut prev) = tip(conn)?;
-    let DbConnection::Sqlite(c) = conn else {
-        return record_unsealed(conn, events);
-    };
-    // AUTOINCREMENT's counter: the highest id ever given (a pruned id is never given again).
-    let highest: Option<i64> = sqlite_sequence::table
-        .filter(sqlite_sequence::name.eq("audit_events"))
-        .select(sqlite_sequence::seq)
-        .first(c)
-        .optional()?;
-    let mut id = highest.unwrap_or(0);
+    let (mut id, mut seq, mut prev) = (end.id, end.seq, end.hash);
     let mut ids = Vec::with_capacity(events.len());
     for e in events {
         id += 1;
@@ -404,7 +410,45 @@ fn record_sealed(
         }
         ids.push(id);
     }
+    if let Some(transaction) = transaction {
+        let end = ChainEnd {
+            id,
+            seq,
+            hash: prev,
+        };
+        CHAIN_END.with_borrow_mut(|kept| *kept = Some((transaction, end)));
+    }
     Ok(ids)
+}
+
+/// Drops the kept chain end: a write other than [`record_sealed`]'s moved it.
+fn forget_chain_end() {
+    CHAIN_END.with_borrow_mut(|kept| *kept = None);
+}
+
+/// SQLite: where the chain ends now, read from the database, with the events an older version
+/// left unsealed sealed first (they come first in the chain).
+fn chain_end(conn: &mut DbConnection) -> Result<ChainEnd, StoreError> {
+    let unsealed: Option<i64> = crate::on_backend!(conn, |c| audit_events::table
+        .filter(audit_events::seq.is_null())
+        .select(audit_events::id)
+        .first(c)
+        .optional())?;
+    if unsealed.is_some() {
+        seal(conn, usize::MAX)?;
+    }
+    let (seq, hash) = tip(conn)?;
+    // AUTOINCREMENT's counter: the highest id ever given (a pruned id is never given again).
+    let highest: Option<i64> = crate::on_backend!(conn, |c| sqlite_sequence::table
+        .filter(sqlite_sequence::name.eq("audit_events"))
+        .select(sqlite_sequence::seq)
+        .first(c)
+        .optional())?;
+    Ok(ChainEnd {
+        id: highest.unwrap_or(0),
+        seq,
+        hash,
+    })
 }
 
 /// An event's stored columns.
@@ -432,6 +476,7 @@ pub fn record_unsealed(
     conn: &mut DbConnection,
     events: &[NewAuditEvent],
 ) -> Result<Vec<i64>, StoreError> {
+    forget_chain_end();
     let rows: Vec<EventRow<'_>> = events.iter().map(event_row).collect();
     if let DbConnection::Postgresql(c) = conn {
         return insert_unsealed_pg(c, &rows);
@@ -694,6 +739,7 @@ const SEAL_LOCK: i64 = 0x61_75_64_69_74;
 /// advisory lock first, so two sealers never link the same tip twice (and the unique index on
 /// `seq` would refuse it if they did).
 pub fn seal(conn: &mut DbConnection, max: usize) -> Result<usize, StoreError> {
+    forget_chain_end();
     atomic(conn, |conn| {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         if let DbConnection::Postgresql(c) = conn {
@@ -980,6 +1026,7 @@ pub struct Pruned {
 /// holds the `audit_prune_permit` row (inserted first, deleted last: no other transaction ever
 /// sees it). Run it in a write ([`crate::Database::write`]).
 pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
+    forget_chain_end();
     let before = to_db(before);
     atomic(conn, |conn| {
         let (anchor_seq, _) = anchor(conn)?;

@@ -28,6 +28,36 @@ pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_mill
 /// without bound.
 pub const QUEUE_LEN: usize = 16_384;
 
+thread_local! {
+    /// On the writer thread, a number naming the write transaction open now and what it has
+    /// written so far (0 outside one, and on every other thread): a new one at every `BEGIN`
+    /// and whenever a job's changes are rolled back, never one given before. A value read
+    /// inside the transaction and kept with the number it was read under is still what the
+    /// database holds while the number is the same (no other writer can run meanwhile, in this
+    /// process or another).
+    static TRANSACTION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The last number given on this thread.
+    static LAST_GIVEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The writer transaction open on this thread and what it has written so far, or `None`
+/// outside the writer's transactions (see `TRANSACTION`).
+pub(crate) fn current_transaction() -> Option<u64> {
+    Some(TRANSACTION.get()).filter(|t| *t != 0)
+}
+
+/// A new number for the writer's transaction (a new transaction, or one of whose jobs was
+/// rolled back); `open` false: none open any more.
+fn next_transaction(open: bool) {
+    if open {
+        let next = LAST_GIVEN.get().wrapping_add(1).max(1);
+        LAST_GIVEN.set(next);
+        TRANSACTION.set(next);
+    } else {
+        TRANSACTION.set(0);
+    }
+}
+
 /// A queued write: run inside a savepoint, then told whether the batch committed.
 trait Job: Send {
     /// Runs the work; `true` when it succeeded (its savepoint is kept).
@@ -172,6 +202,7 @@ fn writer_loop(mut conn: DbConnection, jobs: Receiver<Box<dyn Job>>) {
             }
             continue;
         }
+        next_transaction(true);
         for job in batch.iter_mut() {
             if exec(&mut conn, "SAVEPOINT job").is_err() {
                 continue;
@@ -179,6 +210,7 @@ fn writer_loop(mut conn: DbConnection, jobs: Receiver<Box<dyn Job>>) {
             let ok = job.run(&mut conn);
             if !ok {
                 let _ = exec(&mut conn, "ROLLBACK TO job");
+                next_transaction(true);
             }
             let _ = exec(&mut conn, "RELEASE job");
         }
@@ -186,6 +218,7 @@ fn writer_loop(mut conn: DbConnection, jobs: Receiver<Box<dyn Job>>) {
         if commit.is_err() {
             let _ = exec(&mut conn, "ROLLBACK");
         }
+        next_transaction(false);
         for job in batch {
             job.finish(commit.clone());
         }

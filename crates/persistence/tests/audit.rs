@@ -372,3 +372,62 @@ both_backends! {
         assert!(holders.len() <= 1, "two lease holders sealed: {holders:?}");
     };
 }
+
+/// SQLite keeps where the chain ends between the jobs of one writer transaction instead of
+/// reading it again for each: jobs that record in one transaction, one of them rolled back and
+/// one inserting unsealed events (as an older version did), still leave one chain that
+/// verifies, with ids in order and nothing left unsealed.
+#[test]
+fn sqlite_jobs_of_one_writer_transaction_continue_one_chain() {
+    let t = TestDb::sqlite().expect("sqlite test database");
+    let writer = t.db.writer().expect("SQLite has a writer thread").clone();
+    type Done = std::sync::mpsc::Receiver<Result<Vec<i64>, healthcare_persistence::StoreError>>;
+    let submit = |job: Box<
+        dyn FnOnce(
+                &mut healthcare_persistence::DbConnection,
+            ) -> Result<Vec<i64>, healthcare_persistence::StoreError>
+            + Send,
+    >|
+     -> Done {
+        let (tx, rx) = std::sync::mpsc::channel();
+        writer
+            .submit(job, move |result| {
+                let _ = tx.send(result);
+            })
+            .unwrap();
+        rx
+    };
+    // Holds the writer while the jobs below queue up, so they form its next batch: one
+    // transaction.
+    let blocker = submit(Box::new(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Ok(Vec::new())
+    }));
+    let first = submit(Box::new(|c| audit::record(c, &[event(1), event(2)])));
+    let rolled_back = submit(Box::new(|c| {
+        audit::record(c, &[event(3)])?;
+        Err(healthcare_persistence::StoreError::Busy)
+    }));
+    let after_rollback = submit(Box::new(|c| audit::record(c, &[event(4)])));
+    let unsealed = submit(Box::new(|c| audit::record_unsealed(c, &[event(5)])));
+    let last = submit(Box::new(|c| audit::record(c, &[event(6), event(7)])));
+    blocker.recv().unwrap().unwrap();
+    let mut ids = first.recv().unwrap().unwrap();
+    assert!(rolled_back.recv().unwrap().is_err());
+    ids.extend(after_rollback.recv().unwrap().unwrap());
+    ids.extend(unsealed.recv().unwrap().unwrap());
+    ids.extend(last.recv().unwrap().unwrap());
+    assert_eq!(ids.len(), 6);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(t.db.read(audit::unsealed).unwrap(), 0);
+    assert_eq!(verify(&t.db).unwrap(), 6);
+    // The next transaction continues the same chain, also after another process wrote to it
+    // in between (a second `Database` on the file has its own writer thread and connection).
+    t.db.write(|c| audit::record(c, &[event(8)])).unwrap();
+    let other = Database::connect(&DbConfig::new(t.url.clone())).unwrap();
+    other.write(|c| audit::record(c, &[event(9)])).unwrap();
+    t.db.write(|c| audit::record(c, &[event(10)])).unwrap();
+    other.write(|c| audit::record(c, &[event(11)])).unwrap();
+    assert_eq!(verify(&t.db).unwrap(), 10);
+    assert_eq!(t.db.read(audit::head).unwrap().0, 10);
+}

@@ -97,8 +97,9 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let mid = MappingId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Mapping);
-    let mapping = coalesce::find::<Mapping>(&state, (mid, scope)).await?;
+    // Checked before the read: the read records the request's audit event with what it found.
     allow(&actor, Action::Read, &Target::Mapping)?;
+    let mapping = coalesce::find::<Mapping>(&state, (mid, scope)).await?;
     Ok(HttpResponse::Ok().json(mapping))
 }
 

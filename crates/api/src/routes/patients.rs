@@ -67,8 +67,9 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let pid = PatientId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Patient);
-    let patient = coalesce::find::<Patient>(&state, (pid, scope)).await?;
+    // Checked before the read: the read records the request's audit event with what it found.
     allow(&actor, Action::Read, &Target::Patient)?;
+    let patient = coalesce::find::<Patient>(&state, (pid, scope)).await?;
     Ok(HttpResponse::Ok().json(patient))
 }
 
