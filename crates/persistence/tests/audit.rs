@@ -381,14 +381,10 @@ both_backends! {
 fn sqlite_jobs_of_one_writer_transaction_continue_one_chain() {
     let t = TestDb::sqlite().expect("sqlite test database");
     let writer = t.db.writer().expect("SQLite has a writer thread").clone();
-    type Done = std::sync::mpsc::Receiver<Result<Vec<i64>, healthcare_persistence::StoreError>>;
-    let submit = |job: Box<
-        dyn FnOnce(
-                &mut healthcare_persistence::DbConnection,
-            ) -> Result<Vec<i64>, healthcare_persistence::StoreError>
-            + Send,
-    >|
-     -> Done {
+    type Written = Result<Vec<i64>, healthcare_persistence::StoreError>;
+    type Done = std::sync::mpsc::Receiver<Written>;
+    type Job = Box<dyn FnOnce(&mut healthcare_persistence::DbConnection) -> Written + Send>;
+    let submit = |job: Job| -> Done {
         let (tx, rx) = std::sync::mpsc::channel();
         writer
             .submit(job, move |result| {
