@@ -388,6 +388,12 @@ pub fn attempted_username(username: &str) {
 /// audited and has not recorded it yet (one event per request). The write adds what it returns
 /// ([`finish_change`]).
 pub fn change_event() -> Option<(NewAuditEvent, bool)> {
+    unrecorded_event().map(|(event, id)| (event, id == IdFrom::Created))
+}
+
+/// The current request's event as its route's success would record it, with where its record
+/// id comes from, if the request is audited and has not recorded its event yet.
+fn unrecorded_event() -> Option<(NewAuditEvent, IdFrom)> {
     TRACE
         .try_with(|trace| {
             let trace = trace.borrow();
@@ -395,7 +401,7 @@ pub fn change_event() -> Option<(NewAuditEvent, bool)> {
                 let mut event = trace.event.clone();
                 event.status = trace.success;
                 event.action = trace.rule.action;
-                (event, trace.rule.id == IdFrom::Created)
+                (event, trace.rule.id)
             })
         })
         .ok()
@@ -420,18 +426,7 @@ pub fn finish_change<T: Traced>(event: &mut NewAuditEvent, created: bool, value:
 /// made every check that could refuse the request before the read: what the read found is then
 /// what the request answers.
 pub fn read_event() -> Option<NewAuditEvent> {
-    TRACE
-        .try_with(|trace| {
-            let trace = trace.borrow();
-            (!trace.recorded).then(|| {
-                let mut event = trace.event.clone();
-                event.status = trace.success;
-                event.action = trace.rule.action;
-                event
-            })
-        })
-        .ok()
-        .flatten()
+    unrecorded_event().map(|(event, _)| event)
 }
 
 /// Completes a read's event with what the read found, inside the visit that writes it: the

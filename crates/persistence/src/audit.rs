@@ -505,46 +505,106 @@ pub fn record_unsealed(
     Ok(inserted.into_iter().map(|(id, _)| id).collect())
 }
 
-#[derive(QueryableByName)]
-struct InsertedId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
 /// PostgreSQL: the events and their patient index rows in one statement (one round trip, and
 /// no transaction of its own needed: a statement is atomic), the columns bound as arrays.
+/// The statement's text never changes, so it is prepared once per connection and found again
+/// by its type ([`InsertEventsPg`]); as `sql_query` it was parsed and planned for every batch.
 fn insert_unsealed_pg(
     c: &mut diesel::PgConnection,
     rows: &[EventRow<'_>],
 ) -> Result<Vec<i64>, StoreError> {
-    use diesel::sql_types::{Array, Nullable as N};
-    let column = |f: fn(&EventRow<'_>) -> Option<String>| -> Vec<Option<String>> {
-        rows.iter().map(f).collect()
+    let owned = |f: for<'a> fn(&'a EventRow<'a>) -> Option<&'a str>| -> Vec<Option<String>> {
+        rows.iter().map(|r| f(r).map(str::to_owned)).collect()
     };
-    let ids: Vec<InsertedId> = diesel::sql_query(
-        "WITH e AS (INSERT INTO audit_events (at, actor, actor_role, attempted_username, client, \
-         request_id, action, resource, resource_id, patients, query, status) \
-         SELECT * FROM UNNEST($1::timestamp[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::int[]) \
-         RETURNING id, patients), \
-         i AS (INSERT INTO audit_event_patients (patient_id, event_id) \
-         SELECT p::bigint, e.id FROM e, jsonb_array_elements_text(e.patients::jsonb) AS p) \
-         SELECT id FROM e ORDER BY id",
-    )
-    .bind::<Array<diesel::sql_types::Timestamp>, _>(rows.iter().map(|r| r.at).collect::<Vec<_>>())
-    .bind::<Array<N<BigInt>>, _>(rows.iter().map(|r| r.actor).collect::<Vec<_>>())
-    .bind::<Array<N<Text>>, _>(column(|r| r.actor_role.map(str::to_owned)))
-    .bind::<Array<N<Text>>, _>(column(|r| r.attempted_username.map(str::to_owned)))
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.client).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.request_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.action).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.resource).collect::<Vec<_>>())
-    .bind::<Array<N<BigInt>>, _>(rows.iter().map(|r| r.resource_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.patients.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.query.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.status).collect::<Vec<_>>())
-    .load(c)?;
-    Ok(ids.into_iter().map(|r| r.id).collect())
+    let text = |f: for<'a> fn(&'a EventRow<'a>) -> &'a str| -> Vec<String> {
+        rows.iter().map(|r| f(r).to_owned()).collect()
+    };
+    let insert = InsertEventsPg {
+        at: rows.iter().map(|r| r.at).collect(),
+        actor: rows.iter().map(|r| r.actor).collect(),
+        actor_role: owned(|r| r.actor_role),
+        attempted_username: owned(|r| r.attempted_username),
+        client: text(|r| r.client),
+        request_id: text(|r| r.request_id),
+        action: text(|r| r.action),
+        resource: text(|r| r.resource),
+        resource_id: rows.iter().map(|r| r.resource_id).collect(),
+        patients: text(|r| r.patients.as_str()),
+        query: text(|r| r.query.as_str()),
+        status: rows.iter().map(|r| r.status).collect(),
+    };
+    Ok(insert.load::<i64>(c)?)
+}
+
+/// The statement of [`insert_unsealed_pg`], with its twelve columns bound as arrays.
+struct InsertEventsPg {
+    at: Vec<NaiveDateTime>,
+    actor: Vec<Option<i64>>,
+    actor_role: Vec<Option<String>>,
+    attempted_username: Vec<Option<String>>,
+    client: Vec<String>,
+    request_id: Vec<String>,
+    action: Vec<String>,
+    resource: Vec<String>,
+    resource_id: Vec<Option<i64>>,
+    patients: Vec<String>,
+    query: Vec<String>,
+    status: Vec<i32>,
+}
+
+impl diesel::query_builder::QueryId for InsertEventsPg {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for InsertEventsPg {
+    type SqlType = BigInt;
+}
+
+impl RunQueryDsl<diesel::PgConnection> for InsertEventsPg {}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertEventsPg {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Nullable as N};
+        out.push_sql(
+            "WITH e AS (INSERT INTO audit_events (at, actor, actor_role, attempted_username, \
+             client, request_id, action, resource, resource_id, patients, query, status) \
+             SELECT * FROM UNNEST(",
+        );
+        out.push_bind_param::<Array<Timestamp>, _>(&self.at)?;
+        out.push_sql("::timestamp[], ");
+        out.push_bind_param::<Array<N<BigInt>>, _>(&self.actor)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<N<Text>>, _>(&self.actor_role)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<N<Text>>, _>(&self.attempted_username)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.client)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.request_id)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.action)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.resource)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<N<BigInt>>, _>(&self.resource_id)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.patients)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.query)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Integer>, _>(&self.status)?;
+        out.push_sql(
+            "::int[]) RETURNING id, patients), \
+             i AS (INSERT INTO audit_event_patients (patient_id, event_id) \
+             SELECT p::bigint, e.id FROM e, jsonb_array_elements_text(e.patients::jsonb) AS p) \
+             SELECT id FROM e ORDER BY id",
+        );
+        Ok(())
+    }
 }
 
 /// One stored event, as [`verify`], [`export`] and [`seal`] read it.
@@ -746,6 +806,12 @@ pub fn seal(conn: &mut DbConnection, max: usize) -> Result<usize, StoreError> {
             diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
                 .bind::<BigInt, _>(SEAL_LOCK)
                 .execute(c)?;
+            // The unsealed index keeps an entry for every event sealed since the last VACUUM
+            // (sealing updates the row). A plain index scan marks the entries of dead rows so
+            // the next pass skips them; a bitmap scan, which the planner picks for its small
+            // estimate, never does and rereads them all: 18 ms instead of 1 ms per pass at
+            // 150,000 events (EXPLAIN ANALYZE, docs/performance.md).
+            diesel::sql_query("SET LOCAL enable_bitmapscan = off").execute(c)?;
         }
         let rest = match conn {
             DbConnection::Sqlite(_) => "WHERE seq IS NULL ORDER BY id LIMIT ?",
