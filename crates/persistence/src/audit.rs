@@ -513,57 +513,53 @@ fn insert_unsealed_pg(
     c: &mut diesel::PgConnection,
     rows: &[EventRow<'_>],
 ) -> Result<Vec<i64>, StoreError> {
-    let owned = |f: for<'a> fn(&'a EventRow<'a>) -> Option<&'a str>| -> Vec<Option<String>> {
-        rows.iter().map(|r| f(r).map(str::to_owned)).collect()
-    };
-    let text = |f: for<'a> fn(&'a EventRow<'a>) -> &'a str| -> Vec<String> {
-        rows.iter().map(|r| f(r).to_owned()).collect()
-    };
     let insert = InsertEventsPg {
         at: rows.iter().map(|r| r.at).collect(),
         actor: rows.iter().map(|r| r.actor).collect(),
-        actor_role: owned(|r| r.actor_role),
-        attempted_username: owned(|r| r.attempted_username),
-        client: text(|r| r.client),
-        request_id: text(|r| r.request_id),
-        action: text(|r| r.action),
-        resource: text(|r| r.resource),
+        actor_role: rows.iter().map(|r| r.actor_role).collect(),
+        attempted_username: rows.iter().map(|r| r.attempted_username).collect(),
+        client: rows.iter().map(|r| r.client).collect(),
+        request_id: rows.iter().map(|r| r.request_id).collect(),
+        action: rows.iter().map(|r| r.action).collect(),
+        resource: rows.iter().map(|r| r.resource).collect(),
         resource_id: rows.iter().map(|r| r.resource_id).collect(),
-        patients: text(|r| r.patients.as_str()),
-        query: text(|r| r.query.as_str()),
+        patients: rows.iter().map(|r| r.patients.as_str()).collect(),
+        query: rows.iter().map(|r| r.query.as_str()).collect(),
         status: rows.iter().map(|r| r.status).collect(),
     };
     Ok(insert.load::<i64>(c)?)
 }
 
-/// The statement of [`insert_unsealed_pg`], with its twelve columns bound as arrays.
-struct InsertEventsPg {
+/// The statement of [`insert_unsealed_pg`], with its twelve columns bound as arrays (borrowed
+/// from the rows: nothing is copied to bind them).
+struct InsertEventsPg<'a> {
     at: Vec<NaiveDateTime>,
     actor: Vec<Option<i64>>,
-    actor_role: Vec<Option<String>>,
-    attempted_username: Vec<Option<String>>,
-    client: Vec<String>,
-    request_id: Vec<String>,
-    action: Vec<String>,
-    resource: Vec<String>,
+    actor_role: Vec<Option<&'a str>>,
+    attempted_username: Vec<Option<&'a str>>,
+    client: Vec<&'a str>,
+    request_id: Vec<&'a str>,
+    action: Vec<&'a str>,
+    resource: Vec<&'a str>,
     resource_id: Vec<Option<i64>>,
-    patients: Vec<String>,
-    query: Vec<String>,
+    patients: Vec<&'a str>,
+    query: Vec<&'a str>,
     status: Vec<i32>,
 }
 
-impl diesel::query_builder::QueryId for InsertEventsPg {
-    type QueryId = Self;
+/// The statement's text is the same for every value, so one type names it in the cache.
+impl diesel::query_builder::QueryId for InsertEventsPg<'_> {
+    type QueryId = InsertEventsPg<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl diesel::query_builder::Query for InsertEventsPg {
+impl diesel::query_builder::Query for InsertEventsPg<'_> {
     type SqlType = BigInt;
 }
 
-impl RunQueryDsl<diesel::PgConnection> for InsertEventsPg {}
+impl RunQueryDsl<diesel::PgConnection> for InsertEventsPg<'_> {}
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertEventsPg {
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertEventsPg<'_> {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
