@@ -4,7 +4,9 @@
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id;
-use crate::routes::{appointments, auth, availability, doctors, health, mappings, patients, users};
+use crate::routes::{
+    appointments, auth, availability, doctors, health, mappings, patients, users, webhooks,
+};
 use crate::state::{hashing_slots, AppState, Settings};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -25,6 +27,8 @@ pub struct Application {
     server: Server,
     db: Arc<Database>,
     throttle_window: chrono::Duration,
+    webhooks: crate::dispatch::DeliverySettings,
+    dispatch: Arc<tokio::sync::Notify>,
 }
 
 /// Opens the database, applies migrations and loads (or creates) the signing key.
@@ -52,6 +56,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
     }
     Ok(AppState {
         db: Arc::new(db),
+        dispatch: Default::default(),
         keys: Keys::from_secret(secret.as_bytes()),
         settings: Settings {
             access_ttl: config.access_ttl,
@@ -66,6 +71,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
                 .filter(|u| !u.is_empty()),
             body_timeout: std::time::Duration::from_secs(config.body_timeout),
             throttle: config.throttle.clone(),
+            webhooks: config.webhooks,
         },
         callers: Default::default(),
         tokens: Default::default(),
@@ -80,6 +86,7 @@ impl Application {
     pub fn build(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let state = web::Data::new(open_state(config)?);
         let db = state.db.clone();
+        let dispatch = state.dispatch.clone();
         let throttle_window = crate::routes::auth::longest_throttle_window(&state);
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
@@ -109,6 +116,8 @@ impl Application {
             server,
             db,
             throttle_window,
+            webhooks: config.webhooks.delivery(),
+            dispatch,
         })
     }
 
@@ -142,9 +151,12 @@ impl Application {
                 }
             }
         });
-        // Background tasks with a lease in the database: the audit sealer.
+        // Background tasks: the audit sealer and the reminder scheduler (each under a lease in
+        // the database), and the webhook dispatcher (every process; deliveries are leased).
         let mut tasks = crate::tasks::Tasks::new();
         tasks.spawn_sealer(self.db.clone());
+        tasks.spawn_reminders(self.db.clone());
+        tasks.spawn_dispatcher(self.db.clone(), self.webhooks, self.dispatch.clone());
         let served = self.server.await;
         // Stopped (SIGTERM, Ctrl-C): the tasks finish their pass and give their leases up.
         tasks.stop().await;
@@ -302,6 +314,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(crate::routes::audit::access_log)),
             )
             .service(resource("/api/audit/").route(web::get().to(crate::routes::audit::list)))
+            .service(
+                resource("/api/webhooks/")
+                    .route(web::get().to(webhooks::list))
+                    .route(web::post().to(webhooks::create)),
+            )
+            .service(
+                resource("/api/webhooks/{id}/")
+                    .route(web::get().to(webhooks::get))
+                    .route(web::patch().to(webhooks::update))
+                    .route(web::delete().to(webhooks::deactivate)),
+            )
+            .service(resource("/api/webhooks/{id}/ping/").route(web::post().to(webhooks::ping)))
+            .service(
+                resource("/api/webhooks/{id}/rotate-secret/")
+                    .route(web::post().to(webhooks::rotate_secret)),
+            )
+            .service(
+                resource("/api/webhooks/{id}/deliveries/")
+                    .route(web::get().to(webhooks::deliveries)),
+            )
+            .service(
+                resource("/api/webhooks/{id}/deliveries/{delivery_id}/retry/")
+                    .route(web::post().to(webhooks::retry)),
+            )
             .service(
                 resource("/api/users/")
                     .route(web::get().to(users::list))

@@ -223,6 +223,42 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
     ),
     ("auth_me", None),
     ("audit_list", Some(rule(List, Resource::Audit, Nothing))),
+    (
+        "webhooks_list",
+        Some(rule(List, Resource::Webhook, Nothing)),
+    ),
+    (
+        "webhooks_create",
+        Some(rule(Create, Resource::Webhook, Created)),
+    ),
+    (
+        "webhooks_get",
+        Some(rule(Read, Resource::Webhook, Path("id"))),
+    ),
+    (
+        "webhooks_update",
+        Some(rule(Update, Resource::Webhook, Path("id"))),
+    ),
+    (
+        "webhooks_deactivate",
+        Some(rule(Archive, Resource::Webhook, Path("id"))),
+    ),
+    (
+        "webhooks_ping",
+        Some(rule(Update, Resource::Webhook, Path("id"))),
+    ),
+    (
+        "webhooks_rotate_secret",
+        Some(rule(Update, Resource::Webhook, Path("id"))),
+    ),
+    (
+        "webhooks_deliveries",
+        Some(rule(List, Resource::Webhook, Path("id"))),
+    ),
+    (
+        "webhooks_retry",
+        Some(rule(Update, Resource::Webhook, Path("id"))),
+    ),
     ("health", None),
     ("ready", None),
 ];
@@ -740,6 +776,12 @@ mod traced {
     impl Traced for Slot {}
     impl Traced for healthcare_persistence::audit::AuditEvent {}
     impl Traced for healthcare_persistence::audit_log::AccessEntry {}
+    impl Traced for healthcare_domain::Webhook {
+        fn record_id(&self) -> Option<i64> {
+            Some(self.id)
+        }
+    }
+    impl Traced for healthcare_domain::Delivery {}
     impl Traced for () {}
     impl Traced for bool {}
     impl Traced for usize {}

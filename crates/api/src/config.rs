@@ -180,6 +180,48 @@ pub struct Config {
     /// Login throttling and registration throttling limits.
     #[command(flatten)]
     pub throttle: ThrottleConfig,
+    /// Webhook deliveries.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// Webhook deliveries (docs/notifications.md).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WebhookConfig {
+    /// Let subscriptions target loopback, private and link-local addresses (refused by
+    /// default: they are how a request forger reaches internal services).
+    #[arg(long, env = "HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub webhook_allow_private: bool,
+    /// Factor on every wait of the retry schedule and on its 24-hour window (1 in production;
+    /// for tests and staging, e.g. 0.001).
+    #[arg(long, env = "HEALTHCARE_WEBHOOK_BACKOFF_SCALE", default_value_t = 1.0, value_parser = backoff_scale, global = true)]
+    pub webhook_backoff_scale: f64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            webhook_allow_private: false,
+            webhook_backoff_scale: 1.0,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// The dispatcher's settings.
+    pub fn delivery(&self) -> crate::dispatch::DeliverySettings {
+        crate::dispatch::DeliverySettings {
+            allow_private: self.webhook_allow_private,
+            backoff_scale: self.webhook_backoff_scale,
+        }
+    }
+}
+
+fn backoff_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("{s:?} is not a factor in (0, 1]")),
+    }
 }
 
 /// Login and registration throttling (docs/security.md).
@@ -269,6 +311,7 @@ impl Config {
             public_url: None,
             body_timeout: 10,
             throttle: ThrottleConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

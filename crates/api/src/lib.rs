@@ -9,6 +9,8 @@ pub mod callers;
 pub mod cli;
 pub mod coalesce;
 pub mod config;
+pub mod dispatch;
+pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
@@ -18,6 +20,7 @@ pub mod request_id;
 pub mod routes;
 pub mod state;
 pub mod tasks;
+pub mod webhook_signing;
 
 pub use app::Application;
 pub use config::{Cli, Command, Config};

@@ -305,6 +305,8 @@ impl Modify for RequestIds {
         routes::appointments::list, routes::appointments::create, routes::appointments::get, routes::appointments::update, routes::appointments::archive,
         routes::users::list, routes::users::create, routes::users::get, routes::users::update,
         routes::audit::list, routes::audit::access_log,
+        routes::webhooks::list, routes::webhooks::create, routes::webhooks::get, routes::webhooks::update, routes::webhooks::deactivate,
+        routes::webhooks::ping, routes::webhooks::rotate_secret, routes::webhooks::deliveries, routes::webhooks::retry,
         routes::health::health, routes::health::ready,
     ),
     components(schemas(healthcare_domain::FieldErrors, crate::bodies::Detail)),
@@ -315,6 +317,7 @@ impl Modify for RequestIds {
         (name = "availability", description = "Doctors' working hours, time off and free slots"), (name = "mappings", description = "Doctor-patient assignments"),
         (name = "appointments"), (name = "users", description = "Accounts (admin only)"),
         (name = "audit", description = "The audit trail: who saw or changed which patient's data"),
+        (name = "webhooks", description = "Signed webhook subscriptions and their delivery log (admin only)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -27,12 +27,17 @@ pub struct Settings {
     pub body_timeout: std::time::Duration,
     /// Login and registration throttling limits.
     pub throttle: crate::config::ThrottleConfig,
+    /// Webhook deliveries.
+    pub webhooks: crate::config::WebhookConfig,
 }
 
 /// Shared application state.
 pub struct AppState {
     /// The database.
     pub db: Arc<Database>,
+    /// Wakes this process's webhook dispatcher after a change committed (it may have written
+    /// outbox events).
+    pub dispatch: Arc<tokio::sync::Notify>,
     /// JWT keys.
     pub keys: Keys,
     /// Settings.
@@ -171,6 +176,7 @@ impl AppState {
             .await?;
         audit::recorded();
         audit::touched(&value);
+        self.dispatch.notify_one();
         Ok(value)
     }
 

@@ -5,8 +5,9 @@
 //! the blocking pool. A task that must run in one process at a time holds a lease in the
 //! database (`healthcare_persistence::leases`) and renews it on every pass.
 
+use crate::dispatch::{DeliverySettings, Dispatcher};
 use actix_web::web;
-use healthcare_persistence::{audit, leases, Database, DbConnection, StoreError};
+use healthcare_persistence::{audit, leases, outbox, Database, DbConnection, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -15,6 +16,16 @@ use tokio::sync::watch;
 pub const SEAL_EVERY: Duration = Duration::from_millis(500);
 /// How long the sealer's lease lasts without renewal: another process takes over after it.
 pub const SEALER_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(10);
+/// How often the dispatcher looks for due deliveries when nothing woke it.
+pub const DISPATCH_EVERY: Duration = Duration::from_millis(250);
+/// How often due reminders are queued.
+pub const REMIND_EVERY: Duration = Duration::from_secs(15);
+/// The reminder scheduler's lease: one process queues reminders at a time.
+pub const REMINDER_LEASE: &str = "reminders";
+/// How long the reminder scheduler's lease lasts without renewal.
+pub const REMINDER_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
+/// Most reminders one pass queues.
+pub const REMINDER_BATCH: i64 = 500;
 /// Most events one sealing pass links (one write transaction; a full pass is followed by the
 /// next at once, so the chain keeps up with any load while the writer serves other work between
 /// passes).
@@ -26,7 +37,12 @@ type Pass = Arc<dyn Fn(&mut DbConnection) -> Result<usize, StoreError> + Send + 
 
 /// Runs `pass` as a write transaction: on SQLite through the writer thread, waiting on the
 /// executor; on PostgreSQL on the blocking pool.
-async fn write(db: &Arc<Database>, pass: Pass) -> Result<usize, String> {
+pub(crate) async fn write<T, F>(db: &Arc<Database>, pass: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send + Sync + 'static,
+{
+    let pass = Arc::new(pass);
     if let Some(writer) = db.writer() {
         let (reply, answer) = tokio::sync::oneshot::channel();
         writer
@@ -101,7 +117,8 @@ impl Tasks {
                     }
                 }
                 behind = false;
-                match write(&db, pass.clone()).await {
+                let this = pass.clone();
+                match write(&db, move |c| this(c)).await {
                     Ok(0) => {}
                     Ok(n) => {
                         behind = n >= full;
@@ -110,7 +127,7 @@ impl Tasks {
                     Err(e) => tracing::warn!(task = name, error = %e, "background task failed"),
                 }
             }
-            if let Err(e) = write(&db, on_stop).await {
+            if let Err(e) = write(&db, move |c| on_stop(c)).await {
                 tracing::warn!(task = name, error = %e, "background task did not stop cleanly");
             }
             tracing::info!(task = name, "background task stopped");
@@ -131,6 +148,76 @@ impl Tasks {
         let on_stop: Pass =
             Arc::new(move |c| leases::release(c, audit::SEALER_LEASE, &holder).map(usize::from));
         self.spawn("audit_sealer", db, (SEAL_EVERY, SEAL_BATCH), pass, on_stop);
+    }
+
+    /// Starts the reminder scheduler: under the lease [`REMINDER_LEASE`], every
+    /// [`REMIND_EVERY`] it queues the `appointment.reminder` events that are due
+    /// (`outbox::queue_reminders`).
+    pub fn spawn_reminders(&mut self, db: Arc<Database>) {
+        let holder = format!("pid {} #{:08x}", std::process::id(), rand::random::<u32>());
+        let pass_holder = holder.clone();
+        let pass: Pass = Arc::new(move |c| {
+            if !leases::take(c, REMINDER_LEASE, &pass_holder, REMINDER_LEASE_TTL)? {
+                return Ok(0);
+            }
+            outbox::queue_reminders(c, REMINDER_BATCH)
+        });
+        let on_stop: Pass =
+            Arc::new(move |c| leases::release(c, REMINDER_LEASE, &holder).map(usize::from));
+        self.spawn(
+            "reminders",
+            db,
+            (REMIND_EVERY, REMINDER_BATCH as usize),
+            pass,
+            on_stop,
+        );
+    }
+
+    /// Starts the webhook dispatcher (`crate::dispatch`): a pass at once when `wake` is
+    /// notified (a change committed in this process), else every [`DISPATCH_EVERY`] (events of
+    /// other processes, retries that fell due), and the next at once after a pass that sent
+    /// something.
+    pub fn spawn_dispatcher(
+        &mut self,
+        db: Arc<Database>,
+        settings: DeliverySettings,
+        wake: Arc<tokio::sync::Notify>,
+    ) {
+        let mut stopped = self.stop.subscribe();
+        let handle = actix_web::rt::spawn(async move {
+            let dispatcher = Dispatcher::new(settings);
+            let mut tick = actix_web::rt::time::interval(DISPATCH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut busy = false;
+            loop {
+                if !busy {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = wake.notified() => {}
+                        _ = stopped.changed() => break,
+                    }
+                } else if *stopped.borrow() {
+                    break;
+                }
+                busy = false;
+                match dispatcher.pass(&db).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        busy = true;
+                        tracing::info!(
+                            task = "webhook_dispatcher",
+                            items = n,
+                            "background task batch"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(task = "webhook_dispatcher", error = %e, "background task failed")
+                    }
+                }
+            }
+            tracing::info!(task = "webhook_dispatcher", "background task stopped");
+        });
+        self.running.push(("webhook_dispatcher", handle));
     }
 
     /// Tells every task to stop and waits until each has finished its pass and stopped.

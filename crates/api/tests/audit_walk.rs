@@ -220,6 +220,39 @@ const EXPECTED: &[(&str, Option<Event>)] = &[
     ),
     ("auth_me", None),
     ("audit_list", ev("list", "audit", NoId, NoPatients)),
+    ("webhooks_list", ev("list", "webhook", NoId, NoPatients)),
+    (
+        "webhooks_create",
+        ev("create", "webhook", Created, NoPatients),
+    ),
+    (
+        "webhooks_get",
+        ev("read", "webhook", Path("id"), NoPatients),
+    ),
+    (
+        "webhooks_update",
+        ev("update", "webhook", Path("id"), NoPatients),
+    ),
+    (
+        "webhooks_deactivate",
+        ev("archive", "webhook", Path("id"), NoPatients),
+    ),
+    (
+        "webhooks_ping",
+        ev("update", "webhook", Path("id"), NoPatients),
+    ),
+    (
+        "webhooks_rotate_secret",
+        ev("update", "webhook", Path("id"), NoPatients),
+    ),
+    (
+        "webhooks_deliveries",
+        ev("list", "webhook", Path("id"), NoPatients),
+    ),
+    (
+        "webhooks_retry",
+        ev("update", "webhook", Path("id"), NoPatients),
+    ),
     ("health", None),
     ("ready", None),
 ];
@@ -247,6 +280,8 @@ struct World {
     p2: i64,
     m2: i64,
     a2: i64,
+    /// A webhook subscription.
+    wh: i64,
 }
 
 /// One request of the walk.
@@ -312,6 +347,15 @@ fn setup(app: &App) -> (Vec<Role>, World) {
     let (doctor_user, doctor) = account(&admin, &anon, "doctor", "doctor");
     let patient = anon.register("patient", PW);
     let patient_user = patient.get("/api/auth/me/").id();
+    // A public address literal: the check of the target needs no DNS.
+    let wh = ok(
+        admin.post(
+            "/api/webhooks/",
+            json!({"url": "http://93.184.216.34/walk", "events": ["ping"]}),
+        ),
+        "webhook",
+    )
+    .id();
     let dr = ok(admin.post("/api/doctors/", doctor_body("W-1")), "dr").id();
     ok(
         admin.patch(&format!("/api/doctors/{dr}/"), json!({"user": doctor_user})),
@@ -387,6 +431,7 @@ fn setup(app: &App) -> (Vec<Role>, World) {
         p2,
         m2,
         a2,
+        wh,
     };
     (roles, world)
 }
@@ -425,7 +470,23 @@ fn plan(op: &str, role: &Role, w: &World, admin: &Client, anon: &Client, n: usiz
     };
     match op {
         "patients_list" | "appointments_list" | "mappings_list" | "users_list" | "audit_list"
-        | "doctors_list" | "auth_me" | "health" | "ready" => vec![Req::default()],
+        | "webhooks_list" | "doctors_list" | "auth_me" | "health" | "ready" => {
+            vec![Req::default()]
+        }
+        "webhooks_create" => vec![Req {
+            body: Some(json!({"url": "http://93.184.216.34/walk", "events": ["ping"]})),
+            ..Req::default()
+        }],
+        "webhooks_get"
+        | "webhooks_deactivate"
+        | "webhooks_ping"
+        | "webhooks_rotate_secret"
+        | "webhooks_deliveries" => vec![with(&[("id", s(w.wh))]), with(&[("id", "x".into())])],
+        "webhooks_update" => vec![Req {
+            body: Some(json!({"description": format!("walk {n}")})),
+            ..with(&[("id", s(w.wh))])
+        }],
+        "webhooks_retry" => vec![with(&[("id", s(w.wh)), ("delivery_id", "1".into())])],
         "patients_create" => vec![Req {
             body: Some(patient_body(&format!("Created{n}"))),
             ..Req::default()

@@ -138,6 +138,8 @@ pub enum Target {
     Appointment,
     /// A user account.
     User,
+    /// A webhook subscription (admin only, like accounts).
+    Webhook,
 }
 
 impl Target {
@@ -148,7 +150,8 @@ impl Target {
             Target::Doctor { .. } => ResourceKind::Doctor,
             Target::Mapping => ResourceKind::Mapping,
             Target::Appointment => ResourceKind::Appointment,
-            Target::User => ResourceKind::User,
+            // Admin-only records: the same kind (and scope) as accounts.
+            Target::User | Target::Webhook => ResourceKind::User,
         }
     }
 }
@@ -218,7 +221,7 @@ pub fn authorize(actor: &Actor, action: Action, target: &Target) -> Result<(), D
     }
     let allowed = match (actor.role, target) {
         (Role::Admin, _) => true,
-        (_, Target::User) => false,
+        (_, Target::User | Target::Webhook) => false,
         (Role::Staff, _) => true,
         (Role::Doctor, Target::Patient | Target::Mapping) => matches!(action, List | Read),
         (Role::Doctor, Target::Doctor { linked_user }) => match action {

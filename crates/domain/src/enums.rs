@@ -47,6 +47,34 @@ macro_rules! code_enum {
 pub struct UnknownCode(pub String);
 
 code_enum!(
+    /// What a webhook subscription can be told (docs/notifications.md "Events").
+    EventType {
+        /// An appointment was booked (or a hold confirmed).
+        AppointmentCreated => "appointment.created",
+        /// An appointment's time, duration or doctor changed.
+        AppointmentRescheduled => "appointment.rescheduled",
+        /// An appointment was cancelled or archived.
+        AppointmentCancelled => "appointment.cancelled",
+        /// An appointment was marked completed.
+        AppointmentCompleted => "appointment.completed",
+        /// The patient did not come.
+        AppointmentNoShow => "appointment.no_show",
+        /// An appointment starts in one of the subscription's `reminder_minutes`.
+        AppointmentReminder => "appointment.reminder",
+        /// A patient record was created.
+        PatientCreated => "patient.created",
+        /// A patient record was changed.
+        PatientUpdated => "patient.updated",
+        /// A doctor was assigned to a patient (or an assignment reactivated).
+        MappingCreated => "mapping.created",
+        /// An assignment was ended.
+        MappingDeactivated => "mapping.deactivated",
+        /// A test event (`POST /api/webhooks/{id}/ping/`), sent to that subscription only.
+        Ping => "ping",
+    }
+);
+
+code_enum!(
     /// What an account may do (docs/api.md "Roles").
     Role {
         /// Everything, including user management.

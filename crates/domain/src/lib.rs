@@ -13,10 +13,11 @@ pub mod schema;
 pub mod scope;
 pub mod timestamps;
 pub mod username;
+pub mod webhooks;
 
 pub use availability::{SlotQuery, TimeOffRequest, WeeklyInterval, WorkingHours};
 pub use entities::{age_on, Appointment, Doctor, Mapping, MappingWithDoctor, Patient, User};
-pub use enums::{AppointmentStatus, Gender, Role, Specialization, UnknownCode};
+pub use enums::{AppointmentStatus, EventType, Gender, Role, Specialization, UnknownCode};
 pub use errors::{msg, FieldErrors, NON_FIELD_ERRORS};
 pub use ids::{AppointmentId, DoctorId, MappingId, PatientId, UserId};
 pub use inputs::{
@@ -27,3 +28,4 @@ pub use inputs::{
 pub use raw::{parse_datetime, Raw, RawObject};
 pub use scope::Scope;
 pub use username::{mixed_scripts, username_key, Alphabet};
+pub use webhooks::{CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookChanges};

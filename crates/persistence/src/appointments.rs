@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
 use healthcare_domain::{
-    Appointment, AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, NewAppointment,
-    PatientId, Role, Scope, UserId,
+    Appointment, AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, EventType,
+    NewAppointment, PatientId, Role, Scope, UserId,
 };
 
 /// A stored appointment row.
@@ -300,10 +300,11 @@ fn hold_parties(conn: &mut DbConnection, doctor: DoctorId, patient: PatientId) -
 
 /// Books an appointment (status SCHEDULED). The patient must be visible in `scope`.
 ///
-/// May run through [`crate::Database::write_single`]: staff's booking for a doctor without
-/// working hours is one statement alone; otherwise the parties and the doctor's availability
-/// are read first and the insert follows, in a transaction of its own on PostgreSQL that holds
-/// the doctor's and the patient's rows from the start ([`hold_parties`]).
+/// Run it in a write ([`crate::Database::write`]): its `appointment.created` outbox event
+/// commits with it. Staff's booking for a doctor without working hours is one statement;
+/// otherwise the parties and the doctor's availability are read first and the insert follows,
+/// in a savepoint of its own on PostgreSQL that holds the doctor's and the patient's rows from
+/// the start ([`hold_parties`]).
 pub fn create(
     conn: &mut DbConnection,
     input: &NewAppointment,
@@ -311,15 +312,26 @@ pub fn create(
     created_by: UserId,
 ) -> StoreResult<Appointment> {
     let values = AppointmentInsert::new(input, created_by, to_db(now()));
-    if scope == Scope::All {
-        if let Some(row) = insert_unconstrained(conn, &values)? {
-            return row.into_domain();
-        }
-    }
-    // The doctor keeps working hours (or a party is missing, or the caller is a patient): the
-    // checks and the insert in one transaction on PostgreSQL, which holds the parties' rows
-    // from before the checks on (see `hold_parties`).
-    crate::db::atomic(conn, |conn| checked_insert(conn, input, scope, &values))
+    let unconstrained = match scope {
+        Scope::All => insert_unconstrained(conn, &values)?,
+        _ => None,
+    };
+    let appointment = match unconstrained {
+        Some(row) => row.into_domain()?,
+        // The doctor keeps working hours (or a party is missing, or the caller is a patient):
+        // the checks and the insert in one transaction on PostgreSQL, which holds the parties'
+        // rows from before the checks on (see `hold_parties`).
+        None => crate::db::atomic(conn, |conn| checked_insert(conn, input, scope, &values))?,
+    };
+    let patient = Some(appointment.patient);
+    crate::outbox::emit(
+        conn,
+        EventType::AppointmentCreated,
+        "appointment",
+        &appointment,
+        patient,
+    )?;
+    Ok(appointment)
 }
 
 /// The checks of a booking that is not [`insert_unconstrained`]'s case, then the insert.
@@ -658,7 +670,12 @@ pub fn update(
         })
         .returning(appointments::all_columns)
         .get_result(conn)?;
-    row.into_domain()
+    let appointment = row.into_domain()?;
+    if let Some(kind) = crate::outbox::appointment_change(&current, &appointment) {
+        let patient = Some(appointment.patient);
+        crate::outbox::emit(conn, kind, "appointment", &appointment, patient)?;
+    }
+    Ok(appointment)
 }
 
 fn lifecycle_error(e: healthcare_scheduling::TransitionError) -> StoreError {
@@ -673,14 +690,23 @@ fn lifecycle_error(e: healthcare_scheduling::TransitionError) -> StoreError {
 
 /// Archives an appointment visible in `scope`: it leaves lists and frees its slot.
 pub fn archive(conn: &mut DbConnection, id: AppointmentId, scope: Scope) -> StoreResult<()> {
-    find(conn, id, scope)?;
-    let t = to_db(now());
+    let mut appointment = find(conn, id, scope)?;
+    let t = now();
     diesel::update(appointments::table.filter(appointments::id.eq(id.0)))
         .set((
-            appointments::archived_at.eq(Some(t)),
-            appointments::updated_at.eq(t),
+            appointments::archived_at.eq(Some(to_db(t))),
+            appointments::updated_at.eq(to_db(t)),
         ))
         .execute(conn)?;
+    appointment.updated_at = t;
+    let patient = Some(appointment.patient);
+    crate::outbox::emit(
+        conn,
+        EventType::AppointmentCancelled,
+        "appointment",
+        &appointment,
+        patient,
+    )?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod leases;
 pub mod mappings;
 pub mod migrations;
+pub mod outbox;
 pub mod page;
 pub mod patients;
 pub mod schema;
@@ -25,6 +26,7 @@ pub mod time;
 pub mod tokens;
 pub mod username_keys;
 pub mod users;
+pub mod webhooks;
 pub mod writer;
 
 pub use db::{Backend, Database, DbConfig, DbConnection, SqliteSync};

@@ -12,8 +12,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::IntoSql;
 use healthcare_domain::{
-    DoctorId, Mapping, MappingChanges, MappingId, MappingWithDoctor, NewMapping, PatientId, Scope,
-    UserId,
+    DoctorId, EventType, Mapping, MappingChanges, MappingId, MappingWithDoctor, NewMapping,
+    PatientId, Scope, UserId,
 };
 
 /// A stored mapping row.
@@ -260,7 +260,11 @@ pub fn assign(
             })
             .returning(mappings::id)
             .get_result(conn)?;
-        return Ok(Assigned::Created(load(conn, id)?));
+        let mapping = load(conn, id)?;
+        if mapping.is_active {
+            emit(conn, EventType::MappingCreated, &mapping)?;
+        }
+        return Ok(Assigned::Created(mapping));
     };
     if !input.is_active {
         return Err(duplicate);
@@ -296,7 +300,9 @@ pub fn assign(
             .optional()?
     };
     if let Some(id) = updated {
-        return Ok(Assigned::Reactivated(load(conn, id)?));
+        let mapping = load(conn, id)?;
+        emit(conn, EventType::MappingCreated, &mapping)?;
+        return Ok(Assigned::Reactivated(mapping));
     }
     // Nothing changed: the mapping is active already, or inactive by someone else's decision.
     let active: bool = mappings::table
@@ -451,7 +457,7 @@ pub fn history(
 /// Makes an active mapping inactive, recording who (`by`) and when; nothing for an inactive
 /// one (its first deactivation stays on record).
 fn set_inactive(conn: &mut DbConnection, id: MappingId, by: UserId) -> StoreResult<()> {
-    diesel::update(
+    let changed = diesel::update(
         mappings::table
             .filter(mappings::id.eq(id.0))
             .filter(mappings::is_active.eq(true)),
@@ -462,7 +468,16 @@ fn set_inactive(conn: &mut DbConnection, id: MappingId, by: UserId) -> StoreResu
         mappings::deactivated_at.eq(Some(to_db(now()))),
     ))
     .execute(conn)?;
+    if changed == 1 {
+        let mapping = load(conn, id.0)?;
+        emit(conn, EventType::MappingDeactivated, &mapping)?;
+    }
     Ok(())
+}
+
+/// Writes `kind` about `mapping` into the outbox (in the caller's transaction).
+fn emit(conn: &mut DbConnection, kind: EventType, mapping: &Mapping) -> StoreResult<()> {
+    crate::outbox::emit(conn, kind, "mapping", mapping, Some(mapping.patient))
 }
 
 /// Applies a partial update to a mapping visible in `scope`, made by `by`: a change of
@@ -485,13 +500,17 @@ pub fn update(
     match changes.is_active {
         Some(false) => set_inactive(conn, id, by)?,
         Some(true) => {
-            diesel::update(target.filter(mappings::is_active.eq(false)))
+            let changed = diesel::update(target.filter(mappings::is_active.eq(false)))
                 .set((
                     mappings::is_active.eq(true),
                     mappings::reactivated_by.eq(Some(by.0)),
                     mappings::reactivated_at.eq(Some(to_db(now()))),
                 ))
                 .execute(conn)?;
+            if changed == 1 {
+                let mapping = load(conn, id.0)?;
+                emit(conn, EventType::MappingCreated, &mapping)?;
+            }
         }
         None => {}
     }

@@ -9,7 +9,9 @@ use crate::schema::{appointments, mappings, patients, users};
 use crate::time::{from_db, now, to_db};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use healthcare_domain::{age_on, NewPatient, Patient, PatientChanges, PatientId, Scope, UserId};
+use healthcare_domain::{
+    age_on, EventType, NewPatient, Patient, PatientChanges, PatientId, Scope, UserId,
+};
 
 /// A stored patient row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -158,7 +160,15 @@ pub fn create(conn: &mut DbConnection, input: &NewPatient) -> StoreResult<Patien
         })
         .returning(patients::all_columns)
         .get_result(conn)?;
-    row.into_domain(today())
+    let patient = row.into_domain(today())?;
+    crate::outbox::emit(
+        conn,
+        EventType::PatientCreated,
+        "patient",
+        &patient,
+        Some(patient.id),
+    )?;
+    Ok(patient)
 }
 
 /// A patient visible in `scope` (archived ones are never found).
@@ -277,7 +287,15 @@ pub fn update(
         })
         .returning(patients::all_columns)
         .get_result(conn)?;
-    row.into_domain(today())
+    let patient = row.into_domain(today())?;
+    crate::outbox::emit(
+        conn,
+        EventType::PatientUpdated,
+        "patient",
+        &patient,
+        Some(patient.id),
+    )?;
+    Ok(patient)
 }
 
 /// Archives a patient visible in `scope`, refusing while future SCHEDULED appointments remain.

@@ -234,6 +234,83 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Webhook subscriptions.
+    webhooks (id) {
+        id -> BigInt,
+        url -> Text,
+        events -> Text,
+        description -> Text,
+        is_active -> Bool,
+        reminder_minutes -> Text,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The transactional outbox: one row per event.
+    outbox_events (id) {
+        id -> BigInt,
+        event_id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        created_at -> Timestamp,
+        payload -> Text,
+        patient_id -> Nullable<BigInt>,
+        webhook_id -> Nullable<BigInt>,
+        fanned_out -> Bool,
+    }
+}
+
+diesel::table! {
+    /// What one subscription must be sent of one event.
+    webhook_messages (id) {
+        id -> BigInt,
+        event_id -> BigInt,
+        webhook_id -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        give_up_at -> Timestamp,
+        lease_holder -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// One row per delivery attempt.
+    webhook_deliveries (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        webhook_id -> BigInt,
+        event_id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        attempt -> Integer,
+        status_code -> Nullable<Integer>,
+        duration_ms -> BigInt,
+        error -> Nullable<Text>,
+        delivered_at -> Timestamp,
+        next_attempt_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Reminders queued, one per (appointment, subscription, offset, start time).
+    reminders (appointment_id, webhook_id, offset_minutes, start_at) {
+        appointment_id -> BigInt,
+        webhook_id -> BigInt,
+        offset_minutes -> Integer,
+        start_at -> Timestamp,
+        event_id -> BigInt,
+        queued_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(patients -> users (user_id));
 diesel::joinable!(mappings -> doctors (doctor_id));
 diesel::joinable!(mappings -> patients (patient_id));
@@ -244,6 +321,8 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(working_hours -> doctors (doctor_id));
 diesel::joinable!(working_hours_intervals -> working_hours (doctor_id));
 diesel::joinable!(time_off -> doctors (doctor_id));
+diesel::joinable!(webhook_messages -> outbox_events (event_id));
+diesel::joinable!(webhook_messages -> webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -262,6 +341,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     appointment_counts,
     audit_events,
     audit_event_patients,
+    webhooks,
+    outbox_events,
+    webhook_messages,
+    webhook_deliveries,
+    reminders,
     audit_prune_permit,
     audit_anchor,
     leases,

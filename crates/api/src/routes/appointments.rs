@@ -116,7 +116,7 @@ pub async fn create(
     let patients = scope(&actor, ResourceKind::Patient);
     let by = actor.user;
     let appointment = state
-        .write_single(move |c| appointments::create(c, &input, patients, by))
+        .write(move |c| appointments::create(c, &input, patients, by))
         .await?;
     Ok(created(
         format!("/api/appointments/{}/", appointment.id),

@@ -10,6 +10,7 @@ pub mod health;
 pub mod mappings;
 pub mod patients;
 pub mod users;
+pub mod webhooks;
 
 use crate::error::{ApiError, ApiResult};
 use healthcare_auth::{authorize, Action, Actor, Denied, Target};

@@ -1,0 +1,196 @@
+//! Webhook delivery (docs/notifications.md): one pass fans new outbox events out to their
+//! subscriptions and leases the due messages (one write), POSTs each leased message, signed,
+//! on the blocking pool (at most [`BATCH`] at once, each within [`TIMEOUT`]), then records
+//! every attempt with its `export` audit event (one write). A message whose receiver failed is
+//! due again after the retry schedule (`outbox::retry_delay`, with jitter) until 24 hours after
+//! its event, then it is marked failed. At least once: a process killed mid-delivery leaves
+//! its leases to expire ([`LEASE`]) and the message is sent again by whichever process leases
+//! it next.
+
+use crate::egress::PublicOnly;
+use crate::webhook_signing::signature_header;
+use actix_web::web;
+use chrono::Utc;
+use healthcare_persistence::audit::{self, Action, NewAuditEvent, Resource};
+use healthcare_persistence::outbox::{self, Attempt, Claimed};
+use healthcare_persistence::{Database, DbConnection, StoreError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use ureq::unversioned::transport::DefaultConnector;
+
+/// How long one delivery may take in all (connect, send, answer).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a leased message stays with its dispatcher: well over [`TIMEOUT`], so a lease never
+/// expires while its attempt can still be running.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// Most messages one pass leases (and sends at once).
+pub const BATCH: i64 = 32;
+/// Most outbox events one pass fans out.
+pub const FAN_OUT_BATCH: i64 = 500;
+/// Longest error text kept in the delivery log, characters.
+const MAX_ERROR: usize = 300;
+
+/// Delivery settings (`HEALTHCARE_WEBHOOK_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// Whether loopback and private addresses may be targets.
+    pub allow_private: bool,
+    /// Factor on every wait of the retry schedule and on the 24-hour window (1 in production;
+    /// smaller in tests and staging).
+    pub backoff_scale: f64,
+}
+
+impl DeliverySettings {
+    /// How long a message is retried.
+    pub fn window(&self) -> chrono::Duration {
+        scaled(outbox::GIVE_UP_AFTER, self.backoff_scale)
+    }
+
+    /// The wait after failed attempt `attempt`, with up to 20 % jitter either way.
+    pub fn delay(&self, attempt: i32) -> chrono::Duration {
+        let jitter = 0.8 + 0.4 * rand::random::<f64>();
+        scaled(outbox::retry_delay(attempt), self.backoff_scale * jitter)
+    }
+}
+
+fn scaled(d: chrono::Duration, factor: f64) -> chrono::Duration {
+    let ms = d.num_milliseconds() as f64 * factor;
+    chrono::Duration::milliseconds(ms.max(1.0) as i64)
+}
+
+/// One process's dispatcher.
+pub struct Dispatcher {
+    agent: ureq::Agent,
+    holder: String,
+    settings: DeliverySettings,
+}
+
+impl Dispatcher {
+    /// A dispatcher whose leases are held under a name unique to this process.
+    pub fn new(settings: DeliverySettings) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .proxy(None)
+            .user_agent("healthcare-webhooks")
+            .build();
+        Self {
+            agent: ureq::Agent::with_parts(
+                config,
+                DefaultConnector::new(),
+                PublicOnly::new(settings.allow_private),
+            ),
+            holder: format!(
+                "dispatcher pid {} #{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
+            settings,
+        }
+    }
+
+    /// One pass; returns how many messages it attempted (or dropped as stale reminders).
+    pub async fn pass(&self, db: &Arc<Database>) -> Result<usize, String> {
+        let (holder, window) = (self.holder.clone(), self.settings.window());
+        let claimed = crate::tasks::write(db, move |c: &mut DbConnection| {
+            outbox::fan_out(c, FAN_OUT_BATCH, window)?;
+            outbox::claim(c, &holder, LEASE, BATCH)
+        })
+        .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let sends = claimed.iter().filter(|c| c.still_due).map(|c| {
+            let (agent, c) = (self.agent.clone(), c.clone());
+            web::block(move || send(&agent, &c))
+        });
+        let attempts: Vec<Option<Attempt>> = futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(Result::ok)
+            .collect();
+        let n = claimed.len();
+        let (holder, settings) = (self.holder.clone(), self.settings);
+        let record = move |c: &mut DbConnection| {
+            let mut attempts = attempts.iter();
+            for claimed in &claimed {
+                if !claimed.still_due {
+                    outbox::drop_stale(c, &holder, claimed)?;
+                    continue;
+                }
+                let Some(Some(attempt)) = attempts.next() else {
+                    continue;
+                };
+                let delay = settings.delay(claimed.attempts + 1);
+                outbox::finish(c, &holder, claimed, attempt, delay)?;
+                if let Some(patient) = claimed.patient {
+                    audit::record(c, &[export_event(claimed, attempt, patient)])?;
+                }
+            }
+            Ok::<usize, StoreError>(n)
+        };
+        crate::tasks::write(db, record).await
+    }
+}
+
+/// The audit event of one delivery: an `export` of the patient's data to the subscription.
+fn export_event(claimed: &Claimed, attempt: &Attempt, patient: i64) -> NewAuditEvent {
+    let mut event = NewAuditEvent::new(
+        Action::Export,
+        Resource::Webhook,
+        attempt.status_code.unwrap_or(0),
+    );
+    event.resource_id = Some(claimed.webhook_id());
+    event.patients = vec![patient];
+    event.request_id = claimed.event_id.clone();
+    event.query = format!("type={}", claimed.kind);
+    event.at = attempt.at;
+    event
+}
+
+/// POSTs one message, signed with every secret the subscription signs with now.
+fn send(agent: &ureq::Agent, claimed: &Claimed) -> Attempt {
+    let now = Utc::now();
+    let timestamp = now.timestamp();
+    let body = claimed.payload.as_bytes();
+    let secrets = claimed.webhook.signing_secrets(now);
+    let signature = signature_header(&secrets, &claimed.event_id, timestamp, body);
+    let started = Instant::now();
+    let answer = agent
+        .post(claimed.webhook.url())
+        .header("content-type", "application/json")
+        .header("webhook-id", &claimed.event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .send(body);
+    let (status_code, error) = match answer {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            // The answer's body is not kept; reading a little of it lets the connection be
+            // reused.
+            let _ = response
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024)
+                .read_to_vec();
+            let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
+            (Some(status), error)
+        }
+        Err(e) => (None, Some(truncate(e.to_string()))),
+    };
+    Attempt {
+        status_code,
+        duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        error,
+        at: Utc::now(),
+    }
+}
+
+fn truncate(mut text: String) -> String {
+    if let Some((i, _)) = text.char_indices().nth(MAX_ERROR) {
+        text.truncate(i);
+    }
+    text
+}
