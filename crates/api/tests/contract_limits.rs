@@ -186,6 +186,12 @@ fn text(p: &Property, len: usize, n: &Counter) -> String {
         "email" => email(len, &tag),
         n if n.contains("password") => pad('x', &format!("Qz7-{tag}-")),
         "username" => pad('a', &format!("u{tag}")),
+        // A public address (example.com's), so the target check lets it through; when too
+        // short for one, a one-letter host, well formed but not resolvable.
+        "url" if len < "http://93.184.216.34/".len() => {
+            format!("http://{}", "h".repeat(len.saturating_sub(7)))
+        }
+        "url" => pad('a', &format!("http://93.184.216.34/{tag}/")),
         _ => pad('a', &format!("v{tag}")),
     }
 }
@@ -248,21 +254,27 @@ fn items(p: &Property, count: usize) -> Value {
                     .collect(),
             )
         }
+        // Reminder offsets: distinct, an hour apart.
+        "reminder_minutes" => Value::Array((1..=count).map(|k| json!(k * 60)).collect()),
         other => panic!("no items to make for {}.{other}", p.schema),
     }
 }
 
 /// Whether an answer refuses the form of `field` (400, field-keyed). The current password
-/// being wrong is about its value, not its form: the boundary test sends values the account
-/// does not have.
+/// being wrong, or a webhook host that does not resolve, is about the value, not its form:
+/// the boundary test sends values the account does not have, and hosts short enough to fit.
 fn refuses(r: &Reply, field: &str) -> bool {
-    const ABOUT_THE_VALUE: &str =
-        "Your old password was entered incorrectly. Please enter it again.";
+    let about_the_value = |m: &Value| {
+        m.as_str().is_some_and(|m| {
+            m == "Your old password was entered incorrectly. Please enter it again."
+                || (m.starts_with("The host ") && m.ends_with(" cannot be resolved."))
+        })
+    };
     r.status == 400
         && r.body
             .get(field)
             .and_then(Value::as_array)
-            .is_some_and(|m| m.iter().any(|m| m != ABOUT_THE_VALUE))
+            .is_some_and(|m| m.iter().any(|m| !about_the_value(m)))
 }
 
 fn check(
@@ -342,6 +354,16 @@ fn exercise(server: &Server) {
         let name = format!("user{}", n.next());
         admin
             .post("/api/users/", json!({"username": name, "password": PW}))
+            .id()
+    };
+    // Subscribed to reminders only, which fall due no sooner than a week before a start: the
+    // appointments here are a month out, so nothing is sent to the (public) address.
+    let new_webhook = || {
+        admin
+            .post(
+                "/api/webhooks/",
+                json!({"url": "http://93.184.216.34/limits", "events": ["appointment.reminder"]}),
+            )
             .id()
     };
     let obj = |v: Value| v.as_object().cloned().unwrap();
@@ -488,6 +510,20 @@ fn exercise(server: &Server) {
                         ),
                     )
                 }),
+            ),
+            "WebhookCreate" => as_admin(
+                "POST",
+                Box::new(|| {
+                    (
+                        "/api/webhooks/".into(),
+                        obj(json!({"url": format!("http://93.184.216.34/{}", n.next()),
+                                   "events": ["appointment.reminder"]})),
+                    )
+                }),
+            ),
+            "WebhookUpdate" => as_admin(
+                "PATCH",
+                Box::new(|| (format!("/api/webhooks/{}/", new_webhook()), Map::new())),
             ),
             _ => None,
         }

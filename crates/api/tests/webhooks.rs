@@ -7,6 +7,9 @@
 //! of them at random; the server is killed with SIGKILL in the middle of the load and started
 //! again (on PostgreSQL a second process serves beside it). Every event of every answered
 //! change arrives, verified, at least once; the delivery log shows the failed attempts.
+//!
+//! `reminders`: `appointment.reminder` once per appointment and start time, again after a
+//! reschedule, never for a cancelled or a far appointment.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use healthcare_testing::{Client, TestApp};
@@ -115,8 +118,10 @@ fn subscriptions_postgres() {
 }
 
 /// A Python with `standardwebhooks` installed (a virtual environment under `target/`, made
-/// once); the test fails, never skips, when it cannot be made.
+/// once, by one test at a time); the test fails, never skips, when it cannot be made.
 fn python() -> PathBuf {
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let venv = root.join("target/webhook-venv");
     let python = venv.join("bin/python");
@@ -377,4 +382,118 @@ fn deliveries_sqlite() {
 #[test]
 fn deliveries_postgres() {
     deliveries("postgres");
+}
+
+/// `appointment.reminder`: sent once per (appointment, offset, start time) for a booking inside
+/// the offset; a reschedule makes a new one for the new start; a cancelled appointment gets
+/// none.
+fn reminders(backend: &str) {
+    let receiver = Receiver::start(0.0);
+    let settings = TestApp::on(backend).env("HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", "true");
+    let Some(app) = settings.start() else {
+        return;
+    };
+    let admin = app.client().register("admin", PW);
+    let doctor = admin
+        .post(
+            "/api/doctors/",
+            json!({"first_name": "Remind", "last_name": "Doc", "specialization": "GP",
+                   "contact_number": "555 0101", "email": "doc@example.org",
+                   "license_number": "REM-1", "hospital": "General"}),
+        )
+        .id();
+    let patient = admin
+        .post(
+            "/api/patients/",
+            json!({"first_name": "Remind", "last_name": "Me", "date_of_birth": "1980-02-03",
+                   "gender": "F", "contact_number": "555 0100"}),
+        )
+        .id();
+    let at = |minutes: i64| {
+        (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+            .format("%Y-%m-%dT%H:%M:00Z")
+            .to_string()
+    };
+    // Fifteen minutes each, so none of them overlaps another.
+    let book = |minutes: i64| {
+        let r = admin.post(
+            "/api/appointments/",
+            json!({"doctor": doctor, "patient": patient, "appointment_datetime": at(minutes),
+                   "duration_minutes": 15}),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        r.id()
+    };
+    // Booked before the subscription exists: the scheduler finds them on its next pass.
+    let kept = book(5);
+    let moved = book(20);
+    let cancelled = book(35);
+    let far = book(600);
+    let r = admin.patch(
+        &format!("/api/appointments/{cancelled}/"),
+        json!({"status": "CANCELLED", "cancellation_reason": "test"}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let created = admin.post(
+        "/api/webhooks/",
+        json!({"url": receiver.url, "events": ["appointment.reminder"], "reminder_minutes": [60]}),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    std::fs::write(&receiver.secret, created.body["secret"].as_str().unwrap()).unwrap();
+    let reminded = |want: usize| {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let lines: Vec<Value> = receiver
+                .lines()
+                .into_iter()
+                .filter(|l| l["type"] == "appointment.reminder")
+                .collect();
+            if lines.len() >= want || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let first = reminded(2);
+    let ids: BTreeSet<i64> = first
+        .iter()
+        .map(|l| l["record"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([kept, moved]), "{first:?}");
+    assert_eq!(first.len(), 2, "one reminder each: {first:?}");
+    let r = admin.patch(
+        &format!("/api/appointments/{moved}/"),
+        json!({"appointment_datetime": at(50)}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let second = reminded(3);
+    assert_eq!(
+        second.len(),
+        3,
+        "the moved appointment is reminded again: {second:?}"
+    );
+    assert_eq!(second[2]["record"], moved);
+    // A scheduler pass later, still nothing more (each key is sent once), and the far and
+    // cancelled appointments never.
+    std::thread::sleep(Duration::from_secs(16));
+    let all: Vec<Value> = receiver
+        .lines()
+        .into_iter()
+        .filter(|l| l["type"] == "appointment.reminder")
+        .collect();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all.iter().all(|l| l["verified"] == true));
+    assert!(!all
+        .iter()
+        .any(|l| l["record"] == far || l["record"] == cancelled));
+}
+
+#[test]
+fn reminders_sqlite() {
+    reminders("sqlite");
+}
+
+#[test]
+fn reminders_postgres() {
+    reminders("postgres");
 }

@@ -10,6 +10,7 @@ use crate::inputs::{
     MAX_USERNAME, MIN_DURATION, MIN_EXPERIENCE, MIN_PASSWORD_CHARS,
 };
 use crate::raw::PHONE_PATTERN;
+use crate::webhooks::{MAX_DESCRIPTION, MAX_REMINDERS, MAX_REMINDER_MINUTES, MAX_URL, MIN_URL};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 fn of(ty: Type, nullable: bool) -> ObjectBuilder {
@@ -173,6 +174,40 @@ pub fn secret() -> Object {
 /// A refresh token.
 pub fn refresh_token() -> Object {
     text(MAX_REFRESH_TOKEN).build()
+}
+
+/// A webhook's target.
+pub fn webhook_url() -> Object {
+    of(Type::String, false)
+        .min_length(Some(MIN_URL))
+        .max_length(Some(MAX_URL))
+        .description(Some(
+            "An absolute http or https URL; its host must resolve to public addresses only \
+             (no loopback, private or link-local ones).",
+        ))
+        .build()
+}
+
+/// A webhook's description.
+pub fn webhook_description() -> Object {
+    optional_text(MAX_DESCRIPTION)
+        .description(Some(
+            "Free text; may be blank (`\"\"`, also when absent or null).",
+        ))
+        .build()
+}
+
+/// A webhook's reminder offsets, minutes before an appointment's start.
+pub fn reminder_minutes() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(integer(1, MAX_REMINDER_MINUTES))
+        .max_items(Some(MAX_REMINDERS))
+        .unique_items(true)
+        .description(Some(
+            "Minutes before an appointment's start at which `appointment.reminder` is sent; \
+             no repeats. A new subscription without it gets `[1440]` (a day before).",
+        ))
+        .build()
 }
 
 // `example` as the derived schemas write it, so the document has one style.

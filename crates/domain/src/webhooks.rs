@@ -9,6 +9,8 @@ use crate::raw::{Mode, Raw, RawObject, Reader};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// Shortest webhook URL, characters: a scheme and a one-letter host (`http://h`).
+pub const MIN_URL: usize = "http://h".len();
 /// Longest webhook URL, characters.
 pub const MAX_URL: usize = 2000;
 /// Longest description, characters.
@@ -91,20 +93,20 @@ pub struct Delivery {
     schema(as = WebhookCreate, example = json!({"url": "https://clinic.example.org/hooks", "events": ["appointment.created", "appointment.cancelled", "appointment.reminder"], "description": "front desk", "reminder_minutes": [1440, 60]}))
 )]
 pub struct NewWebhook {
-    /// Where events are POSTed: an absolute http(s) URL.
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    /// Where events are POSTed.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_url))]
     pub url: String,
     /// Event types to deliver (at least one; no repeats).
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub events: Vec<EventType>,
-    /// Free text ("" when absent).
-    #[cfg_attr(feature = "openapi", schema(max_length = 500, required = false))]
+    /// Free text.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_description, required = false))]
     pub description: String,
     /// Default true.
     #[cfg_attr(feature = "openapi", schema(required = false))]
     pub is_active: bool,
-    /// Minutes before the start (1-10080, at most 5, no repeats); default `[1440]`.
-    #[cfg_attr(feature = "openapi", schema(required = false, max_items = 5))]
+    /// Reminder offsets.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::reminder_minutes, required = false))]
     pub reminder_minutes: Vec<i32>,
 }
 
@@ -117,19 +119,19 @@ pub struct NewWebhook {
 )]
 pub struct WebhookChanges {
     /// Where events are POSTed.
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_url))]
     pub url: Option<String>,
     /// Event types to deliver.
     #[cfg_attr(feature = "openapi", schema(min_items = 1, nullable = false))]
     pub events: Option<Vec<EventType>>,
     /// Free text.
-    #[cfg_attr(feature = "openapi", schema(max_length = 500, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_description))]
     pub description: Option<String>,
     /// Active or not.
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub is_active: Option<bool>,
     /// Reminder offsets.
-    #[cfg_attr(feature = "openapi", schema(max_items = 5, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::reminder_minutes))]
     pub reminder_minutes: Option<Vec<i32>>,
 }
 
