@@ -8,6 +8,9 @@
 //! again (on PostgreSQL a second process serves beside it). Every event of every answered
 //! change arrives, verified, at least once; the delivery log shows the failed attempts.
 //!
+//! `outages`: a receiver that is down for a while gets every event once it is back; one that
+//! answers only after the 10-second timeout sees the attempt fail and the event sent again.
+//!
 //! `reminders`: `appointment.reminder` once per appointment and start time, again after a
 //! reschedule, never for a cancelled or a far appointment.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -169,6 +172,11 @@ mod tempfile_dir {
 
 impl Receiver {
     fn start(fail_rate: f64) -> Receiver {
+        Receiver::start_with(&[("FAIL_RATE", &fail_rate.to_string())])
+    }
+
+    /// A receiver with these settings (receiver.py's environment variables).
+    fn start_with(settings: &[(&str, &str)]) -> Receiver {
         let dir = std::env::temp_dir().join(format!(
             "hc-receiver-{}-{}",
             std::process::id(),
@@ -181,7 +189,7 @@ impl Receiver {
         let child = Command::new(python())
             .arg(script)
             .args([&port, &log, &secret])
-            .env("FAIL_RATE", fail_rate.to_string())
+            .envs(settings.iter().copied())
             .spawn()
             .expect("receiver");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -496,4 +504,136 @@ fn reminders_sqlite() {
 #[test]
 fn reminders_postgres() {
     reminders("postgres");
+}
+
+/// The subscription's delivery log (newest first).
+fn delivery_log(admin: &Client, hook: i64) -> Vec<Value> {
+    let r = admin.get(&format!("/api/webhooks/{hook}/deliveries/?limit=1000"));
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body.as_array().cloned().unwrap_or_default()
+}
+
+/// Waits up to `secs` for `receiver` to have logged a verified, answered (2xx) request of
+/// every event of `kind` about each of `records`.
+fn all_delivered(receiver: &Receiver, kind: &str, records: &BTreeSet<i64>, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got: BTreeSet<i64> = receiver
+            .lines()
+            .iter()
+            .filter(|l| l["type"] == kind && l["verified"] == true && l["status"] == 204)
+            .filter_map(|l| l["record"].as_i64())
+            .collect();
+        if records.is_subset(&got) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{kind}: delivered {got:?}, wanted {records:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A receiver down while events are made, then up again on the same port; and a receiver that
+/// answers only after the delivery timeout.
+fn outages(backend: &str) {
+    let settings = TestApp::on(backend).envs(&[
+        ("HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("HEALTHCARE_WEBHOOK_BACKOFF_SCALE", "0.001"),
+    ]);
+    let Some(app) = settings.start() else {
+        return;
+    };
+    let admin = app.client().register("admin", PW);
+    let subscribe = |url: &str, event: &str, receiver: Option<&Receiver>| {
+        let r = admin.post("/api/webhooks/", json!({"url": url, "events": [event]}));
+        assert_eq!(r.status, 201, "{r:?}");
+        let secret = r.body["secret"].as_str().unwrap().to_owned();
+        if let Some(receiver) = receiver {
+            std::fs::write(&receiver.secret, &secret).unwrap();
+        }
+        (r.id(), secret)
+    };
+    let patient = |i: usize| {
+        admin
+            .post(
+                "/api/patients/",
+                json!({"first_name": format!("Down{i}"), "last_name": "Receiver",
+                       "date_of_birth": "1980-02-03", "gender": "F", "contact_number": "555 0100"}),
+            )
+            .id()
+    };
+
+    // Down: the receiver's port is taken from a receiver that is then stopped.
+    let (url, port) = {
+        let probe = Receiver::start_with(&[]);
+        let port = probe
+            .url
+            .split(':')
+            .nth(2)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        (probe.url.clone(), port)
+    };
+    let (down_hook, secret) = subscribe(&url, "patient.created", None);
+    let made: BTreeSet<i64> = (0..5).map(patient).collect();
+    // Several attempts fail (0.1 % of 5 s, 30 s, 2 min, 10 min, then 3.6 s) while it is down.
+    std::thread::sleep(Duration::from_secs(3));
+    let failed = delivery_log(&admin, down_hook);
+    assert!(failed.len() >= 10, "attempts while down: {failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|d| d["status_code"].is_null() && d["error"].is_string()),
+        "{failed:?}"
+    );
+    let back = Receiver::start_with(&[("PORT", &port)]);
+    std::fs::write(&back.secret, &secret).unwrap();
+    all_delivered(&back, "patient.created", &made, 60);
+
+    // Slow: the first attempt of each event is answered after 12 s, past the 10 s timeout.
+    let slow = Receiver::start_with(&[("SLOW_FIRST", "12")]);
+    let (slow_hook, _) = subscribe(&slow.url, "patient.updated", Some(&slow));
+    let changed = made.iter().next().copied().unwrap();
+    let r = admin.patch(
+        &format!("/api/patients/{changed}/"),
+        json!({"address": "1 Slow Lane"}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    all_delivered(&slow, "patient.updated", &BTreeSet::from([changed]), 40);
+    // The receiver logs the slow answer too, after the dispatcher stopped waiting for it: wait
+    // for the attempt that succeeded to be recorded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let log = delivery_log(&admin, slow_hook);
+        if log.iter().any(|d| d["status_code"] == 204) || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let first = log.last().unwrap();
+    assert_eq!(first["attempt"], 1, "{log:?}");
+    assert!(first["status_code"].is_null(), "{log:?}");
+    assert!(first["error"].is_string(), "{log:?}");
+    let took = first["duration_ms"].as_i64().unwrap();
+    assert!(
+        (9_500..12_000).contains(&took),
+        "timed out after {took} ms: {log:?}"
+    );
+    let delivered = log.iter().filter(|d| d["status_code"] == 204).count();
+    assert_eq!(delivered, 1, "{log:?}");
+}
+
+#[test]
+fn outages_sqlite() {
+    outages("sqlite");
+}
+
+#[test]
+fn outages_postgres() {
+    outages("postgres");
 }
