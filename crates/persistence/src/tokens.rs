@@ -117,14 +117,20 @@ pub enum RefreshOutcome {
 /// Exchanges a refresh token (call inside a write transaction, and record the next refresh
 /// token of the family in the same transaction). The exchange is one conditional `UPDATE`:
 /// of several concurrent exchanges of one token exactly one marks it used, on any number of
-/// processes; on PostgreSQL the others wait for the winner's row lock, then find it used (and
-/// the winner's new token committed), and revoke the family.
+/// processes; on PostgreSQL the others wait for the winner's lock, then find it used (and the
+/// winner's new token committed), and revoke the family. Every writer of a family takes its
+/// session row first ([`lock_session`]), so exchanges and revocations of one family queue up
+/// instead of deadlocking.
 pub fn use_refresh(
     conn: &mut DbConnection,
     jti: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<RefreshOutcome> {
     let at = to_db(now);
+    let Some(family) = family_of(conn, jti)? else {
+        return Ok(RefreshOutcome::Unknown);
+    };
+    lock_session(conn, &family)?;
     let claimed: Option<(i64, String)> = diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::jti.eq(jti))
@@ -162,6 +168,7 @@ pub fn revoke_family(
     family: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
+    lock_session(conn, family)?;
     diesel::update(
         sessions::table
             .filter(sessions::id.eq(family))
@@ -177,6 +184,22 @@ pub fn revoke_family(
     .set(refresh_tokens::revoked_at.eq(Some(to_db(now))))
     .execute(conn)?;
     Ok(n > 0)
+}
+
+/// Takes the row lock of session `family` on PostgreSQL, whether or not it is still live: the
+/// first lock every writer of a family takes, so that no two of them hold a token row and the
+/// session row in opposite orders (which PostgreSQL resolves by aborting one of them).
+/// Nothing on SQLite, whose writes run one at a time.
+fn lock_session(conn: &mut DbConnection, family: &str) -> StoreResult<()> {
+    if let DbConnection::Postgresql(c) = conn {
+        let _: Option<String> = sessions::table
+            .filter(sessions::id.eq(family))
+            .select(sessions::id)
+            .for_no_key_update()
+            .get_result(c)
+            .optional()?;
+    }
+    Ok(())
 }
 
 /// The family of a recorded refresh token.
