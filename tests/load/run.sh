@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load bench of the release binary: builds it, makes a data set with `healthcare seed-demo`,
 # runs wrk (Debian package) against /api/health/ (the ceiling), authenticated GETs of one
-# appointment, one patient, one doctor and one mapping by id, bookings (POST), and a filtered
-# list, on SQLite and on PostgreSQL, then prints one table. Not a test: it prints numbers.
+# appointment, one patient, one doctor and one mapping by id, bookings (POST) without and with
+# one webhook subscription (tests/load/webhook_receiver.py receives), and a filtered list, on
+# SQLite and on PostgreSQL, then prints one table. Not a test: it prints numbers.
 #
 #   tests/load/run.sh                       # both backends, 10,000 appointments
 #   APPOINTMENTS=1000000 tests/load/run.sh  # the 1M-row figures
@@ -35,8 +36,14 @@ fi
 PG_PARAMS=${BENCH_PG_PARAMS-?sslmode=disable}
 WORK=$(mktemp -d)
 SERVER_PID=""
+# One webhook subscription's receiver (docs/notifications.md), for the bookings with a webhook.
+python3 "$ROOT/tests/load/webhook_receiver.py" "$WORK/receiver.port" &
+RECEIVER_PID=$!
+until [ -s "$WORK/receiver.port" ]; do sleep 0.05; done
+RECEIVER="http://127.0.0.1:$(cat "$WORK/receiver.port")"
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+    kill "$RECEIVER_PID" 2>/dev/null || true
     psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS hc_bench WITH (FORCE)' >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -74,7 +81,8 @@ for backend in $BACKENDS; do
         psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS hc_bench WITH (FORCE)' -c 'CREATE DATABASE hc_bench' >/dev/null
         URL="${PG_URL%/*}/hc_bench$PG_PARAMS"
     fi
-    export DATABASE_URL="$URL" BCRYPT_COST=4 RUST_LOG=warn HEALTHCARE_BIND="127.0.0.1:$PORT"
+    export DATABASE_URL="$URL" BCRYPT_COST=4 RUST_LOG=warn HEALTHCARE_BIND="127.0.0.1:$PORT" \
+        HEALTHCARE_WEBHOOK_ALLOW_PRIVATE=true
     echo "[$backend] seeding $DOCTORS doctors, $PATIENTS patients, $APPOINTMENTS appointments" >&2
     seed_start=$(date +%s.%N)
     "$BIN" seed-demo --doctors "$DOCTORS" --patients "$PATIENTS" --appointments "$APPOINTMENTS" \
@@ -120,6 +128,24 @@ for backend in $BACKENDS; do
         FIRST_PATIENT=$FIRST_PATIENT wrk_run 64 book.lua)
     row "$backend" "POST /api/appointments/, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
         "$(awk -v a="$b_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$b_err"
+    # The same with one active webhook subscription for appointment.created and its receiver:
+    # then how fast the dispatcher delivered every booking's event, and each event's delay from
+    # its commit to its arrival.
+    curl -sf -XDELETE "$RECEIVER/stats" >/dev/null
+    HOOK=$(curl -sf -XPOST "http://127.0.0.1:$PORT/api/webhooks/" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' \
+        -d "{\"url\": \"$RECEIVER/hook\", \"events\": [\"appointment.created\"]}" | sed 's/^{"id":\([0-9]*\).*/\1/')
+    read -r b_rps b_p50 b_p99 b_err < <(BOOK_YEAR=2060 DOCTORS=$DOCTORS PATIENTS=$PATIENTS FIRST_DOCTOR=$FIRST_DOCTOR \
+        FIRST_PATIENT=$FIRST_PATIENT wrk_run 64 book.lua)
+    row "$backend" "POST /api/appointments/, c64, webhook" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
+        "$(awk -v a="$b_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$b_err"
+    hook_start=$(date +%s.%N)
+    until [ "$(sql "$backend" "SELECT COUNT(*) FROM webhook_messages WHERE webhook_id = $HOOK AND state = 'pending'")" = 0 ] \
+        && [ "$(sql "$backend" 'SELECT COUNT(*) FROM outbox_events WHERE NOT fanned_out')" = 0 ]; do sleep 0.2; done
+    drain_secs=$(awk -v a="$hook_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    stats=$(curl -sf "$RECEIVER/stats")
+    rows+=("|           | $(echo "$stats" | python3 -c 'import json, sys; s = json.load(sys.stdin); print("webhook: %d events delivered at %d/s; commit to delivery p50 %s ms, p99 %s ms" % (s["count"], s["count"] / max(s["last"] - s["first"], 0.001), s["p50_ms"], s["p99_ms"]))'); last one ${drain_secs}s after the load | | | | | |")
+    curl -sf -XDELETE "http://127.0.0.1:$PORT/api/webhooks/$HOOK/" -H "Authorization: Bearer $TOKEN" >/dev/null
     # Latency under a moderate load (4 clients): the list and a booking's conflict check.
     read -r l_rps l_p50 l_p99 l_err < <(BENCH_PATH="/api/appointments/?doctor=$DID&date_from=$DATE_FROM&limit=50" wrk_run 4 get.lua)
     row "$backend" "GET list doctor+date_from, c4" "$l_rps" "$(ms "$l_p50")" "$(ms "$l_p99")" \

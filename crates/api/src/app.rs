@@ -29,6 +29,8 @@ pub struct Application {
     throttle_window: chrono::Duration,
     webhooks: crate::dispatch::DeliverySettings,
     dispatch: Arc<tokio::sync::Notify>,
+    /// The mailer and how long before a start its reminder goes out, when mail is on.
+    mail: Option<(Arc<crate::mailer::Mailer>, chrono::Duration)>,
 }
 
 /// Opens the database, applies migrations and loads (or creates) the signing key.
@@ -84,6 +86,10 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
 impl Application {
     /// Opens the database and binds the listen address; call [`Application::run`] to serve.
     pub fn build(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+        let mail = config.mail.mailer()?.map(|mailer| {
+            let before = chrono::Duration::minutes(i64::from(config.mail.mail_reminder_minutes));
+            (Arc::new(mailer), before)
+        });
         let state = web::Data::new(open_state(config)?);
         let db = state.db.clone();
         let dispatch = state.dispatch.clone();
@@ -118,6 +124,7 @@ impl Application {
             throttle_window,
             webhooks: config.webhooks.delivery(),
             dispatch,
+            mail,
         })
     }
 
@@ -152,11 +159,18 @@ impl Application {
             }
         });
         // Background tasks: the audit sealer and the reminder scheduler (each under a lease in
-        // the database), and the webhook dispatcher (every process; deliveries are leased).
+        // the database), and the webhook and mail dispatcher (every process; deliveries are
+        // leased).
         let mut tasks = crate::tasks::Tasks::new();
         tasks.spawn_sealer(self.db.clone());
-        tasks.spawn_reminders(self.db.clone());
-        tasks.spawn_dispatcher(self.db.clone(), self.webhooks, self.dispatch.clone());
+        let (mailer, mail_before) = self.mail.unzip();
+        tasks.spawn_reminders(self.db.clone(), mail_before);
+        tasks.spawn_dispatcher(
+            self.db.clone(),
+            self.webhooks,
+            mailer,
+            self.dispatch.clone(),
+        );
         let served = self.server.await;
         // Stopped (SIGTERM, Ctrl-C): the tasks finish their pass and give their leases up.
         tasks.stop().await;

@@ -124,7 +124,7 @@ pub struct AuditEventBody {
     /// `logout` or `export`.
     pub action: String,
     /// `patient`, `doctor`, `mapping`, `appointment`, `user`, `working_hours`, `time_off`,
-    /// `webhook` or `audit`.
+    /// `webhook`, `email` or `audit`.
     pub resource: String,
     /// The record's id, for one-record requests.
     pub resource_id: Option<i64>,

@@ -183,6 +183,67 @@ pub struct Config {
     /// Webhook deliveries.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+    /// Email notifications.
+    #[command(flatten)]
+    pub mail: MailConfig,
+}
+
+/// Email notifications (docs/notifications.md, "Email"): on when both `HEALTHCARE_SMTP_URL` and
+/// `HEALTHCARE_MAIL_FROM` are set.
+#[derive(Debug, Clone, Args)]
+pub struct MailConfig {
+    /// The SMTP server: `smtp://[user:password@]host[:port]` (port 25; STARTTLS when the server
+    /// offers it) or `smtps://...` (TLS from the start, port 465).
+    #[arg(long, env = "HEALTHCARE_SMTP_URL", hide_env_values = true, value_parser = smtp_url, global = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of every mail, e.g. `Clinic <appointments@clinic.example>`.
+    #[arg(long, env = "HEALTHCARE_MAIL_FROM", value_parser = mail_from, global = true)]
+    pub mail_from: Option<String>,
+    /// The time zone mails show times in when the doctor has no working hours (IANA name).
+    #[arg(long, env = "HEALTHCARE_TIMEZONE", default_value = "UTC", value_parser = time_zone, global = true)]
+    pub timezone: chrono_tz::Tz,
+    /// How long before an appointment's start its reminder mail goes out, minutes.
+    #[arg(long, env = "HEALTHCARE_MAIL_REMINDER_MINUTES", default_value_t = 1440, value_parser = clap::value_parser!(u32).range(1..=10080), global = true)]
+    pub mail_reminder_minutes: u32,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            mail_from: None,
+            timezone: chrono_tz::UTC,
+            mail_reminder_minutes: 1440,
+        }
+    }
+}
+
+impl MailConfig {
+    /// The mailer, when mail is on.
+    pub fn mailer(&self) -> Result<Option<crate::mailer::Mailer>, String> {
+        match (&self.smtp_url, &self.mail_from) {
+            (Some(url), Some(from)) => {
+                crate::mailer::Mailer::new(url, from, self.timezone).map(Some)
+            }
+            (None, None) => Ok(None),
+            _ => Err("HEALTHCARE_SMTP_URL and HEALTHCARE_MAIL_FROM must be set together".into()),
+        }
+    }
+}
+
+fn smtp_url(s: &str) -> Result<String, String> {
+    crate::mailer::transport(s).map(|_| s.to_owned())
+}
+
+fn mail_from(s: &str) -> Result<String, String> {
+    s.parse::<lettre::message::Mailbox>()
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("not a mail address: {e}"))
+}
+
+fn time_zone(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("{s:?} is not an IANA time zone"))
 }
 
 /// Webhook deliveries (docs/notifications.md).
@@ -288,10 +349,10 @@ impl Config {
     /// Checks what clap cannot: a `JWT_SECRET` that is set but empty (clap reads an empty
     /// variable as absent) is refused like a short one.
     pub fn check_environment(&self) -> Result<(), String> {
-        match (&self.jwt_secret, std::env::var_os("JWT_SECRET")) {
-            (None, Some(value)) => healthcare_auth::check_secret(&value.to_string_lossy()),
-            _ => Ok(()),
+        if let (None, Some(value)) = (&self.jwt_secret, std::env::var_os("JWT_SECRET")) {
+            healthcare_auth::check_secret(&value.to_string_lossy())?;
         }
+        self.mail.mailer().map(|_| ())
     }
 
     /// The defaults, as `healthcare` with no environment would use them (for tests).
@@ -312,6 +373,7 @@ impl Config {
             body_timeout: 10,
             throttle: ThrottleConfig::default(),
             webhooks: WebhookConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }

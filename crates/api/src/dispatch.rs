@@ -1,6 +1,6 @@
-//! Webhook delivery (docs/notifications.md): one pass fans new outbox events out to their
-//! subscriptions and leases the due messages (one write), POSTs each leased message, signed,
-//! on the blocking pool (at most [`BATCH`] at once, each within [`TIMEOUT`]), then records
+//! Webhook and mail delivery (docs/notifications.md): one pass fans new outbox events out to
+//! their subscriptions and mails and leases the due messages and mails (one write), POSTs each
+//! leased message, signed, and sends each leased mail (`crate::mailer`), on the blocking pool (at most [`BATCH`] at once, each within [`TIMEOUT`]), then records
 //! every attempt with its `export` audit event (one write). A message whose receiver failed is
 //! due again after the retry schedule (`outbox::retry_delay`, with jitter) until 24 hours after
 //! its event, then it is marked failed. At least once: a process killed mid-delivery leaves
@@ -8,10 +8,12 @@
 //! it next.
 
 use crate::egress::PublicOnly;
+use crate::mailer::Mailer;
 use crate::webhook_signing::signature_header;
 use actix_web::web;
 use chrono::Utc;
 use healthcare_persistence::audit::{self, Action, NewAuditEvent, Resource};
+use healthcare_persistence::mail::ClaimedMail;
 use healthcare_persistence::outbox::{self, Attempt, Claimed};
 use healthcare_persistence::{Database, DbConnection, StoreError};
 use std::sync::Arc;
@@ -63,11 +65,13 @@ pub struct Dispatcher {
     agent: ureq::Agent,
     holder: String,
     settings: DeliverySettings,
+    mailer: Option<Arc<Mailer>>,
 }
 
 impl Dispatcher {
-    /// A dispatcher whose leases are held under a name unique to this process.
-    pub fn new(settings: DeliverySettings) -> Self {
+    /// A dispatcher whose leases are held under a name unique to this process; it sends mail
+    /// too when a `mailer` is given.
+    pub fn new(settings: DeliverySettings, mailer: Option<Arc<Mailer>>) -> Self {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
@@ -88,30 +92,50 @@ impl Dispatcher {
                 rand::random::<u32>()
             ),
             settings,
+            mailer,
         }
     }
 
-    /// One pass; returns how many messages it attempted (or dropped as stale reminders).
+    /// One pass; returns how many messages and mails it attempted (or dropped as stale
+    /// reminders).
     pub async fn pass(&self, db: &Arc<Database>) -> Result<usize, String> {
         let (holder, window) = (self.holder.clone(), self.settings.window());
-        let claimed = crate::tasks::write(db, move |c: &mut DbConnection| {
-            outbox::fan_out(c, FAN_OUT_BATCH, window)?;
-            outbox::claim(c, &holder, LEASE, BATCH)
+        let mail = self.mailer.is_some();
+        let (claimed, mails) = crate::tasks::write(db, move |c: &mut DbConnection| {
+            outbox::fan_out(c, FAN_OUT_BATCH, window, mail)?;
+            let claimed = outbox::claim(c, &holder, LEASE, BATCH)?;
+            let mails = match mail {
+                true => healthcare_persistence::mail::claim(c, &holder, LEASE, BATCH)?,
+                false => Vec::new(),
+            };
+            Ok((claimed, mails))
         })
         .await?;
-        if claimed.is_empty() {
+        if claimed.is_empty() && mails.is_empty() {
             return Ok(0);
         }
         let sends = claimed.iter().filter(|c| c.still_due).map(|c| {
             let (agent, c) = (self.agent.clone(), c.clone());
             web::block(move || send(&agent, &c))
         });
-        let attempts: Vec<Option<Attempt>> = futures_util::future::join_all(sends)
-            .await
-            .into_iter()
-            .map(Result::ok)
-            .collect();
-        let n = claimed.len();
+        let mailings = mails.iter().filter(|m| m.still_due).map(|m| {
+            let (mailer, m) = (self.mailer.clone(), m.clone());
+            web::block(move || {
+                let result = match mailer {
+                    Some(mailer) => mailer.send(&m, Utc::now()),
+                    None => Err("mail is off".to_owned()),
+                };
+                (result.err().map(truncate), Utc::now())
+            })
+        });
+        let (attempts, mailed) = futures_util::future::join(
+            futures_util::future::join_all(sends),
+            futures_util::future::join_all(mailings),
+        )
+        .await;
+        let attempts: Vec<Option<Attempt>> = attempts.into_iter().map(Result::ok).collect();
+        let mailed: Vec<Option<MailResult>> = mailed.into_iter().map(Result::ok).collect();
+        let n = claimed.len() + mails.len();
         let (holder, settings) = (self.holder.clone(), self.settings);
         let record = move |c: &mut DbConnection| {
             let mut attempts = attempts.iter();
@@ -129,10 +153,50 @@ impl Dispatcher {
                     audit::record(c, &[export_event(claimed, attempt, patient)])?;
                 }
             }
+            let mut mailed = mailed.iter();
+            for m in &mails {
+                if !m.still_due {
+                    healthcare_persistence::mail::drop_stale(c, &holder, m)?;
+                    continue;
+                }
+                let Some(Some((error, at))) = mailed.next() else {
+                    continue;
+                };
+                let delay = settings.delay(m.attempts + 1);
+                healthcare_persistence::mail::finish(c, &holder, m, error.as_deref(), *at, delay)?;
+                audit::record(c, &[mail_export_event(m, error.is_none(), *at)])?;
+            }
             Ok::<usize, StoreError>(n)
         };
         crate::tasks::write(db, record).await
     }
+}
+
+/// How one mail attempt ended: why the server did not take it (`None`: it did), and when.
+type MailResult = (Option<String>, chrono::DateTime<Utc>);
+
+/// The audit event of one mail attempt: an `export` of the patient's appointment by email
+/// (status 250 when the SMTP server took it, 0 when not).
+fn mail_export_event(
+    mail: &ClaimedMail,
+    accepted: bool,
+    at: chrono::DateTime<Utc>,
+) -> NewAuditEvent {
+    let mut event = NewAuditEvent::new(
+        Action::Export,
+        Resource::Email,
+        if accepted { 250 } else { 0 },
+    );
+    event.resource_id = Some(mail.appointment.id);
+    event.patients = vec![mail.appointment.patient];
+    event.request_id = mail.event_id.clone();
+    event.query = format!(
+        "type={}&audience={}",
+        mail.kind.as_str(),
+        mail.audience.as_str()
+    );
+    event.at = at;
+    event
 }
 
 /// The audit event of one delivery: an `export` of the patient's data to the subscription.

@@ -14,6 +14,8 @@ pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
+pub mod ical;
+pub mod mailer;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;

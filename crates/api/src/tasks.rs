@@ -6,8 +6,9 @@
 //! database (`healthcare_persistence::leases`) and renews it on every pass.
 
 use crate::dispatch::{DeliverySettings, Dispatcher};
+use crate::mailer::Mailer;
 use actix_web::web;
-use healthcare_persistence::{audit, leases, outbox, Database, DbConnection, StoreError};
+use healthcare_persistence::{audit, leases, mail, outbox, Database, DbConnection, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -152,15 +153,21 @@ impl Tasks {
 
     /// Starts the reminder scheduler: under the lease [`REMINDER_LEASE`], every
     /// [`REMIND_EVERY`] it queues the `appointment.reminder` events that are due
-    /// (`outbox::queue_reminders`).
-    pub fn spawn_reminders(&mut self, db: Arc<Database>) {
+    /// (`outbox::queue_reminders`), and, when mail is on, the reminder mails due `mail_before`
+    /// the start (`mail::queue_reminders`).
+    pub fn spawn_reminders(&mut self, db: Arc<Database>, mail_before: Option<chrono::Duration>) {
         let holder = format!("pid {} #{:08x}", std::process::id(), rand::random::<u32>());
         let pass_holder = holder.clone();
         let pass: Pass = Arc::new(move |c| {
             if !leases::take(c, REMINDER_LEASE, &pass_holder, REMINDER_LEASE_TTL)? {
                 return Ok(0);
             }
-            outbox::queue_reminders(c, REMINDER_BATCH)
+            let queued = outbox::queue_reminders(c, REMINDER_BATCH)?;
+            let mailed = match mail_before {
+                Some(before) => mail::queue_reminders(c, before, REMINDER_BATCH)?,
+                None => 0,
+            };
+            Ok(queued + mailed)
         });
         let on_stop: Pass =
             Arc::new(move |c| leases::release(c, REMINDER_LEASE, &holder).map(usize::from));
@@ -173,19 +180,20 @@ impl Tasks {
         );
     }
 
-    /// Starts the webhook dispatcher (`crate::dispatch`): a pass at once when `wake` is
-    /// notified (a change committed in this process), else every [`DISPATCH_EVERY`] (events of
-    /// other processes, retries that fell due), and the next at once after a pass that sent
+    /// Starts the webhook and mail dispatcher (`crate::dispatch`): a pass at once when `wake`
+    /// is notified (a change committed in this process), else every [`DISPATCH_EVERY`] (events
+    /// of other processes, retries that fell due), and the next at once after a pass that sent
     /// something.
     pub fn spawn_dispatcher(
         &mut self,
         db: Arc<Database>,
         settings: DeliverySettings,
+        mailer: Option<Arc<Mailer>>,
         wake: Arc<tokio::sync::Notify>,
     ) {
         let mut stopped = self.stop.subscribe();
         let handle = actix_web::rt::spawn(async move {
-            let dispatcher = Dispatcher::new(settings);
+            let dispatcher = Dispatcher::new(settings, mailer);
             let mut tick = actix_web::rt::time::interval(DISPATCH_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut busy = false;

@@ -18,8 +18,7 @@
 use healthcare_testing::{Client, TestApp};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const PW: &str = "correct horse battery";
@@ -120,54 +119,12 @@ fn subscriptions_postgres() {
     subscriptions("postgres");
 }
 
-/// A Python with `standardwebhooks` installed (a virtual environment under `target/`, made
-/// once, by one test at a time); the test fails, never skips, when it cannot be made.
-fn python() -> PathBuf {
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = root.join("target/webhook-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".installed");
-    if std::fs::read_to_string(&ready).ok().as_deref() != Some(STANDARDWEBHOOKS) {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(made.success(), "python3 -m venv failed");
-        let installed = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                STANDARDWEBHOOKS,
-            ])
-            .status()
-            .expect("pip");
-        assert!(installed.success(), "pip install {STANDARDWEBHOOKS} failed");
-        std::fs::write(&ready, STANDARDWEBHOOKS).unwrap();
-    }
-    python
-}
-
-/// The receiver process and its files.
+/// The receiver process (`tests/webhooks/receiver.py`, with `standardwebhooks` pinned) and its
+/// files.
 struct Receiver {
-    child: Child,
-    log: PathBuf,
+    helper: healthcare_testing::Helper,
     secret: PathBuf,
     url: String,
-    _dir: tempfile_dir::Dir,
-}
-
-mod tempfile_dir {
-    /// A directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 impl Receiver {
@@ -177,58 +134,25 @@ impl Receiver {
 
     /// A receiver with these settings (receiver.py's environment variables).
     fn start_with(settings: &[(&str, &str)]) -> Receiver {
-        let dir = std::env::temp_dir().join(format!(
-            "hc-receiver-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (port, log, secret) = (dir.join("port"), dir.join("log"), dir.join("secret"));
+        let python = healthcare_testing::python_venv("webhooks", &[STANDARDWEBHOOKS]);
+        let helper = healthcare_testing::Helper::start(
+            &python,
+            "tests/webhooks/receiver.py",
+            &["{dir}/secret"],
+            settings,
+        );
+        let secret = helper.file("secret");
         std::fs::write(&secret, "whsec_AAAA").unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/webhooks/receiver.py");
-        let child = Command::new(python())
-            .arg(script)
-            .args([&port, &log, &secret])
-            .envs(settings.iter().copied())
-            .spawn()
-            .expect("receiver");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port) {
-                break p;
-            }
-            assert!(Instant::now() < deadline, "the receiver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        };
         Receiver {
-            child,
-            log,
+            url: format!("http://127.0.0.1:{}/hook", helper.port),
             secret,
-            url: format!("http://127.0.0.1:{port}/hook"),
-            _dir: tempfile_dir::Dir(dir),
+            helper,
         }
     }
 
     fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        self.helper.lines()
     }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Creates `n` patients, each with an appointment, through `client`; returns the (type,
@@ -568,16 +492,7 @@ fn outages(backend: &str) {
     // Down: the receiver's port is taken from a receiver that is then stopped.
     let (url, port) = {
         let probe = Receiver::start_with(&[]);
-        let port = probe
-            .url
-            .split(':')
-            .nth(2)
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned();
-        (probe.url.clone(), port)
+        (probe.url.clone(), probe.helper.port.to_string())
     };
     let (down_hook, secret) = subscribe(&url, "patient.created", None);
     let made: BTreeSet<i64> = (0..5).map(patient).collect();

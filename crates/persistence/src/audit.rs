@@ -122,15 +122,17 @@ pub enum Resource {
     WorkingHours,
     /// A doctor's time off.
     TimeOff,
-    /// A webhook subscription.
+    /// A webhook subscription (its deliveries too).
     Webhook,
+    /// An email notification about an appointment.
+    Email,
     /// The audit trail itself (reads and exports of it).
     Audit,
 }
 
 impl Resource {
     /// Every kind of record, in the order of the documentation.
-    pub const ALL: [Resource; 9] = [
+    pub const ALL: [Resource; 10] = [
         Resource::Patient,
         Resource::Doctor,
         Resource::Mapping,
@@ -139,6 +141,7 @@ impl Resource {
         Resource::WorkingHours,
         Resource::TimeOff,
         Resource::Webhook,
+        Resource::Email,
         Resource::Audit,
     ];
 
@@ -158,6 +161,7 @@ impl Resource {
             Resource::WorkingHours => "working_hours",
             Resource::TimeOff => "time_off",
             Resource::Webhook => "webhook",
+            Resource::Email => "email",
             Resource::Audit => "audit",
         }
     }

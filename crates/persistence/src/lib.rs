@@ -14,6 +14,7 @@ pub mod doctors;
 mod each;
 pub mod error;
 pub mod leases;
+pub mod mail;
 pub mod mappings;
 pub mod migrations;
 pub mod outbox;

@@ -72,7 +72,21 @@ pub fn emit<T: Serialize>(
 ) -> StoreResult<()> {
     let mut data = serde_json::Map::new();
     data.insert(key.to_owned(), to_json(record)?);
-    insert_event(conn, kind, data, patient, None).map(|_| ())
+    insert_event(conn, kind, data, patient, None, false).map(|_| ())
+}
+
+/// Writes a mail-only event about `appointment` (a mail reminder, `minutes_before` its start):
+/// webhook subscriptions never get it. Returns its row id.
+pub fn emit_mail(
+    conn: &mut DbConnection,
+    kind: EventType,
+    appointment: &Appointment,
+    minutes_before: i64,
+) -> StoreResult<i64> {
+    let mut data = serde_json::Map::new();
+    data.insert("appointment".to_owned(), to_json(appointment)?);
+    data.insert("minutes_before".to_owned(), minutes_before.into());
+    insert_event(conn, kind, data, Some(appointment.patient), None, true)
 }
 
 /// The event of an appointment change, by what changed between `before` and `after`: a new
@@ -102,7 +116,7 @@ pub fn emit_to(
     data: serde_json::Map<String, serde_json::Value>,
     patient: Option<PatientId>,
 ) -> StoreResult<i64> {
-    insert_event(conn, kind, data, patient, Some(webhook))
+    insert_event(conn, kind, data, patient, Some(webhook), false)
 }
 
 fn to_json<T: Serialize>(record: &T) -> StoreResult<serde_json::Value> {
@@ -115,9 +129,14 @@ fn insert_event(
     data: serde_json::Map<String, serde_json::Value>,
     patient: Option<PatientId>,
     webhook: Option<i64>,
+    mail_only: bool,
 ) -> StoreResult<i64> {
     let id = new_event_id();
     let t = now();
+    let appointment = data
+        .get("appointment")
+        .and_then(|a| a.get("id"))
+        .and_then(serde_json::Value::as_i64);
     let payload = serde_json::json!({
         "id": id,
         "type": kind.as_str(),
@@ -133,6 +152,8 @@ fn insert_event(
             outbox_events::payload.eq(&payload),
             outbox_events::patient_id.eq(patient.map(|p| p.0)),
             outbox_events::webhook_id.eq(webhook),
+            outbox_events::mail_only.eq(mail_only),
+            outbox_events::appointment_id.eq(appointment),
         ))
         .returning(outbox_events::id)
         .get_result(c))?;
@@ -140,11 +161,17 @@ fn insert_event(
 }
 
 /// Makes the messages of up to `limit` events not fanned out yet: one per active subscription
-/// that wants the event's type (a ping or a reminder: its own subscription only). `window`
-/// scales [`GIVE_UP_AFTER`]. Returns how many events it handled. Several processes may run it
-/// at once: on PostgreSQL each takes other events (`SKIP LOCKED`), and a message exists once
-/// per (event, subscription) (a unique key).
-pub fn fan_out(conn: &mut DbConnection, limit: i64, window: Duration) -> StoreResult<usize> {
+/// that wants the event's type (a ping or a reminder: its own subscription only; a mail-only
+/// event: none), and, when `mail` is on, its mails (`crate::mail`). `window` scales
+/// [`GIVE_UP_AFTER`]. Returns how many events it handled. Several processes may run it at
+/// once: on PostgreSQL each takes other events (`SKIP LOCKED`), and a message exists once per
+/// (event, subscription) (a unique key).
+pub fn fan_out(
+    conn: &mut DbConnection,
+    limit: i64,
+    window: Duration,
+    mail: bool,
+) -> StoreResult<usize> {
     let pending = outbox_events::table
         .filter(outbox_events::fanned_out.eq(false))
         .order(outbox_events::id.asc())
@@ -154,8 +181,9 @@ pub fn fan_out(conn: &mut DbConnection, limit: i64, window: Duration) -> StoreRe
             outbox_events::kind,
             outbox_events::webhook_id,
             outbox_events::created_at,
+            outbox_events::mail_only,
         ));
-    let events: Vec<(i64, String, Option<i64>, NaiveDateTime)> = match conn {
+    let events: Vec<(i64, String, Option<i64>, NaiveDateTime, bool)> = match conn {
         DbConnection::Postgresql(c) => pending.for_update().skip_locked().load(c)?,
         DbConnection::Sqlite(c) => pending.load(c)?,
     };
@@ -167,12 +195,15 @@ pub fn fan_out(conn: &mut DbConnection, limit: i64, window: Duration) -> StoreRe
         .map(|w| w.to_domain().map(|d| (d.id, d.events)))
         .collect::<StoreResult<_>>()?;
     let t = now();
-    for (id, kind, only, created_at) in &events {
+    for (id, kind, only, created_at, mail_only) in &events {
         let kind: Option<EventType> = kind.parse().ok();
+        if mail {
+            crate::mail::fan_out(conn, *id, kind, only.is_some(), *created_at, window)?;
+        }
         for (webhook, wanted) in &subscriptions {
             let targeted = match only {
                 Some(one) => one == webhook,
-                None => kind.is_some_and(|k| wanted.contains(&k)),
+                None => !mail_only && kind.is_some_and(|k| wanted.contains(&k)),
             };
             if !targeted {
                 continue;

@@ -263,6 +263,37 @@ diesel::table! {
         patient_id -> Nullable<BigInt>,
         webhook_id -> Nullable<BigInt>,
         fanned_out -> Bool,
+        mail_only -> Bool,
+        appointment_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// One mail to send, per (event, recipient, audience).
+    mail_messages (id) {
+        id -> BigInt,
+        event_id -> BigInt,
+        recipient -> Text,
+        audience -> Text,
+        sequence -> Integer,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        give_up_at -> Timestamp,
+        lease_holder -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Mail reminders queued, per (appointment, start time).
+    mail_reminders (appointment_id, start_at) {
+        appointment_id -> BigInt,
+        start_at -> Timestamp,
+        event_id -> BigInt,
+        queued_at -> Timestamp,
     }
 }
 
@@ -323,6 +354,7 @@ diesel::joinable!(working_hours_intervals -> working_hours (doctor_id));
 diesel::joinable!(time_off -> doctors (doctor_id));
 diesel::joinable!(webhook_messages -> outbox_events (event_id));
 diesel::joinable!(webhook_messages -> webhooks (webhook_id));
+diesel::joinable!(mail_messages -> outbox_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -346,6 +378,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_messages,
     webhook_deliveries,
     reminders,
+    mail_messages,
+    mail_reminders,
     audit_prune_permit,
     audit_anchor,
     leases,

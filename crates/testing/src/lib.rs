@@ -632,3 +632,120 @@ pub fn audit_verified(db: &TestDb) -> String {
     );
     stdout
 }
+
+/// A Python with `packages` (pinned requirement strings) installed: a virtual environment
+/// `target/venv-NAME`, made once and reused while its package list is the same, by one test at
+/// a time. Panics (the test fails, never skips) when it cannot be made.
+pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    static MADE: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = workspace_root().join(format!("target/venv-{name}"));
+    let python = venv.join("bin/python");
+    let ready = venv.join(".installed");
+    let wanted = packages.join(" ");
+    if std::fs::read_to_string(&ready).ok().as_deref() != Some(wanted.as_str()) {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(made.success(), "python3 -m venv {} failed", venv.display());
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages)
+            .status()
+            .expect("pip");
+        assert!(installed.success(), "pip install {wanted} failed");
+        std::fs::write(&ready, &wanted).unwrap();
+    }
+    python
+}
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A helper process of a test (a webhook receiver, an SMTP server), started from a Python
+/// script under `tests/` as `SCRIPT PORT_FILE LOG_FILE ARGS...`: it writes the port it listens
+/// on to PORT_FILE and one JSON object per thing it received to LOG_FILE. Killed, and its
+/// folder removed, on drop.
+pub struct Helper {
+    child: Child,
+    dir: PathBuf,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Helper {
+    /// Starts `script` (relative to the workspace) with `python`, `args` after its two files,
+    /// and `env`; waits up to 20 s for its port.
+    pub fn start(
+        python: &std::path::Path,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Helper {
+        let dir = std::env::temp_dir().join(format!(
+            "hc-helper-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(python)
+            .arg(workspace_root().join(script))
+            .arg(dir.join("port"))
+            .arg(dir.join("log"))
+            .args(
+                args.iter()
+                    .map(|a| a.replace("{dir}", &dir.to_string_lossy())),
+            )
+            .envs(env.iter().copied())
+            .spawn()
+            .expect("start the helper");
+        let mut helper = Helper {
+            child,
+            dir,
+            port: 0,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        helper.port = loop {
+            if let Some(port) = std::fs::read_to_string(helper.dir.join("port"))
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                break port;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{script} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        helper
+    }
+
+    /// A file in the helper's folder (`{dir}` in its arguments).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Everything it logged so far, one JSON value per line.
+    pub fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+            .collect()
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

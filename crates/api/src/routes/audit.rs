@@ -42,7 +42,7 @@ fn name_filter(
     params(("patient" = Option<i64>, Query, description = "Events that touched this patient record"),
            ("actor" = Option<i64>, Query, description = "Events of this user id"),
            ("action" = Option<String>, Query, description = "read | list | create | update | archive | login | login_failed | token_refresh | logout | export"),
-           ("resource" = Option<String>, Query, description = "patient | doctor | mapping | appointment | user | working_hours | time_off | webhook | audit"),
+           ("resource" = Option<String>, Query, description = "patient | doctor | mapping | appointment | user | working_hours | time_off | webhook | email | audit"),
            ("resource_id" = Option<i64>, Query, description = "Events on this record id"),
            ("date_from" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time with an offset"),
            ("date_to" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time with an offset (exclusive)"),

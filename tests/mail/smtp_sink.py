@@ -1,0 +1,102 @@
+"""An SMTP server for the mail tests: aiosmtpd (a real SMTP implementation that is not ours)
+takes every message; each is parsed with Python's email package and its calendar attachment
+with the `icalendar` library (an independent RFC 5545 parser), then logged as one JSON line.
+
+usage: smtp_sink.py PORT_FILE LOG_FILE
+  The bound port is written to PORT_FILE once the server answers.
+  env PORT (default: a free one): the port to listen on.
+  env REFUSE_FIRST (default 0): answer this many messages with a temporary failure (451)
+    before taking any.
+"""
+import email
+import email.policy
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+from icalendar import Calendar
+
+PORT_FILE, LOG_FILE = sys.argv[1:3]
+REFUSE_FIRST = int(os.environ.get("REFUSE_FIRST", "0"))
+lock = threading.Lock()
+refused = 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def describe(envelope):
+    msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    entry = {
+        "mail_from": envelope.mail_from,
+        "rcpt_tos": envelope.rcpt_tos,
+        "from": str(msg["From"]),
+        "to": str(msg["To"]),
+        "subject": str(msg["Subject"]),
+        "text": "",
+        "calendar": None,
+        "raw": envelope.content.decode("utf-8", "replace"),
+    }
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "text/plain" and not part.get_filename():
+            entry["text"] += part.get_content()
+        elif ctype == "text/calendar":
+            data = part.get_payload(decode=True)
+            try:
+                cal = Calendar.from_ical(data)
+                events = [c for c in cal.walk() if c.name == "VEVENT"]
+                ev = events[0]
+                entry["calendar"] = {
+                    "content_type": str(part["Content-Type"]),
+                    "method": str(cal.get("METHOD")),
+                    "prodid": str(cal.get("PRODID")),
+                    "version": str(cal.get("VERSION")),
+                    "events": len(events),
+                    "uid": str(ev.get("UID")),
+                    "sequence": int(ev.get("SEQUENCE")),
+                    "status": str(ev.get("STATUS")),
+                    "summary": str(ev.get("SUMMARY")),
+                    "dtstart": ev.decoded("DTSTART").isoformat(),
+                    "dtend": ev.decoded("DTEND").isoformat(),
+                    "dtstamp": ev.decoded("DTSTAMP").isoformat(),
+                    "organizer": str(ev.get("ORGANIZER")),
+                    "attendee": str(ev.get("ATTENDEE")),
+                }
+            except Exception as e:  # the test fails on a calendar that does not parse
+                entry["calendar"] = {"error": repr(e)}
+    return entry
+
+
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        global refused
+        with lock:
+            if refused < REFUSE_FIRST:
+                refused += 1
+                return "451 4.3.0 Try again later"
+        entry = describe(envelope)
+        entry["at"] = time.time()
+        with lock, open(LOG_FILE, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        return "250 Message accepted"
+
+
+port = int(os.environ.get("PORT", "0")) or free_port()
+controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+controller.start()
+with open(PORT_FILE + ".tmp", "w") as f:
+    f.write(str(port))
+os.replace(PORT_FILE + ".tmp", PORT_FILE)
+try:
+    while True:
+        time.sleep(3600)
+except KeyboardInterrupt:
+    controller.stop()
