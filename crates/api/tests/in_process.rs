@@ -551,6 +551,20 @@ async fn a_dropped_read_still_hands_over(backend: &str) {
     assert_eq!(app.call(As::Admin, "GET", &path, None).await.0, 200);
     // Every connection taken: the first read leads and waits for its turn, the others queue.
     let connections = app.state.connections.acquire_many(4).await.unwrap();
+    // On SQLite an audited read is a job of the writer thread: the writer is held busy too
+    // (until `release` is dropped), so the reads wait there.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    if let Some(writer) = app.state.db.writer() {
+        writer
+            .submit(
+                move |_| {
+                    let _ = held.recv();
+                    Ok(())
+                },
+                |_: Result<(), _>| {},
+            )
+            .unwrap();
+    }
     let mut alone = Box::pin(app.call(As::Admin, "GET", &path, None));
     assert!(
         alone.as_mut().now_or_never().is_none(),
@@ -562,6 +576,7 @@ async fn a_dropped_read_still_hands_over(backend: &str) {
     assert!(queued.as_mut().now_or_never().is_none(), "the others wait");
     drop(alone);
     drop(connections);
+    drop(release);
     let answers = actix_rt::time::timeout(std::time::Duration::from_secs(10), queued)
         .await
         .expect("the reads queued behind a dropped one were answered");

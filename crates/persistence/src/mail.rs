@@ -16,7 +16,7 @@ use crate::schema::{
 use crate::time::{now, to_db};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Text};
 use healthcare_domain::{AppointmentStatus, EventType};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -230,38 +230,13 @@ pub fn claim(
     lease: Duration,
     limit: i64,
 ) -> StoreResult<Vec<ClaimedMail>> {
-    let t = now();
-    let (now_db, until) = (to_db(t), to_db(t + lease));
-    let select = "SELECT m.id FROM mail_messages m WHERE m.state = 'pending' \
-         AND m.next_attempt_at <= {now} AND (m.lease_until IS NULL OR m.lease_until < {now}) \
-         ORDER BY m.next_attempt_at LIMIT {limit}";
-    let returning = "RETURNING id, event_id, recipient, audience, sequence, attempts";
-    let leased: Vec<LeasedMail> = match conn {
-        DbConnection::Postgresql(c) => {
-            let inner = select.replace("{now}", "$3").replace("{limit}", "$4");
-            diesel::sql_query(format!(
-                "UPDATE mail_messages SET lease_holder = $1, lease_until = $2 \
-                 WHERE id IN ({inner} FOR UPDATE OF m SKIP LOCKED) {returning}"
-            ))
-            .bind::<Text, _>(holder)
-            .bind::<Timestamp, _>(until)
-            .bind::<Timestamp, _>(now_db)
-            .bind::<BigInt, _>(limit)
-            .load(c)?
-        }
-        DbConnection::Sqlite(c) => {
-            let inner = select.replace("{now}", "?3").replace("{limit}", "?4");
-            diesel::sql_query(format!(
-                "UPDATE mail_messages SET lease_holder = ?1, lease_until = ?2 \
-                 WHERE id IN ({inner}) {returning}"
-            ))
-            .bind::<Text, _>(holder)
-            .bind::<Timestamp, _>(until)
-            .bind::<Timestamp, _>(now_db)
-            .bind::<BigInt, _>(limit)
-            .load(c)?
-        }
-    };
+    let leased: Vec<LeasedMail> = crate::outbox::lease_due(
+        conn,
+        "mail_messages",
+        "WHERE",
+        "id, event_id, recipient, audience, sequence, attempts",
+        (holder, lease, limit),
+    )?;
     if leased.is_empty() {
         return Ok(Vec::new());
     }
@@ -377,18 +352,7 @@ pub fn finish(
 
 /// Marks a leased reminder mail whose appointment moved or was cancelled as never to be sent.
 pub fn drop_stale(conn: &mut DbConnection, holder: &str, claimed: &ClaimedMail) -> StoreResult<()> {
-    crate::on_backend!(conn, |c| diesel::update(
-        mail_messages::table
-            .filter(mail_messages::id.eq(claimed.message))
-            .filter(mail_messages::lease_holder.eq(holder))
-    )
-    .set((
-        mail_messages::state.eq("cancelled"),
-        mail_messages::lease_holder.eq(None::<String>),
-        mail_messages::lease_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(c))?;
-    Ok(())
+    crate::outbox::cancel_leased(conn, "mail_messages", claimed.message, holder)
 }
 
 /// Queues the mail reminders that are due: each SCHEDULED, unarchived appointment starting

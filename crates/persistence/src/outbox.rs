@@ -271,39 +271,13 @@ pub fn claim(
     lease: Duration,
     limit: i64,
 ) -> StoreResult<Vec<Claimed>> {
-    let t = now();
-    let (now_db, until) = (to_db(t), to_db(t + lease));
-    let select = "SELECT m.id FROM webhook_messages m JOIN webhooks w ON w.id = m.webhook_id \
-         WHERE m.state = 'pending' AND w.is_active AND m.next_attempt_at <= {now} \
-         AND (m.lease_until IS NULL OR m.lease_until < {now}) \
-         ORDER BY m.next_attempt_at LIMIT {limit}";
-    let leased: Vec<LeasedRow> = match conn {
-        DbConnection::Postgresql(c) => {
-            let inner = select.replace("{now}", "$3").replace("{limit}", "$4");
-            diesel::sql_query(format!(
-                "UPDATE webhook_messages SET lease_holder = $1, lease_until = $2 \
-                 WHERE id IN ({inner} FOR UPDATE OF m SKIP LOCKED) \
-                 RETURNING id, event_id, webhook_id, attempts"
-            ))
-            .bind::<Text, _>(holder)
-            .bind::<Timestamp, _>(until)
-            .bind::<Timestamp, _>(now_db)
-            .bind::<BigInt, _>(limit)
-            .load(c)?
-        }
-        DbConnection::Sqlite(c) => {
-            let inner = select.replace("{now}", "?3").replace("{limit}", "?4");
-            diesel::sql_query(format!(
-                "UPDATE webhook_messages SET lease_holder = ?1, lease_until = ?2 \
-                 WHERE id IN ({inner}) RETURNING id, event_id, webhook_id, attempts"
-            ))
-            .bind::<Text, _>(holder)
-            .bind::<Timestamp, _>(until)
-            .bind::<Timestamp, _>(now_db)
-            .bind::<BigInt, _>(limit)
-            .load(c)?
-        }
-    };
+    let leased: Vec<LeasedRow> = lease_due(
+        conn,
+        "webhook_messages",
+        "JOIN webhooks w ON w.id = m.webhook_id WHERE w.is_active AND",
+        "id, event_id, webhook_id, attempts",
+        (holder, lease, limit),
+    )?;
     if leased.is_empty() {
         return Ok(Vec::new());
     }
@@ -363,6 +337,85 @@ pub fn claim(
         });
     }
     Ok(claimed)
+}
+
+/// Leases up to `limit` due rows of `table` (a queue of `pending` rows with `next_attempt_at`,
+/// `lease_holder` and `lease_until`: webhook messages, mails) to `holder` until `lease` from
+/// now, oldest due first, and returns their `returning` columns. `filter` joins and narrows the
+/// candidates (`m` is the table; it ends with `WHERE ... AND` or is `WHERE`). A row leased by
+/// another holder whose lease has not expired is never returned: on PostgreSQL `FOR UPDATE SKIP
+/// LOCKED` keeps concurrent processes apart, on SQLite the writer's lock does.
+pub(crate) fn lease_due<
+    R: 'static + QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite>,
+>(
+    conn: &mut DbConnection,
+    table: &str,
+    filter: &str,
+    returning: &str,
+    (holder, lease, limit): (&str, Duration, i64),
+) -> StoreResult<Vec<R>> {
+    let t = now();
+    let (now_db, until) = (to_db(t), to_db(t + lease));
+    let select = format!(
+        "SELECT m.id FROM {table} m {filter} m.state = 'pending' AND m.next_attempt_at <= {{now}} \
+         AND (m.lease_until IS NULL OR m.lease_until < {{now}}) \
+         ORDER BY m.next_attempt_at LIMIT {{limit}}"
+    );
+    Ok(match conn {
+        DbConnection::Postgresql(c) => {
+            let inner = select.replace("{now}", "$3").replace("{limit}", "$4");
+            diesel::sql_query(format!(
+                "UPDATE {table} SET lease_holder = $1, lease_until = $2 \
+                 WHERE id IN ({inner} FOR UPDATE OF m SKIP LOCKED) RETURNING {returning}"
+            ))
+            .bind::<Text, _>(holder)
+            .bind::<Timestamp, _>(until)
+            .bind::<Timestamp, _>(now_db)
+            .bind::<BigInt, _>(limit)
+            .load(c)?
+        }
+        DbConnection::Sqlite(c) => {
+            let inner = select.replace("{now}", "?3").replace("{limit}", "?4");
+            diesel::sql_query(format!(
+                "UPDATE {table} SET lease_holder = ?1, lease_until = ?2 \
+                 WHERE id IN ({inner}) RETURNING {returning}"
+            ))
+            .bind::<Text, _>(holder)
+            .bind::<Timestamp, _>(until)
+            .bind::<Timestamp, _>(now_db)
+            .bind::<BigInt, _>(limit)
+            .load(c)?
+        }
+    })
+}
+
+/// Marks leased row `id` of queue `table` as `cancelled` (never to be sent), while `holder`
+/// still holds its lease.
+pub(crate) fn cancel_leased(
+    conn: &mut DbConnection,
+    table: &str,
+    id: i64,
+    holder: &str,
+) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE {table} SET state = 'cancelled', lease_holder = NULL, lease_until = NULL \
+         WHERE id = {{id}} AND lease_holder = {{holder}}"
+    );
+    match conn {
+        DbConnection::Postgresql(c) => {
+            diesel::sql_query(sql.replace("{id}", "$1").replace("{holder}", "$2"))
+                .bind::<BigInt, _>(id)
+                .bind::<Text, _>(holder)
+                .execute(c)?
+        }
+        DbConnection::Sqlite(c) => {
+            diesel::sql_query(sql.replace("{id}", "?1").replace("{holder}", "?2"))
+                .bind::<BigInt, _>(id)
+                .bind::<Text, _>(holder)
+                .execute(c)?
+        }
+    };
+    Ok(())
 }
 
 /// What one delivery attempt found.
@@ -433,18 +486,7 @@ pub fn finish(
 
 /// Marks a leased reminder whose appointment moved or was cancelled as never to be sent.
 pub fn drop_stale(conn: &mut DbConnection, holder: &str, claimed: &Claimed) -> StoreResult<()> {
-    crate::on_backend!(conn, |c| diesel::update(
-        webhook_messages::table
-            .filter(webhook_messages::id.eq(claimed.message))
-            .filter(webhook_messages::lease_holder.eq(holder))
-    )
-    .set((
-        webhook_messages::state.eq("cancelled"),
-        webhook_messages::lease_holder.eq(None::<String>),
-        webhook_messages::lease_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(c))?;
-    Ok(())
+    cancel_leased(conn, "webhook_messages", claimed.message, holder)
 }
 
 impl Claimed {
