@@ -1,6 +1,6 @@
 //! Webhook and mail delivery (docs/notifications.md): one pass fans new outbox events out to
 //! their subscriptions and mails and leases the due messages and mails (one write), POSTs each
-//! leased message, signed, and sends each leased mail (`crate::mailer`), on the blocking pool (at most [`BATCH`] at once, each within [`TIMEOUT`]), then records
+//! leased message, signed, and sends each leased mail (`crate::mailer`), on the blocking pool (at most [`CONCURRENCY`] at once, each within [`TIMEOUT`]), then records
 //! every attempt with its `export` audit event (one write). A message whose receiver failed is
 //! due again after the retry schedule (`outbox::retry_delay`, with jitter) until 24 hours after
 //! its event, then it is marked failed. At least once: a process killed mid-delivery leaves
@@ -25,8 +25,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a leased message stays with its dispatcher: well over [`TIMEOUT`], so a lease never
 /// expires while its attempt can still be running.
 pub const LEASE: chrono::Duration = chrono::Duration::seconds(30);
-/// Most messages one pass leases (and sends at once).
-pub const BATCH: i64 = 32;
+/// Most messages (and, separately, mails) one pass leases.
+pub const BATCH: i64 = 128;
+/// Most deliveries (and, separately, mails) in flight at once.
+pub const CONCURRENCY: usize = 32;
 /// Most outbox events one pass fans out.
 pub const FAN_OUT_BATCH: i64 = 500;
 /// Longest error text kept in the delivery log, characters.
@@ -79,6 +81,10 @@ impl Dispatcher {
             .max_redirects_will_error(false)
             .proxy(None)
             .user_agent("healthcare-webhooks")
+            // Keep a connection for each delivery that can be in flight to one receiver (the
+            // default of 3 reconnects most of a pass's deliveries to a busy receiver).
+            .max_idle_connections_per_host(CONCURRENCY)
+            .max_idle_connections(4 * CONCURRENCY)
             .build();
         Self {
             agent: ureq::Agent::with_parts(
@@ -128,9 +134,14 @@ impl Dispatcher {
                 (result.err().map(truncate), Utc::now())
             })
         });
+        use futures_util::StreamExt;
         let (attempts, mailed) = futures_util::future::join(
-            futures_util::future::join_all(sends),
-            futures_util::future::join_all(mailings),
+            futures_util::stream::iter(sends)
+                .buffered(CONCURRENCY)
+                .collect::<Vec<_>>(),
+            futures_util::stream::iter(mailings)
+                .buffered(CONCURRENCY)
+                .collect::<Vec<_>>(),
         )
         .await;
         let attempts: Vec<Option<Attempt>> = attempts.into_iter().map(Result::ok).collect();
@@ -138,6 +149,9 @@ impl Dispatcher {
         let n = claimed.len() + mails.len();
         let (holder, settings) = (self.holder.clone(), self.settings);
         let record = move |c: &mut DbConnection| {
+            // Every attempt's `export` event, recorded together at the end (one visit to the
+            // chain's end, not one per attempt).
+            let mut exports = Vec::with_capacity(n);
             let mut attempts = attempts.iter();
             for claimed in &claimed {
                 if !claimed.still_due {
@@ -150,7 +164,7 @@ impl Dispatcher {
                 let delay = settings.delay(claimed.attempts + 1);
                 outbox::finish(c, &holder, claimed, attempt, delay)?;
                 if let Some(patient) = claimed.patient {
-                    audit::record(c, &[export_event(claimed, attempt, patient)])?;
+                    exports.push(export_event(claimed, attempt, patient));
                 }
             }
             let mut mailed = mailed.iter();
@@ -164,7 +178,10 @@ impl Dispatcher {
                 };
                 let delay = settings.delay(m.attempts + 1);
                 healthcare_persistence::mail::finish(c, &holder, m, error.as_deref(), *at, delay)?;
-                audit::record(c, &[mail_export_event(m, error.is_none(), *at)])?;
+                exports.push(mail_export_event(m, error.is_none(), *at));
+            }
+            if !exports.is_empty() {
+                audit::record(c, &exports)?;
             }
             Ok::<usize, StoreError>(n)
         };

@@ -19,6 +19,10 @@ pub const SEAL_EVERY: Duration = Duration::from_millis(500);
 pub const SEALER_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(10);
 /// How often the dispatcher looks for due deliveries when nothing woke it.
 pub const DISPATCH_EVERY: Duration = Duration::from_millis(250);
+/// The least time between the starts of two dispatcher passes that found nothing to send:
+/// under a burst of writes, each pass fans out the events of several commits at once instead
+/// of one pass per commit.
+pub const DISPATCH_GAP: Duration = Duration::from_millis(10);
 /// How often due reminders are queued.
 pub const REMIND_EVERY: Duration = Duration::from_secs(15);
 /// The reminder scheduler's lease: one process queues reminders at a time.
@@ -183,7 +187,7 @@ impl Tasks {
     /// Starts the webhook and mail dispatcher (`crate::dispatch`): a pass at once when `wake`
     /// is notified (a change committed in this process), else every [`DISPATCH_EVERY`] (events
     /// of other processes, retries that fell due), and the next at once after a pass that sent
-    /// something.
+    /// something; passes that sent nothing start at least [`DISPATCH_GAP`] apart.
     pub fn spawn_dispatcher(
         &mut self,
         db: Arc<Database>,
@@ -197,8 +201,13 @@ impl Tasks {
             let mut tick = actix_web::rt::time::interval(DISPATCH_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut busy = false;
+            let mut started = tokio::time::Instant::now();
             loop {
                 if !busy {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(started + DISPATCH_GAP) => {}
+                        _ = stopped.changed() => break,
+                    }
                     tokio::select! {
                         _ = tick.tick() => {}
                         _ = wake.notified() => {}
@@ -208,6 +217,7 @@ impl Tasks {
                     break;
                 }
                 busy = false;
+                started = tokio::time::Instant::now();
                 match dispatcher.pass(&db).await {
                     Ok(0) => {}
                     Ok(n) => {

@@ -286,7 +286,13 @@ impl Database {
         let writer = match backend {
             Backend::Sqlite => {
                 let mut first = first;
-                first.batch_execute(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))?;
+                // Each job of a batch runs in a savepoint, whose journal keeps the before-image
+                // of every page the job changes that the batch had changed already (the tables'
+                // and indexes' last pages, nearly every job): in memory, not a temporary file
+                // written page by page.
+                first.batch_execute(&format!(
+                    "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA temp_store = MEMORY"
+                ))?;
                 let checkpoints = manager.open().map_err(|e| {
                     StoreError::Config(format!("cannot connect to {}: {e}", redact(&config.url)))
                 })?;

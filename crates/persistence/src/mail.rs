@@ -16,7 +16,7 @@ use crate::schema::{
 use crate::time::{now, to_db};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 use healthcare_domain::{AppointmentStatus, EventType};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -201,6 +201,8 @@ pub struct ClaimedMail {
     pub sequence: i32,
     /// Failed attempts so far.
     pub attempts: i32,
+    /// When the mail is marked failed instead of retried.
+    pub give_up_at: NaiveDateTime,
     /// For a reminder: whether its appointment still starts when the reminder was made for
     /// (and is still SCHEDULED); `true` for every other event.
     pub still_due: bool,
@@ -220,6 +222,8 @@ struct LeasedMail {
     sequence: i32,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = Timestamp)]
+    give_up_at: NaiveDateTime,
 }
 
 /// Leases up to `limit` due mails to `holder` until `lease` from now, oldest due first. A mail
@@ -234,7 +238,7 @@ pub fn claim(
         conn,
         "mail_messages",
         "WHERE",
-        "id, event_id, recipient, audience, sequence, attempts",
+        "id, event_id, recipient, audience, sequence, attempts, give_up_at",
         (holder, lease, limit),
     )?;
     if leased.is_empty() {
@@ -306,6 +310,7 @@ pub fn claim(
             doctor_zone,
             sequence: row.sequence,
             attempts: row.attempts,
+            give_up_at: row.give_up_at,
         });
     }
     Ok(claimed)
@@ -322,14 +327,10 @@ pub fn finish(
     at: DateTime<Utc>,
     delay: Duration,
 ) -> StoreResult<()> {
-    let give_up: NaiveDateTime = crate::on_backend!(conn, |c| mail_messages::table
-        .find(claimed.message)
-        .select(mail_messages::give_up_at)
-        .first(c))?;
     let next = to_db(at + delay);
     let (state, next_attempt, sent_at) = match error {
         None => ("sent", to_db(at), Some(to_db(at))),
-        Some(_) if next > give_up => ("failed", to_db(at), None),
+        Some(_) if next > claimed.give_up_at => ("failed", to_db(at), None),
         Some(_) => ("pending", next, None),
     };
     crate::on_backend!(conn, |c| diesel::update(

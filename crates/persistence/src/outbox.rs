@@ -34,20 +34,23 @@ pub fn retry_delay(attempt: i32) -> Duration {
     }
 }
 
-/// A random version-4 UUID, the id of an event.
-fn new_event_id() -> String {
+/// A version-7 UUID (RFC 9562: 48 bits of Unix milliseconds, then random bits), the id of an
+/// event. Time-ordered ids keep the unique index's inserts at its right edge, where a batch of
+/// commits shares one page, instead of one random page per event.
+fn new_event_id(at: DateTime<Utc>) -> String {
     let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
+    let ms = at.timestamp_millis().max(0) as u64;
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = (b[6] & 0x0f) | 0x70;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut text = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push_str(&format!("{x:02x}"));
+    }
+    text
 }
 
 /// The JSON text of a timestamp as the API writes it.
@@ -131,8 +134,8 @@ fn insert_event(
     webhook: Option<i64>,
     mail_only: bool,
 ) -> StoreResult<i64> {
-    let id = new_event_id();
     let t = now();
+    let id = new_event_id(t);
     let appointment = data
         .get("appointment")
         .and_then(|a| a.get("id"))
@@ -245,6 +248,8 @@ pub struct Claimed {
     pub patient: Option<i64>,
     /// Failed attempts so far.
     pub attempts: i32,
+    /// When the message is marked failed instead of retried.
+    pub give_up_at: NaiveDateTime,
     /// For a reminder: whether its appointment still starts when the reminder was made for
     /// (and is still SCHEDULED); `true` for every other event.
     pub still_due: bool,
@@ -260,6 +265,8 @@ struct LeasedRow {
     webhook_id: i64,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = Timestamp)]
+    give_up_at: NaiveDateTime,
 }
 
 /// Leases up to `limit` due messages of active subscriptions to `holder` until `lease` from
@@ -275,7 +282,7 @@ pub fn claim(
         conn,
         "webhook_messages",
         "JOIN webhooks w ON w.id = m.webhook_id WHERE w.is_active AND",
-        "id, event_id, webhook_id, attempts",
+        "id, event_id, webhook_id, attempts, give_up_at",
         (holder, lease, limit),
     )?;
     if leased.is_empty() {
@@ -333,6 +340,7 @@ pub fn claim(
             payload,
             patient,
             attempts: row.attempts,
+            give_up_at: row.give_up_at,
             still_due,
         });
     }
@@ -443,14 +451,10 @@ pub fn finish(
     delay: Duration,
 ) -> StoreResult<i64> {
     let number = claimed.attempts + 1;
-    let give_up: NaiveDateTime = crate::on_backend!(conn, |c| webhook_messages::table
-        .find(claimed.message)
-        .select(webhook_messages::give_up_at)
-        .first(c))?;
     let next = attempt.at + delay;
     let (state, next_attempt) = match &attempt.error {
         None => ("delivered", None),
-        Some(_) if to_db(next) > give_up => ("failed", None),
+        Some(_) if to_db(next) > claimed.give_up_at => ("failed", None),
         Some(_) => ("pending", Some(next)),
     };
     crate::on_backend!(conn, |c| diesel::update(
@@ -657,12 +661,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn event_ids_are_version_4_uuids() {
-        let id = new_event_id();
+    fn event_ids_are_time_ordered_version_7_uuids() {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T18:30:00.123Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let id = new_event_id(at);
         assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
+        assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(&id[..13], "01a24c9e-b8bb", "{id}"); // 1796581800123 ms
+        assert_eq!(&id[14..15], "7");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
-        assert_ne!(id, new_event_id());
+        assert_ne!(id, new_event_id(at));
+        assert!(id < new_event_id(at + Duration::milliseconds(1)));
     }
 
     #[test]
