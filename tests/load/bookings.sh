@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bookings alone (docs/performance.md, "Bookings and the outbox"): seeds a fresh database with
 # `healthcare seed-demo`, starts the server and runs `wrk -c64 book.lua` for DURATION seconds,
-# printing req/s, p50, p99 and errors. Not a test: it prints numbers.
+# printing req/s, p50, p99 and errors, then the server's resident memory and threads. Not a test: it prints numbers.
 #
 #   BIN=target/release/healthcare tests/load/bookings.sh
 #   HOOK=1 ...          # with one webhook subscription and tests/load/webhook_receiver.py
@@ -58,3 +58,4 @@ if [ -n "${HOOK:-}" ]; then
     sleep "${DRAIN:-20}"
     echo "receiver: $(curl -sf "http://127.0.0.1:$(cat "$W/receiver.port")/stats")"
 fi
+echo "server: RSS $(awk '/VmRSS/ { printf "%.1f MB", $2 / 1024 }' /proc/$SP/status), $(awk '/Threads/ { print $2 }' /proc/$SP/status) threads"

@@ -28,7 +28,7 @@ pub const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// Most messages (and, separately, mails) one pass leases.
 pub const BATCH: i64 = 128;
 /// Most deliveries (and, separately, mails) in flight at once.
-pub const CONCURRENCY: usize = 32;
+pub const CONCURRENCY: usize = 8;
 /// Most outbox events one pass fans out.
 pub const FAN_OUT_BATCH: i64 = 500;
 /// Longest error text kept in the delivery log, characters.
