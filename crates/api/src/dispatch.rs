@@ -1,17 +1,18 @@
 //! Webhook and mail delivery (docs/notifications.md): one pass fans new outbox events out to
 //! their subscriptions and mails and leases the due messages and mails (one write), POSTs each
-//! leased message, signed, and sends each leased mail (`crate::mailer`), on the blocking pool (at most [`CONCURRENCY`] at once, each within [`TIMEOUT`]), then records
-//! every attempt with its `export` audit event (one write). A message whose receiver failed is
-//! due again after the retry schedule (`outbox::retry_delay`, with jitter) until 24 hours after
-//! its event, then it is marked failed. At least once: a process killed mid-delivery leaves
-//! its leases to expire ([`LEASE`]) and the message is sent again by whichever process leases
-//! it next.
+//! leased message, signed, and sends each leased mail (`crate::mailer`), on the blocking pool
+//! (at most [`CONCURRENCY`] at once, each within [`TIMEOUT`]), then records every attempt with
+//! its `export` audit event (one write). A message whose receiver failed is due again after the
+//! retry schedule (`outbox::retry_delay`, with jitter) until 24 hours after its event, then it
+//! is marked failed. At least once: a process killed mid-delivery leaves its leases to expire
+//! ([`LEASE`]) and the message is sent again by whichever process leases it next.
 
 use crate::egress::PublicOnly;
 use crate::mailer::Mailer;
 use crate::webhook_signing::signature_header;
 use actix_web::web;
 use chrono::Utc;
+use futures_util::StreamExt;
 use healthcare_persistence::audit::{self, Action, NewAuditEvent, Resource};
 use healthcare_persistence::mail::ClaimedMail;
 use healthcare_persistence::outbox::{self, Attempt, Claimed};
@@ -134,7 +135,6 @@ impl Dispatcher {
                 (result.err().map(truncate), Utc::now())
             })
         });
-        use futures_util::StreamExt;
         let (attempts, mailed) = futures_util::future::join(
             futures_util::stream::iter(sends)
                 .buffered(CONCURRENCY)
