@@ -72,6 +72,8 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
                 .map(|u| u.trim_end_matches('/').to_owned())
                 .filter(|u| !u.is_empty()),
             body_timeout: std::time::Duration::from_secs(config.body_timeout),
+            hold: chrono::Duration::seconds(i64::from(config.hold_seconds)),
+            require_if_match: config.require_if_match,
             throttle: config.throttle.clone(),
             webhooks: config.webhooks,
         },
@@ -163,6 +165,7 @@ impl Application {
         // leased).
         let mut tasks = crate::tasks::Tasks::new();
         tasks.spawn_sealer(self.db.clone());
+        tasks.spawn_sweeper(self.db.clone());
         let (mailer, mail_before) = self.mail.unzip();
         tasks.spawn_reminders(self.db.clone(), mail_before);
         tasks.spawn_dispatcher(
@@ -236,6 +239,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     for slash in [true, false] {
         let resource = |path: &str| {
             let audited = crate::audit::Audited::of(path);
+            let conditional = crate::conditional::Conditional::of(audited);
             let path = if slash {
                 path
             } else {
@@ -243,7 +247,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             };
             web::resource(path)
                 .default_service(web::to(method_not_allowed))
-                // Innermost: the audit trail sees the caller and the handler's answer, and
+                // Innermost: conditional requests (the `If-Match` is compared in the change's
+                // transaction; a 304 replaces a 200 the client already has).
+                .wrap(from_fn(move |req, next| {
+                    crate::conditional::middleware(conditional, req, next)
+                }))
+                // Then idempotency keys (inside the audit trail, which records a replay as the
+                // read it is).
+                .wrap(from_fn(crate::idempotency::middleware))
+                // Then the audit trail sees the caller and the handler's answer, and
                 // withholds that answer until its event is written.
                 .wrap(from_fn(move |req, next| {
                     crate::audit::middleware(audited, req, next)

@@ -345,6 +345,11 @@ impl Audited {
     fn route(self, method: &Method) -> Option<&'static Route> {
         self.0.iter().find(|(m, _)| m == method).map(|(_, r)| r)
     }
+
+    /// The rule of this resource's operation with `method`, if it is audited.
+    pub fn rule(self, method: &Method) -> Option<Rule> {
+        self.route(method).map(|r| r.rule)
+    }
 }
 
 /// What an audited request has done so far: the event it will record.
@@ -474,6 +479,15 @@ pub fn finish_read<T: Traced>(event: &mut NewAuditEvent, found: Option<&T>) {
         None => event.status = ApiError::NotFound.status_code().as_u16(),
     }
     event.at = healthcare_persistence::time::now();
+}
+
+/// The current request is answered with the stored answer of an earlier one with its
+/// idempotency key: nothing is changed, so it records a `read`.
+pub fn replayed() {
+    with_trace(|trace| {
+        trace.rule.action = Action::Read;
+        trace.rule.refused = Action::Read;
+    });
 }
 
 /// Marks the current request's event as recorded: committed with its change, or with its read.
@@ -718,6 +732,16 @@ mod traced {
         }
         fn record_id(&self) -> Option<i64> {
             self.as_ref().and_then(Traced::record_id)
+        }
+    }
+    /// A record and something read with it (its version): the record's patients and id.
+    impl<T: Traced, U: Traced> Traced for (T, U) {
+        fn patients(&self, out: &mut Vec<i64>) {
+            self.0.patients(out);
+            self.1.patients(out);
+        }
+        fn record_id(&self) -> Option<i64> {
+            self.0.record_id()
         }
     }
     impl<T: Traced, E> Traced for Result<T, E> {

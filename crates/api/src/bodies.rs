@@ -35,6 +35,35 @@ pub struct InternalError {
     pub request_id: String,
 }
 
+/// One booking a 409 ran into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ConflictWith {
+    /// Whose booking it is: the doctor's or the patient's.
+    #[schema(value_type = String, pattern = "^(doctor|patient)$")]
+    pub with: &'static str,
+    /// Its start.
+    #[serde(serialize_with = "healthcare_domain::timestamps::serialize")]
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// Its end.
+    #[serde(serialize_with = "healthcare_domain::timestamps::serialize")]
+    pub end: chrono::DateTime<chrono::Utc>,
+    /// Its id, only when the caller may see that appointment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub id: Option<i64>,
+}
+
+/// A booking refused by the no-overlap rule: the seed's message, and what it ran into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"non_field_errors": ["Doctor already has an appointment at this time."], "conflicts": [{"with": "doctor", "start": "2031-03-03T09:00:00Z", "end": "2031-03-03T09:30:00Z", "id": 17}]}))]
+pub struct BookingConflict {
+    /// The seed's message (`Doctor already has an appointment at this time.` or the
+    /// patient's).
+    pub non_field_errors: Vec<String>,
+    /// The blocking appointments that overlap the requested time (at most 20).
+    pub conflicts: Vec<ConflictWith>,
+}
+
 /// Time off refused because SCHEDULED appointments fall into it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"detail": "The doctor has 2 scheduled appointment(s) in this period: cancel or move them first, or send \"keep_appointments\": true.", "affected_appointments": 2}))]

@@ -177,6 +177,12 @@ pub struct Config {
     /// Seconds a client has to send a request body in full (408 and the connection closes).
     #[arg(long, env = "HEALTHCARE_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub body_timeout: u64,
+    /// Seconds a tentative booking (`"status": "PENDING"`) holds its slot before it expires.
+    #[arg(long, env = "HEALTHCARE_HOLD_SECONDS", default_value_t = healthcare_persistence::appointments::DEFAULT_HOLD_SECONDS, value_parser = clap::value_parser!(u32).range(1..=86_400), global = true)]
+    pub hold_seconds: u32,
+    /// Refuse a PATCH or DELETE of a versioned record without `If-Match` (428).
+    #[arg(long, env = "HEALTHCARE_REQUIRE_IF_MATCH", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub require_if_match: bool,
     /// Login throttling and registration throttling limits.
     #[command(flatten)]
     pub throttle: ThrottleConfig,
@@ -371,6 +377,8 @@ impl Config {
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
             body_timeout: 10,
+            hold_seconds: healthcare_persistence::appointments::DEFAULT_HOLD_SECONDS,
+            require_if_match: false,
             throttle: ThrottleConfig::default(),
             webhooks: WebhookConfig::default(),
             mail: MailConfig::default(),

@@ -5,7 +5,7 @@
 //! same request id (read from [`crate::request_id::current`], which the outermost middleware
 //! sets for every request, so this mapping needs no handle on the request).
 
-use crate::bodies::{Detail, InternalError, TimeOffConflict};
+use crate::bodies::{BookingConflict, Detail, InternalError, TimeOffConflict};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -31,6 +31,14 @@ pub enum ApiError {
     MethodNotAllowed(String),
     /// 409 with field-keyed messages (booking conflicts).
     Conflict(FieldErrors),
+    /// 409 of the no-overlap rule: the seed's message and what the booking ran into.
+    Booking(BookingConflict),
+    /// 422 `{"detail": ...}`: an idempotency key reused for another request.
+    Unprocessable(String),
+    /// 412: `If-Match` named a version that is not the record's.
+    PreconditionFailed,
+    /// 428: `HEALTHCARE_REQUIRE_IF_MATCH` is on and the change came without `If-Match`.
+    PreconditionRequired,
     /// 409 `{"detail": ...}`.
     ConflictDetail(String),
     /// 409: time off would cover this many SCHEDULED appointments.
@@ -55,6 +63,14 @@ impl ApiError {
     /// A 400 on one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(FieldErrors::single(field, message))
+    }
+
+    /// A 409 of the no-overlap rule with this message; `crate::booking` adds what it hit.
+    fn booking(message: &str) -> Self {
+        Self::Booking(BookingConflict {
+            non_field_errors: vec![message.to_owned()],
+            conflicts: Vec::new(),
+        })
     }
 
     /// A 500 caused by `error`, keeping its whole cause chain for the log.
@@ -96,12 +112,15 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
-            StoreError::DoctorConflict => {
-                Self::Conflict(FieldErrors::non_field(msg::DOCTOR_CONFLICT))
-            }
-            StoreError::PatientConflict => {
-                Self::Conflict(FieldErrors::non_field(msg::PATIENT_CONFLICT))
-            }
+            StoreError::DoctorConflict => Self::booking(msg::DOCTOR_CONFLICT),
+            StoreError::PatientConflict => Self::booking(msg::PATIENT_CONFLICT),
+            StoreError::HoldExpired => Self::Conflict(FieldErrors::non_field(msg::HOLD_EXPIRED)),
+            StoreError::TooManyHolds => Self::Conflict(FieldErrors::non_field(msg::TOO_MANY_HOLDS)),
+            StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::KeyTakenOver => Self::ConflictDetail(
+                "A request with this Idempotency-Key is still being processed; try again later."
+                    .into(),
+            ),
             StoreError::Duplicate { field } => Self::Validation(FieldErrors::single(
                 field,
                 match field {
@@ -162,9 +181,13 @@ impl ResponseError for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::ConflictDetail(_) | Self::TimeOffConflict(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::Conflict(_)
+            | Self::Booking(_)
+            | Self::ConflictDetail(_)
+            | Self::TimeOffConflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -179,7 +202,17 @@ impl ResponseError for ApiError {
         let detail = |d: String| ErrorBody::Detail(Detail::new(d));
         let body = match self {
             Self::Validation(e) | Self::Conflict(e) => ErrorBody::Fields(e),
-            Self::BadRequest(d) | Self::ConflictDetail(d) => detail(d.clone()),
+            Self::BadRequest(d) | Self::ConflictDetail(d) | Self::Unprocessable(d) => {
+                detail(d.clone())
+            }
+            Self::Booking(b) => ErrorBody::Booking(b),
+            Self::PreconditionFailed => {
+                detail("The resource has changed (ETag mismatch).".to_owned())
+            }
+            Self::PreconditionRequired => detail(
+                "This request must be conditional: send If-Match with the record's ETag."
+                    .to_owned(),
+            ),
             Self::Unauthorized(d) => {
                 res.insert_header((
                     header::WWW_AUTHENTICATE,
@@ -242,6 +275,7 @@ impl ResponseError for ApiError {
 #[serde(untagged)]
 enum ErrorBody<'a> {
     Fields(&'a FieldErrors),
+    Booking(&'a BookingConflict),
     Detail(Detail),
     TimeOff(TimeOffConflict),
     Internal(InternalError),

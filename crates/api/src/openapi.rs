@@ -3,6 +3,7 @@
 //! inputs and enums, behind the domain crate's `openapi` feature, and on [`crate::bodies`]).
 
 use crate::routes;
+use actix_web::http::Method;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -289,6 +290,191 @@ impl Modify for RequestIds {
     }
 }
 
+/// Documents safe retries and concurrent edits (`crate::idempotency`, `crate::conditional`):
+/// `Idempotency-Key` (and 422, and `Idempotent-Replayed` on the answers a replay repeats) on
+/// every authenticated POST and PATCH; `ETag` on every answer whose body is a versioned record;
+/// `If-None-Match` and 304 on the GETs among them; `If-Match`, 412 and 428 on the changes that
+/// address a versioned record by its `{id}` (the audit rules say which). Runs after the
+/// modifiers that add responses, before the ones that add headers to every response.
+struct Retries;
+
+impl Modify for Retries {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{
+            ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            "Conflict".to_owned(),
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(Ref::from_schema_name("BookingConflict"))
+                .item(Ref::from_schema_name("FieldErrors"))
+                .item(Ref::from_schema_name("Detail"))
+                .description(Some(
+                    "A booking conflict (with `conflicts`), another rule's field-keyed refusal, \
+                     or `{\"detail\": \"...\"}` (an idempotency key still in use)",
+                ))
+                .into(),
+        );
+        let headers: [(&str, &str); 2] = [
+            (
+                "ETag",
+                "The record's version, strong (`\"<version>\"`): send it back in `If-Match` \
+                 to change the record only as you saw it, or in `If-None-Match` to be told \
+                 304 when it did not change.",
+            ),
+            (
+                "Idempotent-Replayed",
+                "`true` when this is the stored answer of an earlier request with the same \
+                 `Idempotency-Key`, sent again (nothing was done this time).",
+            ),
+        ];
+        for (name, description) in headers {
+            components.headers.insert(
+                name.to_owned(),
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .description(Some(description))
+                    .build()
+                    .into(),
+            );
+        }
+        let header = |name: &str| RefOr::Ref(Ref::new(format!("#/components/headers/{name}")));
+        let detail = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Detail")))
+                        .build(),
+                )
+                .build()
+        };
+        let param = |name: &str, description: &str, schema: ObjectBuilder| -> RefOr<_> {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+                .into()
+        };
+        let tag_schema = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r#"^(\*|(W/)?"[0-9]+"(\s*,\s*(W/)?"[0-9]+")*)$"#))
+        };
+        for (method, op) in operations_mut_with_methods(openapi) {
+            let id = op.operation_id.clone().unwrap_or_default();
+            let rule = crate::audit::RULES
+                .iter()
+                .find(|(name, _)| *name == id)
+                .and_then(|(_, rule)| *rule);
+            let authenticated = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let keyed = authenticated && matches!(method, Method::POST | Method::PATCH);
+            let conditional = rule
+                .as_ref()
+                .is_some_and(crate::conditional::takes_if_match)
+                && matches!(method, Method::PATCH | Method::PUT | Method::DELETE);
+            let versioned = |response: &utoipa::openapi::Response| {
+                response.content.values().any(|c| {
+                    matches!(c, RefOr::T(c) if matches!(&c.schema, Some(RefOr::Ref(r))
+                        if crate::conditional::VERSIONED_SCHEMAS
+                            .iter()
+                            .any(|s| r.ref_location.ends_with(&format!("/{s}")))))
+                })
+            };
+            let mut tagged = false;
+            for (code, response) in op.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if code.starts_with('2') && versioned(response) {
+                    response.headers.insert("ETag".to_owned(), header("ETag"));
+                    tagged = true;
+                }
+                if keyed && (code.starts_with('2') || code == "400" || code == "409") {
+                    response.headers.insert(
+                        "Idempotent-Replayed".to_owned(),
+                        header("Idempotent-Replayed"),
+                    );
+                }
+                if code == "409" {
+                    for content in response.content.values_mut() {
+                        let RefOr::T(content) = content else { continue };
+                        content.schema = Some(Ref::from_schema_name("Conflict").into());
+                    }
+                }
+            }
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            if keyed {
+                params.push(param(
+                    "Idempotency-Key",
+                    "1-255 printable ASCII characters. The same key from the same account for the \
+                     same method, path and body within 24 hours replays the first answer \
+                     (`Idempotent-Replayed: true`) and does nothing else; with another request, \
+                     422; while the first still runs, 409.",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(crate::idempotency::MAX_KEY_LEN))
+                        .pattern(Some("^[\\x20-\\x7E]+$")),
+                ));
+                op.responses.responses.insert(
+                    "422".to_owned(),
+                    detail("The `Idempotency-Key` was already used for another request").into(),
+                );
+            }
+            if method == Method::GET && tagged {
+                params.push(param(
+                    "If-None-Match",
+                    "An `ETag` of the record: 304 (no body) when it is still the current one.",
+                    tag_schema(),
+                ));
+                let mut not_modified = ResponseBuilder::new()
+                    .description("The record did not change since the `ETag` sent (no body)")
+                    .build();
+                not_modified
+                    .headers
+                    .insert("ETag".to_owned(), header("ETag"));
+                op.responses
+                    .responses
+                    .insert("304".to_owned(), not_modified.into());
+            }
+            if conditional {
+                params.push(param(
+                    "If-Match",
+                    "The record's `ETag` as the client saw it (or `*`): the change is made only \
+                     if it is still the current one (checked in the change's transaction), \
+                     else 412.",
+                    tag_schema(),
+                ));
+                op.responses.responses.insert(
+                    "412".to_owned(),
+                    detail("The record changed since the `ETag` sent in `If-Match`").into(),
+                );
+                if method != Method::PUT {
+                    op.responses.responses.insert(
+                        "428".to_owned(),
+                        detail(
+                            "`If-Match` is required (`HEALTHCARE_REQUIRE_IF_MATCH=true`) and was \
+                             not sent",
+                        )
+                        .into(),
+                    );
+                }
+            }
+            if params.is_empty() {
+                op.parameters = None;
+            }
+        }
+    }
+}
+
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -310,7 +496,7 @@ impl Modify for RequestIds {
         routes::health::health, routes::health::ready,
     ),
     components(schemas(healthcare_domain::FieldErrors, crate::bodies::Detail)),
-    modifiers(&Security, &StandardErrors, &SeedPaths, &Headers, &RequestIds),
+    modifiers(&Security, &StandardErrors, &SeedPaths, &Retries, &Headers, &RequestIds),
     tags(
         (name = "auth", description = "Registration and JWT tokens"),
         (name = "patients"), (name = "doctors"),
@@ -343,16 +529,23 @@ pub fn operations(
 fn operations_mut(
     openapi: &mut utoipa::openapi::OpenApi,
 ) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    operations_mut_with_methods(openapi).map(|(_, op)| op)
+}
+
+/// Every operation of the document with its method, to change.
+fn operations_mut_with_methods(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (Method, &mut utoipa::openapi::path::Operation)> {
     openapi.paths.paths.values_mut().flat_map(|item| {
         [
-            &mut item.get,
-            &mut item.post,
-            &mut item.patch,
-            &mut item.put,
-            &mut item.delete,
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PATCH, &mut item.patch),
+            (Method::PUT, &mut item.put),
+            (Method::DELETE, &mut item.delete),
         ]
         .into_iter()
-        .flatten()
+        .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
     })
 }
 

@@ -2,7 +2,9 @@
 
 use crate::audit::{self, Traced};
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::Answer;
 use actix_web::web;
+use actix_web::HttpResponse;
 use healthcare_auth::Keys;
 use healthcare_persistence::{Database, DbConnection, StoreError, StoreResult};
 use std::sync::Arc;
@@ -25,6 +27,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// How long a client has to send a request body.
     pub body_timeout: std::time::Duration,
+    /// How long a tentative booking holds its slot.
+    pub hold: chrono::Duration,
+    /// Whether a PATCH or DELETE of a versioned record needs `If-Match` (else 428).
+    pub require_if_match: bool,
     /// Login and registration throttling limits.
     pub throttle: crate::config::ThrottleConfig,
     /// Webhook deliveries.
@@ -130,6 +136,40 @@ impl AppState {
         self.write_traced(f, false).await
     }
 
+    /// Runs the request's change as [`AppState::write`] does and answers with what `answer`
+    /// makes of its result. When the request holds an idempotency key
+    /// ([`crate::idempotency`]), that answer is stored in the change's own transaction: the
+    /// change and the answer a retry will get commit together.
+    pub async fn write_answered<T, F, A>(&self, mut f: F, answer: A) -> ApiResult<HttpResponse>
+    where
+        T: Traced + Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+        A: Fn(&T) -> ApiResult<Answer> + Send + 'static,
+    {
+        let reserved = crate::idempotency::reserved();
+        let keyed = reserved.is_some();
+        let Answered(_, made) = self
+            .write(move |c| {
+                let value = f(c)?;
+                let made = answer(&value).map_err(|e| StoreError::Corrupt(format!("{e:?}")))?;
+                if let Some(r) = &reserved {
+                    healthcare_persistence::idempotency::store(
+                        c,
+                        r.user,
+                        &r.key,
+                        &r.owner,
+                        &made.stored(),
+                    )?;
+                }
+                Ok(Answered(value, made))
+            })
+            .await?;
+        if keyed {
+            crate::idempotency::stored_with_change();
+        }
+        Ok(made.into_response())
+    }
+
     /// Runs a change made by one statement (see [`Database::write_single`]): on SQLite as
     /// [`AppState::write`], on PostgreSQL without a transaction around it unless its audit
     /// event must commit with it.
@@ -156,14 +196,30 @@ impl AppState {
         T: Traced + Send + 'static,
         F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
+        // An `If-Match` is compared in the change's own transaction, before the change.
+        let precondition = crate::conditional::precondition();
         let Some((event, created)) = audit::change_event() else {
-            let value = self.write_in(f, single).await?;
+            let single = single && precondition.is_none();
+            let value = self
+                .write_in(
+                    move |c| {
+                        if let Some(p) = &precondition {
+                            p.check(c)?;
+                        }
+                        f(c)
+                    },
+                    single,
+                )
+                .await?;
             audit::touched(&value);
             return Ok(value);
         };
         let value = self
             .write_in(
                 move |c| {
+                    if let Some(p) = &precondition {
+                        p.check(c)?;
+                    }
                     let value = f(c)?;
                     let mut event = event.clone();
                     audit::finish_change(&mut event, created, &value);
@@ -219,6 +275,21 @@ impl AppState {
             .acquire()
             .await
             .map_err(|_| ApiError::Internal("the connection queue was closed".into()))
+    }
+}
+
+/// A change's result with the answer made of it.
+struct Answered<T>(T, Answer);
+
+impl<T: Traced> Traced for Answered<T> {
+    fn patients(&self, out: &mut Vec<i64>) {
+        self.0.patients(out);
+    }
+    fn record_id(&self) -> Option<i64> {
+        self.0.record_id()
+    }
+    fn status(&self) -> Option<u16> {
+        self.0.status()
     }
 }
 

@@ -221,12 +221,20 @@ fn storm(db: &TestDb, backend: &str) {
                     Side::Doctor => DOCTOR_CONFLICT,
                     Side::Patient => PATIENT_CONFLICT,
                 };
+                // The seed's message, and what the request ran into (`conflicts`).
                 assert_eq!(
-                    reply.body,
-                    json!({"non_field_errors": [expected]}),
+                    reply.body["non_field_errors"],
+                    json!([expected]),
                     "{} {}",
                     shot.method,
                     shot.path
+                );
+                assert!(
+                    reply.body["conflicts"].is_array(),
+                    "{} {}: {}",
+                    shot.method,
+                    shot.path,
+                    reply.body
                 );
             }
             s if s >= 500 => server_errors += 1,

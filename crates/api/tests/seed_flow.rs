@@ -57,7 +57,10 @@ http_test! {
         let clash = admin.post("/api/appointments/", json!({"doctor": did, "patient": p2,
             "appointment_datetime": "2035-12-20T10:45:00+00:00", "reason": "x"}));
         assert_eq!(clash.status, 409);
-        assert_eq!(clash.body, json!({"non_field_errors": ["Doctor already has an appointment at this time."]}));
+        // The seed's message, and what the booking ran into.
+        assert_eq!(clash.body["non_field_errors"], json!(["Doctor already has an appointment at this time."]));
+        assert_eq!(clash.body["conflicts"], json!([{"with": "doctor", "start": "2035-12-20T10:30:00Z",
+            "end": "2035-12-20T11:00:00Z", "id": aid}]));
         // Back-to-back is fine.
         let next = admin.post("/api/appointments/", json!({"doctor": did, "patient": p2,
             "appointment_datetime": "2035-12-20T11:00:00Z"}));
@@ -66,7 +69,8 @@ http_test! {
         let d2 = admin.post("/api/doctors/", doctor_body("LIC-2")).id();
         let pclash = admin.post("/api/appointments/", json!({"doctor": d2, "patient": pid,
             "appointment_datetime": "2035-12-20T10:00:00Z", "duration_minutes": 45}));
-        assert_eq!(pclash.body, json!({"non_field_errors": ["Patient already has an appointment at this time."]}));
+        assert_eq!(pclash.body["non_field_errors"], json!(["Patient already has an appointment at this time."]));
+        assert_eq!(pclash.body["conflicts"][0]["with"], "patient", "{:?}", pclash.body);
         // Filters.
         assert_eq!(admin.get(&format!("/api/appointments/?doctor={did}")).body.as_array().map(Vec::len), Some(2));
         assert_eq!(admin.get(&format!("/api/appointments/?patient={pid}")).body.as_array().map(Vec::len), Some(1));

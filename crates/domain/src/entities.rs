@@ -26,6 +26,9 @@ pub struct User {
     /// When the account was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub date_joined: DateTime<Utc>,
+    /// The version behind the record's `ETag`, bumped by every change (not in the JSON).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// A patient record.
@@ -65,6 +68,9 @@ pub struct Patient {
     /// When it last changed.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// The version behind the record's `ETag`, bumped by every change (not in the JSON).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// A doctor record.
@@ -104,6 +110,9 @@ pub struct Doctor {
     /// When it last changed.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// The version behind the record's `ETag`, bumped by every change (not in the JSON).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// A doctor-patient assignment, in the seed's shape (`id, patient, doctor, assigned_by,
@@ -144,6 +153,9 @@ pub struct Mapping {
     #[serde(serialize_with = "crate::timestamps::serialize_option")]
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub reactivated_at: Option<DateTime<Utc>>,
+    /// The version behind the record's `ETag`, bumped by every change (not in the JSON).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// A mapping with its doctor's record as `doctor_details` (the answer of the seed's
@@ -195,6 +207,15 @@ pub struct Appointment {
     /// When it last changed.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// Until when a PENDING hold keeps its slot (absent for any other booking).
+    #[serde(
+        serialize_with = "crate::timestamps::serialize_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The version behind the record's `ETag`, bumped by every change (not in the JSON).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// Age in whole years on `today` of someone born on `born`.
@@ -225,6 +246,7 @@ mod tests {
             created_at: at,
             reactivated_by: None,
             reactivated_at: None,
+            version: 1,
         };
         let json = serde_json::to_value(&mapping).unwrap_or_default();
         assert_eq!(
@@ -248,6 +270,7 @@ mod tests {
             user: None,
             created_at: at,
             updated_at: at,
+            version: 1,
         };
         let nested = MappingWithDoctor {
             mapping,

@@ -129,7 +129,10 @@ code_enum!(
 code_enum!(
     /// Where an appointment stands in its lifecycle.
     AppointmentStatus {
-        /// Booked; the only status that blocks time.
+        /// A tentative booking that holds its slot until `expires_at`; confirmed by a change to
+        /// SCHEDULED.
+        Pending => "PENDING",
+        /// Booked.
         Scheduled => "SCHEDULED",
         /// Took place. Final.
         Completed => "COMPLETED",
@@ -137,6 +140,8 @@ code_enum!(
         Cancelled => "CANCELLED",
         /// The patient did not come. Final.
         NoShow => "NO_SHOW",
+        /// A hold that was not confirmed in time. Final.
+        Expired => "EXPIRED",
     }
 );
 
@@ -148,14 +153,18 @@ impl Role {
 }
 
 impl AppointmentStatus {
-    /// Whether an appointment in this status occupies its time slot.
+    /// Whether an appointment in this status occupies its time slot (a hold only until it
+    /// expires).
     pub const fn blocks_time(self) -> bool {
-        matches!(self, AppointmentStatus::Scheduled)
+        matches!(
+            self,
+            AppointmentStatus::Scheduled | AppointmentStatus::Pending
+        )
     }
 
     /// Whether no further status change is allowed.
     pub const fn is_final(self) -> bool {
-        !matches!(self, AppointmentStatus::Scheduled)
+        !self.blocks_time()
     }
 }
 

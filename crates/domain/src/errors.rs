@@ -33,6 +33,11 @@ pub mod msg {
     pub const DOCTOR_CONFLICT: &str = "Doctor already has an appointment at this time.";
     /// The patient already has a blocking appointment overlapping the requested time.
     pub const PATIENT_CONFLICT: &str = "Patient already has an appointment at this time.";
+    /// A hold was confirmed after it expired.
+    pub const HOLD_EXPIRED: &str = "This hold has expired.";
+    /// A patient asked for one more hold than allowed.
+    pub const TOO_MANY_HOLDS: &str =
+        "This patient already holds 3 slots: confirm or cancel one of them first.";
 }
 
 /// Validation errors keyed by field name, each with one or more messages (`non_field_errors`

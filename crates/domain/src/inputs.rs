@@ -479,7 +479,7 @@ pub struct NewAppointment {
     /// Why.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note, required = false))]
     pub reason: String,
-    /// The status it starts in (`SCHEDULED`).
+    /// The status it starts in: `SCHEDULED`, or `PENDING` for a hold.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_status, required = false))]
     pub status: AppointmentStatus,
 }
@@ -490,7 +490,7 @@ impl NewAppointment {
         self.start + chrono::Duration::minutes(i64::from(self.duration_minutes))
     }
 
-    /// Parses a create body. A `status`, when given, must be `SCHEDULED`.
+    /// Parses a create body. A `status`, when given, must be `SCHEDULED` or `PENDING` (a hold).
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
         let mut r = Reader::new(body, Mode::Create);
         let doctor = pk(&mut r, "doctor");
@@ -505,10 +505,11 @@ impl NewAppointment {
         let reason = r.optional_text("reason", MAX_NOTE);
         let status = if r.has("status") {
             r.choice::<AppointmentStatus>("status").filter(|s| {
-                let allowed = *s == AppointmentStatus::Scheduled;
+                let allowed =
+                    matches!(s, AppointmentStatus::Scheduled | AppointmentStatus::Pending);
                 if !allowed {
                     r.errors
-                        .add("status", "A new appointment must be SCHEDULED.");
+                        .add("status", "A new appointment must be SCHEDULED or PENDING.");
                 }
                 allowed
             })
@@ -560,7 +561,7 @@ pub struct AppointmentChanges {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]
     pub reason: Option<String>,
     /// New status.
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::changed_status))]
     pub status: Option<AppointmentStatus>,
     /// Why it was cancelled.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]

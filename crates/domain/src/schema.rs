@@ -131,9 +131,30 @@ pub fn duration_change() -> Object {
 /// The status a new appointment may be given.
 pub fn new_status() -> Object {
     of(Type::String, false)
-        .enum_values(Some([AppointmentStatus::Scheduled.as_str()]))
+        .enum_values(Some([
+            AppointmentStatus::Scheduled.as_str(),
+            AppointmentStatus::Pending.as_str(),
+        ]))
         .description(Some(
-            "Optional; a new appointment is `SCHEDULED` (the only value accepted here).",
+            "Optional; a new appointment is `SCHEDULED`. `PENDING` holds the slot for \
+             `HEALTHCARE_HOLD_SECONDS` (its `expires_at`) until a change to `SCHEDULED` confirms it.",
+        ))
+        .build()
+}
+
+/// The status a change may set: `SCHEDULED` (which confirms a hold) or a final one; `PENDING`
+/// and `EXPIRED` are never set by a change.
+pub fn changed_status() -> Object {
+    of(Type::String, false)
+        .enum_values(Some(
+            AppointmentStatus::ALL
+                .iter()
+                .filter(|s| !matches!(s, AppointmentStatus::Pending | AppointmentStatus::Expired))
+                .map(|s| s.as_str()),
+        ))
+        .description(Some(
+            "`SCHEDULED` confirms a `PENDING` hold before its `expires_at` (after it: 409 \
+             `This hold has expired.`); the other values end the appointment.",
         ))
         .build()
 }

@@ -44,6 +44,9 @@ pub struct Webhook {
     /// When it last changed.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// The version behind the record's `ETag`, bumped by every change (not in the JSON).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// A subscription with its signing secret: the answer of a create or a secret rotation, the

@@ -34,11 +34,42 @@ pub struct AppointmentRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     archived_at: Option<NaiveDateTime>,
+    version: i64,
+    expires_at: Option<NaiveDateTime>,
+}
+
+/// At most this many open (PENDING, unexpired) holds per patient.
+pub const MAX_OPEN_HOLDS: i64 = 3;
+
+const PENDING: &str = AppointmentStatus::Pending.as_str();
+const SCHEDULED: &str = AppointmentStatus::Scheduled.as_str();
+const EXPIRED: &str = AppointmentStatus::Expired.as_str();
+
+/// The appointments that hold their time at `t`: SCHEDULED ones, and PENDING holds that have not
+/// expired by then (the database rule itself covers every PENDING row; an expired hold in the
+/// way is marked EXPIRED by [`expire_holds`] before the booking that meets it is tried again).
+#[diesel::dsl::auto_type]
+pub(crate) fn blocking_at(t: NaiveDateTime) -> _ {
+    let scheduled: &'static str = SCHEDULED;
+    let pending: &'static str = PENDING;
+    appointments::status.eq(scheduled).or(appointments::status
+        .eq(pending)
+        .and(appointments::expires_at.gt(t)))
 }
 
 impl AppointmentRow {
     fn into_domain(self) -> StoreResult<Appointment> {
         let _ = self.archived_at;
+        let mut status: AppointmentStatus = self
+            .status
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("appointment {} status", self.id)))?;
+        // A hold past its end reads as EXPIRED everywhere, before anything marks it so.
+        if status == AppointmentStatus::Pending
+            && self.expires_at.is_none_or(|until| until <= to_db(now()))
+        {
+            status = AppointmentStatus::Expired;
+        }
         Ok(Appointment {
             id: AppointmentId(self.id),
             doctor: DoctorId(self.doctor_id),
@@ -47,14 +78,13 @@ impl AppointmentRow {
             duration_minutes: self.duration_minutes,
             end_datetime: from_db(self.end_datetime),
             reason: self.reason,
-            status: self
-                .status
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("appointment {} status", self.id)))?,
+            status,
             cancellation_reason: self.cancellation_reason,
             created_by: self.created_by.map(UserId),
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
+            expires_at: self.expires_at.map(from_db),
+            version: self.version,
         })
     }
 }
@@ -73,11 +103,18 @@ struct AppointmentInsert<'a> {
     created_by: Option<i64>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
 }
 
 impl<'a> AppointmentInsert<'a> {
-    /// The row of a new appointment (in its requested status) created at `t`.
-    fn new(input: &'a NewAppointment, created_by: UserId, t: NaiveDateTime) -> Self {
+    /// The row of a new appointment (in its requested status) created at `t`; a hold's
+    /// `expires_at` is `hold` later.
+    fn new(
+        input: &'a NewAppointment,
+        created_by: UserId,
+        t: NaiveDateTime,
+        hold: Duration,
+    ) -> Self {
         Self {
             doctor_id: input.doctor.0,
             patient_id: input.patient.0,
@@ -90,6 +127,7 @@ impl<'a> AppointmentInsert<'a> {
             created_by: Some(created_by.0),
             created_at: t,
             updated_at: t,
+            expires_at: (input.status == AppointmentStatus::Pending).then(|| t + hold),
         }
     }
 }
@@ -106,6 +144,7 @@ struct AppointmentUpdate<'a> {
     status: Option<&'a str>,
     cancellation_reason: Option<&'a str>,
     updated_at: NaiveDateTime,
+    expires_at: Option<Option<NaiveDateTime>>,
 }
 
 /// Order of the appointment list.
@@ -298,22 +337,38 @@ fn hold_parties(conn: &mut DbConnection, doctor: DoctorId, patient: PatientId) -
     Ok(())
 }
 
-/// Books an appointment (status SCHEDULED). The patient must be visible in `scope`.
-///
-/// Run it in a write ([`crate::Database::write`]): its `appointment.created` outbox event
-/// commits with it. Staff's booking for a doctor without working hours is one statement;
-/// otherwise the parties and the doctor's availability are read first and the insert follows,
-/// in a savepoint of its own on PostgreSQL that holds the doctor's and the patient's rows from
-/// the start ([`hold_parties`]).
+/// How long a hold keeps its slot unless configured otherwise, seconds.
+pub const DEFAULT_HOLD_SECONDS: u32 = 300;
+
+/// [`book`] with holds of [`DEFAULT_HOLD_SECONDS`].
 pub fn create(
     conn: &mut DbConnection,
     input: &NewAppointment,
     scope: Scope,
     created_by: UserId,
 ) -> StoreResult<Appointment> {
-    let values = AppointmentInsert::new(input, created_by, to_db(now()));
-    let unconstrained = match scope {
-        Scope::All => insert_unconstrained(conn, &values)?,
+    let hold = Duration::seconds(i64::from(DEFAULT_HOLD_SECONDS));
+    book(conn, input, scope, created_by, hold)
+}
+
+/// Books an appointment (SCHEDULED, or PENDING: a hold that keeps the slot for `hold`). The
+/// patient must be visible in `scope`.
+///
+/// Run it in a write ([`crate::Database::write`]): its `appointment.created` outbox event
+/// commits with it. Staff's booking for a doctor without working hours is one statement;
+/// otherwise the parties and the doctor's availability are read first and the insert follows,
+/// in a savepoint of its own on PostgreSQL that holds the doctor's and the patient's rows from
+/// the start ([`hold_parties`]).
+pub fn book(
+    conn: &mut DbConnection,
+    input: &NewAppointment,
+    scope: Scope,
+    created_by: UserId,
+    hold: Duration,
+) -> StoreResult<Appointment> {
+    let values = AppointmentInsert::new(input, created_by, to_db(now()), hold);
+    let unconstrained = match (scope, input.status) {
+        (Scope::All, AppointmentStatus::Scheduled) => insert_unconstrained(conn, &values)?,
         _ => None,
     };
     let appointment = match unconstrained {
@@ -323,15 +378,140 @@ pub fn create(
         // rows from before the checks on (see `hold_parties`).
         None => crate::db::atomic(conn, |conn| checked_insert(conn, input, scope, &values))?,
     };
-    let patient = Some(appointment.patient);
-    crate::outbox::emit(
-        conn,
-        EventType::AppointmentCreated,
-        "appointment",
-        &appointment,
-        patient,
-    )?;
+    // A hold emits nothing: its confirmation is its `appointment.created`.
+    if appointment.status == AppointmentStatus::Scheduled {
+        let patient = Some(appointment.patient);
+        crate::outbox::emit(
+            conn,
+            EventType::AppointmentCreated,
+            "appointment",
+            &appointment,
+            patient,
+        )?;
+    }
     Ok(appointment)
+}
+
+/// Marks EXPIRED the holds past their `expires_at` that overlap `[start, end)` for the doctor
+/// or the patient, so that they stop blocking (the database rule covers every PENDING row);
+/// returns how many. A booking that met the rule runs this and is tried again when it changed
+/// anything.
+pub fn expire_holds(
+    conn: &mut DbConnection,
+    doctor: DoctorId,
+    patient: PatientId,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let t = to_db(now());
+    Ok(diesel::update(
+        appointments::table
+            .filter(appointments::status.eq(PENDING))
+            .filter(appointments::expires_at.le(t))
+            .filter(appointments::archived_at.is_null())
+            .filter(
+                appointments::doctor_id
+                    .eq(doctor.0)
+                    .or(appointments::patient_id.eq(patient.0)),
+            )
+            .filter(appointments::appointment_datetime.lt(to_db(end)))
+            .filter(appointments::end_datetime.gt(to_db(start))),
+    )
+    .set(appointments::status.eq(EXPIRED))
+    .execute(conn)?)
+}
+
+/// Marks EXPIRED at most `limit` holds past their `expires_at` (the background sweep: a hold
+/// already reads as EXPIRED and blocks nothing without it; this keeps the stored status and the
+/// list counters in step); returns how many.
+pub fn expire_due_holds(conn: &mut DbConnection, limit: i64) -> StoreResult<usize> {
+    let t = to_db(now());
+    let due: Vec<i64> = appointments::table
+        .filter(appointments::status.eq(PENDING))
+        .filter(appointments::expires_at.le(t))
+        .select(appointments::id)
+        .limit(limit)
+        .load(conn)?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(
+        appointments::table
+            .filter(appointments::id.eq_any(&due))
+            .filter(appointments::status.eq(PENDING))
+            .filter(appointments::expires_at.le(t)),
+    )
+    .set(appointments::status.eq(EXPIRED))
+    .execute(conn)?)
+}
+
+/// What a booking conflict hit: one blocking appointment of the doctor or the patient that
+/// overlaps the requested time, and whether the caller may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    /// The doctor's (`true`) or the patient's (`false`) booking.
+    pub doctor_side: bool,
+    /// Its start.
+    pub start: DateTime<Utc>,
+    /// Its end.
+    pub end: DateTime<Utc>,
+    /// Its id, when the caller's scope shows it.
+    pub id: Option<AppointmentId>,
+}
+
+/// The blocking appointments (other than `except`) of the doctor or the patient that overlap
+/// `[start, end)`, earliest first, at most 20: what a 409 names.
+pub fn overlapping(
+    conn: &mut DbConnection,
+    doctor: DoctorId,
+    patient: PatientId,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    except: Option<AppointmentId>,
+    scope: Scope,
+) -> StoreResult<Vec<Overlap>> {
+    let rows: Vec<(i64, i64, i64, NaiveDateTime, NaiveDateTime)> = appointments::table
+        .filter(
+            appointments::doctor_id
+                .eq(doctor.0)
+                .or(appointments::patient_id.eq(patient.0)),
+        )
+        .filter(appointments::archived_at.is_null())
+        .filter(blocking_at(to_db(now())))
+        .filter(appointments::appointment_datetime.lt(to_db(end)))
+        .filter(appointments::end_datetime.gt(to_db(start)))
+        .filter(appointments::id.ne(except.map_or(0, |a| a.0)))
+        .order((appointments::appointment_datetime, appointments::id))
+        .limit(20)
+        .select((
+            appointments::id,
+            appointments::doctor_id,
+            appointments::patient_id,
+            appointments::appointment_datetime,
+            appointments::end_datetime,
+        ))
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let visible: Vec<i64> = scoped(appointments::table.into_boxed(), scope)
+        .filter(appointments::id.eq_any(&ids))
+        .select(appointments::id)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .flat_map(|(id, d, p, s, e)| {
+            let id = visible.contains(&id).then_some(AppointmentId(id));
+            let of = |doctor_side| Overlap {
+                doctor_side,
+                start: from_db(s),
+                end: from_db(e),
+                id,
+            };
+            [
+                (d == doctor.0).then(|| of(true)),
+                (p == patient.0).then(|| of(false)),
+            ]
+        })
+        .flatten()
+        .collect())
 }
 
 /// The checks of a booking that is not [`insert_unconstrained`]'s case, then the insert.
@@ -364,11 +544,26 @@ fn checked_insert(
         check_parties(conn, doctor, patient, scope)?;
         crate::availability::ensure_available(conn, doctor, input.start, input.end())?;
     }
+    if input.status == AppointmentStatus::Pending && open_holds(conn, patient)? >= MAX_OPEN_HOLDS {
+        return Err(StoreError::TooManyHolds);
+    }
     let row: AppointmentRow = on_backend!(conn, |c| diesel::insert_into(appointments::table)
         .values(values)
         .returning(appointments::all_columns)
         .get_result(c))?;
     row.into_domain()
+}
+
+/// The patient's holds that have not expired (counted under the patient's row lock on
+/// PostgreSQL, [`hold_parties`], so concurrent holds of one patient are counted one by one).
+fn open_holds(conn: &mut DbConnection, patient: PatientId) -> StoreResult<i64> {
+    Ok(appointments::table
+        .filter(appointments::patient_id.eq(patient.0))
+        .filter(appointments::status.eq(PENDING))
+        .filter(appointments::expires_at.gt(to_db(now())))
+        .filter(appointments::archived_at.is_null())
+        .count()
+        .get_result(conn)?)
 }
 
 /// Inserts many SCHEDULED appointments in multi-row statements, for bulk loading (the demo
@@ -382,7 +577,7 @@ pub fn insert_many(
     let t = to_db(now());
     let rows: Vec<AppointmentInsert<'_>> = inputs
         .iter()
-        .map(|input| AppointmentInsert::new(input, created_by, t))
+        .map(|input| AppointmentInsert::new(input, created_by, t, Duration::zero()))
         .collect();
     let mut inserted = 0;
     // 11 parameters a row: 500 rows stay under every backend's bound-parameter limit.
@@ -451,6 +646,38 @@ pub fn find_each(
     Ok(found)
 }
 
+impl AppointmentFilter {
+    /// The statuses the filter asks for: its own, or (none named) every status but EXPIRED.
+    fn asked(&self) -> Vec<AppointmentStatus> {
+        if self.statuses.is_empty() {
+            AppointmentStatus::ALL
+                .iter()
+                .copied()
+                .filter(|s| *s != AppointmentStatus::Expired)
+                .collect()
+        } else {
+            self.statuses.clone()
+        }
+    }
+
+    /// The filter split in two: the statuses stored as they read (counted from
+    /// `appointment_counts`), and the holds' two (PENDING and EXPIRED, which a hold changes by
+    /// time alone: counted from the appointments themselves); `None` for a side with nothing.
+    fn split(&self) -> (Option<Self>, Option<Self>) {
+        let (holds, stored): (Vec<_>, Vec<_>) = self
+            .asked()
+            .into_iter()
+            .partition(|s| matches!(s, AppointmentStatus::Pending | AppointmentStatus::Expired));
+        let with = |statuses: Vec<AppointmentStatus>| {
+            (!statuses.is_empty()).then(|| Self {
+                statuses,
+                ..self.clone()
+            })
+        };
+        (with(stored), with(holds))
+    }
+}
+
 /// The appointments of `scope` matching `filter`, with the start bounded by `from` and `until`
 /// instead of the filter's own bounds (the counts below split the filter's range).
 fn matching<'a>(
@@ -466,15 +693,38 @@ fn matching<'a>(
     if let Some(p) = filter.patient {
         q = q.filter(appointments::patient_id.eq(p.0));
     }
-    match filter.statuses.as_slice() {
-        [] => {}
-        [one] => q = q.filter(appointments::status.eq(one.as_str())),
-        many => {
-            q = q.filter(
-                appointments::status.eq_any(many.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
-            )
-        }
-    }
+    let asked = filter.asked();
+    let stored: Vec<&str> = asked
+        .iter()
+        .filter(|s| !matches!(s, AppointmentStatus::Pending | AppointmentStatus::Expired))
+        .map(|s| s.as_str())
+        .collect();
+    let t = to_db(now());
+    // A hold's status as it reads (`into_domain`): PENDING until `expires_at`, EXPIRED after.
+    q = match (
+        asked.contains(&AppointmentStatus::Pending),
+        asked.contains(&AppointmentStatus::Expired),
+    ) {
+        (false, false) => q.filter(appointments::status.eq_any(stored)),
+        (true, false) => q.filter(
+            appointments::status.eq_any(stored).or(appointments::status
+                .eq(PENDING)
+                .and(appointments::expires_at.gt(t))),
+        ),
+        (false, true) => q.filter(
+            appointments::status
+                .eq_any(stored)
+                .or(appointments::status.eq(EXPIRED))
+                .or(appointments::status
+                    .eq(PENDING)
+                    .and(appointments::expires_at.le(t))),
+        ),
+        (true, true) => q.filter(
+            appointments::status
+                .eq_any(stored)
+                .or(appointments::status.eq_any([PENDING, EXPIRED])),
+        ),
+    };
     if let Some(from) = from {
         q = q.filter(appointments::appointment_datetime.ge(to_db(from)));
     }
@@ -517,6 +767,25 @@ fn midnight_at_or_before(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// the appointments themselves only for a partial first or last day; so the cost grows with the
 /// days in the range, not with the appointments in it.
 fn count(conn: &mut DbConnection, scope: Scope, filter: &AppointmentFilter) -> StoreResult<i64> {
+    let (stored, holds) = filter.split();
+    let mut total = 0;
+    if let Some(stored) = stored {
+        total += count_stored(conn, scope, &stored)?;
+    }
+    if let Some(holds) = holds {
+        total += matching(scope, &holds, holds.from, holds.until)
+            .count()
+            .get_result::<i64>(conn)?;
+    }
+    Ok(total)
+}
+
+/// [`count`] of a filter that names statuses stored as they read.
+fn count_stored(
+    conn: &mut DbConnection,
+    scope: Scope,
+    filter: &AppointmentFilter,
+) -> StoreResult<i64> {
     let exact = |conn: &mut DbConnection, from, until| -> StoreResult<i64> {
         Ok(matching(scope, filter, from, until)
             .count()
@@ -627,6 +896,11 @@ pub fn update(
     role: Role,
 ) -> StoreResult<Appointment> {
     let current = find(conn, id, scope)?;
+    if changes.status == Some(AppointmentStatus::Scheduled)
+        && current.status == AppointmentStatus::Expired
+    {
+        return Err(StoreError::HoldExpired);
+    }
     if changes.moves() {
         healthcare_scheduling::may_reschedule(current.status).map_err(|e| StoreError::Invalid {
             field: "non_field_errors",
@@ -641,7 +915,7 @@ pub fn update(
     if changes.doctor.is_some() || changes.patient.is_some() {
         check_parties(conn, doctor, patient, scope)?;
     }
-    if changes.status.unwrap_or(current.status) == AppointmentStatus::Scheduled {
+    if changes.status.unwrap_or(current.status).blocks_time() {
         hold_parties(conn, doctor, patient)?;
     }
     let start = changes.start.unwrap_or(current.appointment_datetime);
@@ -656,8 +930,25 @@ pub fn update(
     {
         crate::availability::ensure_available(conn, doctor, start, end)?;
     }
-    let row: AppointmentRow = diesel::update(appointments::table.filter(appointments::id.eq(id.0)))
-        .set(AppointmentUpdate {
+    let t = now();
+    // A hold leaves PENDING without its `expires_at`; one that expired meanwhile (by the clock,
+    // or marked so by a competing booking) is not changed: "This hold has expired."
+    let leaves_hold = current.status == AppointmentStatus::Pending
+        && changes
+            .status
+            .is_some_and(|s| s != AppointmentStatus::Pending);
+    let not_expired = appointments::status
+        .ne(PENDING)
+        .or(appointments::expires_at.gt(to_db(t)));
+    let row: Option<AppointmentRow> = diesel::update(
+        appointments::table
+            .filter(appointments::id.eq(id.0))
+            .filter(appointments::status.ne(EXPIRED))
+            .filter(not_expired),
+    )
+    // The version is bumped here, not by the table's trigger, so that the returned row has it.
+    .set((
+        AppointmentUpdate {
             doctor_id: changes.doctor.map(|d| d.0),
             patient_id: changes.patient.map(|p| p.0),
             appointment_datetime: moved.then(|| to_db(start)),
@@ -666,11 +957,21 @@ pub fn update(
             reason: changes.reason.as_deref(),
             status: changes.status.map(|s| s.as_str()),
             cancellation_reason: changes.cancellation_reason.as_deref(),
-            updated_at: to_db(now()),
-        })
-        .returning(appointments::all_columns)
-        .get_result(conn)?;
-    let appointment = row.into_domain()?;
+            updated_at: to_db(t),
+            expires_at: leaves_hold.then_some(None),
+        },
+        appointments::version.eq(appointments::version + 1),
+    ))
+    .returning(appointments::all_columns)
+    .get_result(conn)
+    .optional()?;
+    let appointment = match row {
+        Some(row) => row.into_domain()?,
+        None if current.status == AppointmentStatus::Pending => {
+            return Err(StoreError::HoldExpired)
+        }
+        None => return Err(StoreError::NotFound),
+    };
     if let Some(kind) = crate::outbox::appointment_change(&current, &appointment) {
         let patient = Some(appointment.patient);
         crate::outbox::emit(conn, kind, "appointment", &appointment, patient)?;
@@ -699,18 +1000,25 @@ pub fn archive(conn: &mut DbConnection, id: AppointmentId, scope: Scope) -> Stor
         ))
         .execute(conn)?;
     appointment.updated_at = t;
-    let patient = Some(appointment.patient);
-    crate::outbox::emit(
-        conn,
-        EventType::AppointmentCancelled,
-        "appointment",
-        &appointment,
-        patient,
-    )?;
+    // A hold was never announced, so its end is not either.
+    if !matches!(
+        appointment.status,
+        AppointmentStatus::Pending | AppointmentStatus::Expired
+    ) {
+        let patient = Some(appointment.patient);
+        crate::outbox::emit(
+            conn,
+            EventType::AppointmentCancelled,
+            "appointment",
+            &appointment,
+            patient,
+        )?;
+    }
     Ok(())
 }
 
-/// Number of SCHEDULED, unarchived appointments of a doctor or a patient that end after `t`.
+/// Number of unarchived appointments of a doctor or a patient that end after `t` and hold their
+/// time (SCHEDULED, or a hold that has not expired).
 pub fn future_scheduled(
     conn: &mut DbConnection,
     doctor: Option<DoctorId>,
@@ -718,7 +1026,7 @@ pub fn future_scheduled(
     t: DateTime<Utc>,
 ) -> StoreResult<i64> {
     let mut q = appointments::table
-        .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str()))
+        .filter(blocking_at(to_db(now())))
         .filter(appointments::archived_at.is_null())
         .filter(appointments::end_datetime.gt(to_db(t)))
         .into_boxed();

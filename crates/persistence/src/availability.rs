@@ -156,6 +156,11 @@ pub fn set_working_hours(
 ) -> StoreResult<Option<WeeklySchedule>> {
     lock_doctor(conn, doctor)?;
     require_doctor(conn, doctor)?;
+    // The working hours' version (their ETag), changed by every replacement.
+    use crate::schema::doctors;
+    diesel::update(doctors::table.find(doctor.0))
+        .set(doctors::hours_version.eq(doctors::hours_version + 1))
+        .execute(conn)?;
     diesel::delete(
         working_hours_intervals::table.filter(working_hours_intervals::doctor_id.eq(doctor.0)),
     )
@@ -377,7 +382,8 @@ pub fn time_off_between(
         .collect())
 }
 
-/// The doctor's SCHEDULED, unarchived appointments that overlap `[from, until)`, in one query
+/// The doctor's unarchived appointments that hold their time (SCHEDULED, and holds that have not
+/// expired) and overlap `[from, until)`, in one query
 /// over the index on `(doctor_id, appointment_datetime)`: no appointment is longer than 480
 /// minutes, so only those starting in `(from - 480 min, until)` can overlap.
 pub fn scheduled_between(
@@ -394,7 +400,7 @@ pub fn scheduled_between(
         .filter(appointments::appointment_datetime.gt(to_db(earliest)))
         .filter(appointments::appointment_datetime.lt(to_db(until)))
         .filter(appointments::end_datetime.gt(to_db(from)))
-        .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str()))
+        .filter(crate::appointments::blocking_at(to_db(crate::time::now())))
         .filter(appointments::archived_at.is_null())
         .select((
             appointments::id,

@@ -29,11 +29,15 @@ pub struct DoctorRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     archived_at: Option<NaiveDateTime>,
+    version: i64,
+    hours_version: i64,
 }
 
 impl DoctorRow {
     pub(crate) fn into_domain(self) -> StoreResult<Doctor> {
         let _ = self.archived_at;
+        // The working hours' version, served with them (`availability::working_hours`).
+        let _ = self.hours_version;
         Ok(Doctor {
             id: DoctorId(self.id),
             first_name: self.first_name,
@@ -51,6 +55,7 @@ impl DoctorRow {
             user: self.user_id.map(UserId),
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
+            version: self.version,
         })
     }
 }
@@ -239,20 +244,24 @@ pub fn update(
     if let Some(user) = changes.user {
         check_user(conn, user)?;
     }
+    // The version is bumped here, not by the table's trigger, so that the returned row has it.
     let row: DoctorRow = diesel::update(doctors::table.filter(doctors::id.eq(id.0)))
-        .set(DoctorUpdate {
-            user_id: changes.user.map(|u| u.map(|u| u.0)),
-            first_name: changes.first_name.as_deref(),
-            last_name: changes.last_name.as_deref(),
-            specialization: changes.specialization.map(|s| s.as_str()),
-            contact_number: changes.contact_number.as_deref(),
-            email: changes.email.as_deref(),
-            license_number: changes.license_number.as_deref(),
-            hospital: changes.hospital.as_deref(),
-            address: changes.address.as_deref(),
-            experience_years: changes.experience_years,
-            updated_at: to_db(now()),
-        })
+        .set((
+            DoctorUpdate {
+                user_id: changes.user.map(|u| u.map(|u| u.0)),
+                first_name: changes.first_name.as_deref(),
+                last_name: changes.last_name.as_deref(),
+                specialization: changes.specialization.map(|s| s.as_str()),
+                contact_number: changes.contact_number.as_deref(),
+                email: changes.email.as_deref(),
+                license_number: changes.license_number.as_deref(),
+                hospital: changes.hospital.as_deref(),
+                address: changes.address.as_deref(),
+                experience_years: changes.experience_years,
+                updated_at: to_db(now()),
+            },
+            doctors::version.eq(doctors::version + 1),
+        ))
         .returning(doctors::all_columns)
         .get_result(conn)?;
     row.into_domain()

@@ -15,6 +15,18 @@ pub enum StoreError {
     /// The patient already has an overlapping SCHEDULED appointment.
     #[error("patient already has an appointment at this time")]
     PatientConflict,
+    /// A hold was confirmed after its `expires_at`.
+    #[error("the hold has expired")]
+    HoldExpired,
+    /// The patient already has [`crate::appointments::MAX_OPEN_HOLDS`] open holds.
+    #[error("too many open holds")]
+    TooManyHolds,
+    /// An idempotency key's reservation passed to another request before this one answered.
+    #[error("the idempotency key was taken over")]
+    KeyTakenOver,
+    /// `If-Match` named another version than the record's current one.
+    #[error("the record has changed (version mismatch)")]
+    VersionMismatch,
     /// A unique field already holds this value (`field` is the API field name).
     #[error("duplicate value for {field}")]
     Duplicate {

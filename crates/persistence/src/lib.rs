@@ -13,6 +13,7 @@ pub mod db;
 pub mod doctors;
 mod each;
 pub mod error;
+pub mod idempotency;
 pub mod leases;
 pub mod mail;
 pub mod mappings;
@@ -27,6 +28,7 @@ pub mod time;
 pub mod tokens;
 pub mod username_keys;
 pub mod users;
+pub mod versions;
 pub mod webhooks;
 pub mod writer;
 

@@ -32,6 +32,7 @@ pub struct MappingRow {
     deactivated_at: Option<NaiveDateTime>,
     reactivated_by: Option<i64>,
     reactivated_at: Option<NaiveDateTime>,
+    version: i64,
 }
 
 impl MappingRow {
@@ -50,6 +51,7 @@ impl MappingRow {
             created_at: from_db(self.created_at),
             reactivated_by: self.reactivated_by.map(UserId),
             reactivated_at: self.reactivated_at.map(from_db),
+            version: self.version,
         }
     }
 }

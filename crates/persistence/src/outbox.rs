@@ -94,15 +94,20 @@ pub fn emit_mail(
 
 /// The event of an appointment change, by what changed between `before` and `after`: a new
 /// status of COMPLETED, CANCELLED or NO_SHOW, else a new time, duration or doctor
-/// (`appointment.rescheduled`); nothing for a change of reason or patient alone.
+/// (`appointment.rescheduled`); nothing for a change of reason or patient alone. A hold emits
+/// nothing until its confirmation, which is its `appointment.created`.
 pub fn appointment_change(before: &Appointment, after: &Appointment) -> Option<EventType> {
     use healthcare_domain::AppointmentStatus as S;
+    if before.status == S::Pending {
+        return (after.status == S::Scheduled).then_some(EventType::AppointmentCreated);
+    }
     if before.status != after.status {
         return match after.status {
             S::Completed => Some(EventType::AppointmentCompleted),
             S::Cancelled => Some(EventType::AppointmentCancelled),
             S::NoShow => Some(EventType::AppointmentNoShow),
             S::Scheduled => Some(EventType::AppointmentCreated),
+            S::Pending | S::Expired => None,
         };
     }
     (before.appointment_datetime != after.appointment_datetime

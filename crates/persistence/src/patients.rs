@@ -30,6 +30,7 @@ pub struct PatientRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     archived_at: Option<NaiveDateTime>,
+    version: i64,
 }
 
 impl PatientRow {
@@ -52,6 +53,7 @@ impl PatientRow {
             user: self.user_id.map(UserId),
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
+            version: self.version,
         })
     }
 }
@@ -272,19 +274,23 @@ pub fn update(
     if let Some(user) = changes.user {
         check_user(conn, user)?;
     }
+    // The version is bumped here, not by the table's trigger, so that the returned row has it.
     let row: PatientRow = diesel::update(patients::table.filter(patients::id.eq(id.0)))
-        .set(PatientUpdate {
-            user_id: changes.user.map(|u| u.map(|u| u.0)),
-            first_name: changes.first_name.as_deref(),
-            last_name: changes.last_name.as_deref(),
-            date_of_birth: changes.date_of_birth,
-            gender: changes.gender.map(|g| g.as_str()),
-            contact_number: changes.contact_number.as_deref(),
-            email: changes.email.as_deref(),
-            address: changes.address.as_deref(),
-            medical_history: changes.medical_history.as_deref(),
-            updated_at: to_db(now()),
-        })
+        .set((
+            PatientUpdate {
+                user_id: changes.user.map(|u| u.map(|u| u.0)),
+                first_name: changes.first_name.as_deref(),
+                last_name: changes.last_name.as_deref(),
+                date_of_birth: changes.date_of_birth,
+                gender: changes.gender.map(|g| g.as_str()),
+                contact_number: changes.contact_number.as_deref(),
+                email: changes.email.as_deref(),
+                address: changes.address.as_deref(),
+                medical_history: changes.medical_history.as_deref(),
+                updated_at: to_db(now()),
+            },
+            patients::version.eq(patients::version + 1),
+        ))
         .returning(patients::all_columns)
         .get_result(conn)?;
     let patient = row.into_domain(today())?;

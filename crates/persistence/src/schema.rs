@@ -20,6 +20,7 @@ diesel::table! {
         is_active -> Bool,
         date_joined -> Timestamp,
         token_version -> BigInt,
+        version -> BigInt,
     }
 }
 
@@ -38,6 +39,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        version -> BigInt,
     }
 }
 
@@ -57,6 +59,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        hours_version -> BigInt,
     }
 }
 
@@ -74,6 +78,7 @@ diesel::table! {
         deactivated_at -> Nullable<Timestamp>,
         reactivated_by -> Nullable<BigInt>,
         reactivated_at -> Nullable<Timestamp>,
+        version -> BigInt,
     }
 }
 
@@ -92,6 +97,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -248,6 +255,24 @@ diesel::table! {
         previous_secret_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Idempotency keys and their stored answers.
+    idempotency_keys (user_id, key) {
+        user_id -> BigInt,
+        key -> Text,
+        method -> Text,
+        path -> Text,
+        body_sha256 -> Text,
+        owner -> Text,
+        reserved_until -> Timestamp,
+        created_at -> Timestamp,
+        status -> Nullable<Integer>,
+        location -> Nullable<Text>,
+        body -> Nullable<Binary>,
     }
 }
 
@@ -383,4 +408,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_prune_permit,
     audit_anchor,
     leases,
+    idempotency_keys,
 );

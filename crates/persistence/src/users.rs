@@ -25,6 +25,7 @@ pub struct UserRow {
     date_joined: NaiveDateTime,
     /// Bumped by a password change, deactivation or role change (ends every session).
     pub token_version: i64,
+    version: i64,
 }
 
 impl UserRow {
@@ -41,6 +42,7 @@ impl UserRow {
                 .map_err(|_| StoreError::Corrupt(format!("user {} role", self.id)))?,
             is_active: self.is_active,
             date_joined: from_db(self.date_joined),
+            version: self.version,
         })
     }
 }
@@ -213,25 +215,28 @@ pub struct UserUpdate {
 /// version and revokes every session, so tokens issued before stop working everywhere.
 pub fn update(conn: &mut DbConnection, id: UserId, changes: &UserUpdate) -> StoreResult<User> {
     let before = find(conn, id)?;
+    let ends_sessions = changes.password_hash.is_some()
+        || (changes.is_active == Some(false) && before.is_active)
+        || changes.role.as_ref().is_some_and(|r| *r != before.role);
     let row: UserRow = if changes.email.is_none()
         && changes.role.is_none()
         && changes.is_active.is_none()
         && changes.password_hash.is_none()
     {
-        find(conn, id)?
+        before
     } else {
+        // One statement, which bumps the version itself (the table's trigger then leaves it),
+        // so the returned row has the version the change ends with.
         diesel::update(users::table.filter(users::id.eq(id.0)))
-            .set(changes)
+            .set((
+                changes,
+                users::token_version.eq(users::token_version + i64::from(ends_sessions)),
+                users::version.eq(users::version + 1),
+            ))
             .returning(users::all_columns)
             .get_result(conn)?
     };
-    let ends_sessions = changes.password_hash.is_some()
-        || (changes.is_active == Some(false) && before.is_active)
-        || changes.role.as_ref().is_some_and(|r| *r != before.role);
     if ends_sessions {
-        diesel::update(users::table.filter(users::id.eq(id.0)))
-            .set(users::token_version.eq(users::token_version + 1))
-            .execute(conn)?;
         crate::tokens::revoke_user(conn, id)?;
     }
     row.to_domain()

@@ -25,6 +25,7 @@ pub struct WebhookRow {
     previous_secret_until: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    version: i64,
 }
 
 impl WebhookRow {
@@ -40,6 +41,7 @@ impl WebhookRow {
                 .map_err(|e| StoreError::Corrupt(format!("webhook reminder_minutes: {e}")))?,
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
+            version: self.version,
         })
     }
 
@@ -175,8 +177,9 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &WebhookChanges) -> Sto
         updated_at: to_db(now()),
     };
     let row: Option<WebhookRow> =
+        // The version is bumped here, not by the table's trigger, so that the returned row has it.
         crate::on_backend!(conn, |c| diesel::update(webhooks::table.find(id))
-            .set(&set)
+            .set((&set, webhooks::version.eq(webhooks::version + 1)))
             .returning(WebhookRow::as_returning())
             .get_result(c)
             .optional())?;
@@ -210,6 +213,7 @@ pub fn rotate_secret(
             webhooks::previous_secret_until.eq(Some(to_db(overlap_until))),
             webhooks::secret.eq(secret),
             webhooks::updated_at.eq(to_db(now())),
+            webhooks::version.eq(webhooks::version + 1),
         ))
         .returning(WebhookRow::as_returning())
         .get_result(c))?;

@@ -429,7 +429,8 @@ both_backends! {
         let again = NewMapping { reason_for_assignment: "I want him back".into(), ..input.clone() };
         assert!(matches!(assign(t, &again, mine, pat, OwnDeactivation), Err(StoreError::Forbidden)));
         let unchanged = t.db.read(move |c| mappings::find(c, m.id, Scope::All)).unwrap();
-        assert_eq!(unchanged, Mapping { is_active: false, ..m.clone() });
+        assert!(unchanged.version > m.version, "the deactivation changed the version");
+        assert_eq!(unchanged, Mapping { is_active: false, version: unchanged.version, ..m.clone() });
         // Staff may: same row, first assignment kept, reason kept (none given), who and when recorded.
         let blank = NewMapping { reason_for_assignment: String::new(), ..input.clone() };
         let Ok(Assigned::Reactivated(back)) = assign(t, &blank, Scope::All, staff, Any) else { panic!("reactivated") };

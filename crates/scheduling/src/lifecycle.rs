@@ -1,5 +1,7 @@
-//! The appointment status lifecycle: `SCHEDULED -> COMPLETED | CANCELLED | NO_SHOW`,
-//! the last three final, and which role may set which status.
+//! The appointment status lifecycle: `PENDING -> SCHEDULED | CANCELLED | EXPIRED`,
+//! `SCHEDULED -> COMPLETED | CANCELLED | NO_SHOW`, the last four final, and which role may set
+//! which status. EXPIRED is set by the server only (a hold past its `expires_at`), PENDING only
+//! by a new booking.
 
 use healthcare_domain::{AppointmentStatus, Role};
 
@@ -17,6 +19,18 @@ pub enum TransitionError {
     NotAllowed {
         /// The caller's role.
         role: Role,
+        /// The requested status.
+        to: AppointmentStatus,
+    },
+    /// PENDING and EXPIRED are never set by a change (the API answers 400).
+    #[error("The status cannot be changed to {to}.")]
+    NotSettable {
+        /// The requested status.
+        to: AppointmentStatus,
+    },
+    /// A hold becomes SCHEDULED or CANCELLED, nothing else (the API answers 400).
+    #[error("A pending hold can only be confirmed (SCHEDULED) or CANCELLED, not {to}.")]
+    NotFromHold {
         /// The requested status.
         to: AppointmentStatus,
     },
@@ -47,16 +61,21 @@ pub fn settable_by(role: Role) -> &'static [AppointmentStatus] {
 /// Whether `role` may move an appointment from `from` to `to`.
 ///
 /// Rules, in order:
+/// 0. `to` is PENDING or EXPIRED: [`TransitionError::NotSettable`].
 /// 1. `to == SCHEDULED`: allowed only as the no-op `SCHEDULED -> SCHEDULED` (any role); from a
 ///    final status it is [`TransitionError::Final`] (re-opening is a rule, not a permission).
 /// 2. The role must be allowed to set `to` at all ([`settable_by`]), else
 ///    [`TransitionError::NotAllowed`], whatever the current status.
 /// 3. `from` must not be final, else [`TransitionError::Final`] (also when `to == from`).
+/// 4. A hold may only be cancelled (or confirmed, rule 1): else [`TransitionError::NotFromHold`].
 pub fn transition(
     from: AppointmentStatus,
     to: AppointmentStatus,
     role: Role,
 ) -> Result<(), TransitionError> {
+    if matches!(to, AppointmentStatus::Pending | AppointmentStatus::Expired) {
+        return Err(TransitionError::NotSettable { to });
+    }
     if to == AppointmentStatus::Scheduled {
         return if from.is_final() {
             Err(TransitionError::Final { from })
@@ -70,11 +89,14 @@ pub fn transition(
     if from.is_final() {
         return Err(TransitionError::Final { from });
     }
+    if from == AppointmentStatus::Pending && to != AppointmentStatus::Cancelled {
+        return Err(TransitionError::NotFromHold { to });
+    }
     Ok(())
 }
 
 /// Whether an appointment in this status may change its time, duration, doctor or patient:
-/// only SCHEDULED ones.
+/// only SCHEDULED ones and live holds.
 pub fn may_reschedule(status: AppointmentStatus) -> Result<(), TransitionError> {
     if status.is_final() {
         Err(TransitionError::NotReschedulable { status })
@@ -86,7 +108,7 @@ pub fn may_reschedule(status: AppointmentStatus) -> Result<(), TransitionError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use AppointmentStatus::{Cancelled, Completed, NoShow, Scheduled};
+    use AppointmentStatus::{Cancelled, Completed, Expired, NoShow, Pending, Scheduled};
 
     /// The full expected table: (role, from, to) -> outcome.
     fn expected(
@@ -99,10 +121,12 @@ mod tests {
             Role::Patient => to == Cancelled,
         };
         match (from, to) {
-            (Scheduled, Scheduled) => Ok(()),
+            (_, Pending | Expired) => Err(TransitionError::NotSettable { to }),
+            (Scheduled | Pending, Scheduled) => Ok(()),
             (_, Scheduled) => Err(TransitionError::Final { from }),
             _ if !may_set => Err(TransitionError::NotAllowed { role, to }),
-            (Scheduled, _) => Ok(()),
+            (Scheduled, _) | (Pending, Cancelled) => Ok(()),
+            (Pending, _) => Err(TransitionError::NotFromHold { to }),
             _ => Err(TransitionError::Final { from }),
         }
     }
@@ -122,7 +146,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 64);
+        assert_eq!(checked, 4 * 6 * 6);
     }
 
     #[test]
@@ -166,7 +190,8 @@ mod tests {
     #[test]
     fn reschedule_and_messages() {
         assert_eq!(may_reschedule(Scheduled), Ok(()));
-        for status in [Completed, Cancelled, NoShow] {
+        assert_eq!(may_reschedule(Pending), Ok(()));
+        for status in [Completed, Cancelled, NoShow, Expired] {
             let e = may_reschedule(status).unwrap_err();
             assert_eq!(e, TransitionError::NotReschedulable { status });
             assert!(!e.is_forbidden());

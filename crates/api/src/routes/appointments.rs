@@ -1,9 +1,12 @@
 //! `/api/appointments/`.
 
-use super::{allow, check, created, id};
+use super::{allow, check, id};
+use crate::booking::{self, Wanted};
 use crate::coalesce;
+use crate::conditional;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
+use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -103,7 +106,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/appointments/", tag = "appointments", operation_id = "appointments_create",
     request_body = healthcare_domain::NewAppointment,
     responses((status = 201, body = healthcare_domain::Appointment, description = "The booked appointment"), (status = 400), (status = 401), (status = 403),
-              (status = 409, body = healthcare_domain::FieldErrors, description = "The doctor or the patient is already booked at this time", example = json!({"non_field_errors": ["Doctor already has an appointment at this time."]}))),
+              (status = 409, body = crate::bodies::BookingConflict, description = "The doctor or the patient is already booked at this time (`conflicts` names what was hit), or the patient already holds 3 slots")),
     security(("bearer" = [])))]
 pub async fn create(
     state: State,
@@ -115,13 +118,28 @@ pub async fn create(
     check(create_appointment(&actor, &input, Utc::now()))?;
     let patients = scope(&actor, ResourceKind::Patient);
     let by = actor.user;
-    let appointment = state
-        .write(move |c| appointments::create(c, &input, patients, by))
-        .await?;
-    Ok(created(
-        format!("/api/appointments/{}/", appointment.id),
-        &appointment,
-    ))
+    let hold = state.settings.hold;
+    let wanted = Wanted {
+        doctor: input.doctor,
+        patient: input.patient,
+        start: input.start,
+        end: input.end(),
+        except: None,
+    };
+    let seen = scope(&actor, ResourceKind::Appointment);
+    booking::take_slot(
+        &state,
+        wanted,
+        seen,
+        move |c| appointments::book(c, &input, patients, by, hold),
+        |appointment| {
+            Answer::created(
+                format!("/api/appointments/{}/", appointment.id),
+                appointment,
+            )
+        },
+    )
+    .await
 }
 
 /// One appointment.
@@ -137,14 +155,14 @@ pub async fn get(
     let aid = AppointmentId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Appointment);
     let appointment = coalesce::find::<Appointment>(&state, (aid, scope)).await?;
-    Ok(HttpResponse::Ok().json(appointment))
+    Ok(conditional::ok(&appointment))
 }
 
 /// Reschedule, change the status, or edit the reason.
 #[utoipa::path(patch, path = "/api/appointments/{id}/", tag = "appointments", operation_id = "appointments_update",
     params(("id" = i64, Path)), request_body = healthcare_domain::AppointmentChanges,
     responses((status = 200, body = healthcare_domain::Appointment, description = "The changed appointment"), (status = 400), (status = 401), (status = 403), (status = 404),
-              (status = 409, body = healthcare_domain::FieldErrors, description = "The new time overlaps another booking of the doctor or the patient")),
+              (status = 409, body = crate::bodies::BookingConflict, description = "The new time overlaps another booking of the doctor or the patient (`conflicts` names what was hit), or the hold being confirmed has expired (`{\"non_field_errors\": [\"This hold has expired.\"]}`)")),
     security(("bearer" = [])))]
 pub async fn update(
     state: State,
@@ -154,18 +172,30 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let aid = AppointmentId(id(&path)?);
     let scope = scope(&actor, ResourceKind::Appointment);
-    state
+    let current = state
         .read(move |c| appointments::find(c, aid, scope))
         .await?;
     allow(&actor, Action::Update, &Target::Appointment)?;
     let changes = AppointmentChanges::parse(&body)?;
     check(update_appointment(&actor, &changes, Utc::now()))?;
     let role = actor.role;
-    let patients = scope;
-    let appointment = state
-        .write(move |c| appointments::update(c, aid, patients, &changes, role))
-        .await?;
-    Ok(HttpResponse::Ok().json(appointment))
+    let start = changes.start.unwrap_or(current.appointment_datetime);
+    let minutes = changes.duration_minutes.unwrap_or(current.duration_minutes);
+    let wanted = Wanted {
+        doctor: changes.doctor.unwrap_or(current.doctor),
+        patient: changes.patient.unwrap_or(current.patient),
+        start,
+        end: start + chrono::Duration::minutes(i64::from(minutes)),
+        except: Some(aid),
+    };
+    booking::take_slot(
+        &state,
+        wanted,
+        scope,
+        move |c| appointments::update(c, aid, scope, &changes, role),
+        Answer::ok,
+    )
+    .await
 }
 
 /// Archive an appointment (admin, staff): it leaves lists and frees its slot.

@@ -16,7 +16,7 @@ use healthcare_auth::{Action, Actor, Target};
 use healthcare_domain::availability::weekday_code;
 use healthcare_domain::{Doctor, DoctorId, FieldErrors, SlotQuery, TimeOffRequest, WorkingHours};
 use healthcare_persistence::availability::{self, AddTimeOff, NewTimeOff, TimeOffEntry};
-use healthcare_persistence::doctors;
+use healthcare_persistence::{doctors, versions};
 use healthcare_scheduling::{FreeSlotsError, WeeklySchedule};
 use serde::Serialize;
 
@@ -157,10 +157,15 @@ pub async fn get_working_hours(
     let doctor = doctor_of(&state, &path).await?;
     allow(&actor, Action::Read, &target(&doctor))?;
     let did = doctor.id;
-    let schedule = state
-        .read(move |c| availability::working_hours(c, did))
+    let (schedule, version) = state
+        .read(move |c| {
+            Ok((
+                availability::working_hours(c, did)?,
+                versions::working_hours(c, did.0)?,
+            ))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(WorkingHoursOut::from_schedule(schedule.as_ref())))
+    Ok(working_hours_answer(schedule.as_ref(), version))
 }
 
 /// Replace a doctor's weekly working hours (admin, staff, the doctor themself).
@@ -181,10 +186,27 @@ pub async fn put_working_hours(
     allow(&actor, Action::Update, &target(&doctor))?;
     let schedule = WeeklySchedule::from_input(WorkingHours::parse(&body)?)?;
     let did = doctor.id;
-    let stored = state
-        .write(move |c| availability::set_working_hours(c, did, schedule.as_ref()))
+    let (stored, version) = state
+        .write(move |c| {
+            Ok((
+                availability::set_working_hours(c, did, schedule.as_ref())?,
+                versions::working_hours(c, did.0)?,
+            ))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(WorkingHoursOut::from_schedule(stored.as_ref())))
+    Ok(working_hours_answer(stored.as_ref(), version))
+}
+
+/// A doctor's working hours as answered, with their version as the `ETag`.
+fn working_hours_answer(schedule: Option<&WeeklySchedule>, version: Option<i64>) -> HttpResponse {
+    let mut answer = HttpResponse::Ok();
+    if let Some(version) = version {
+        answer.insert_header((
+            actix_web::http::header::ETAG,
+            crate::conditional::etag(version),
+        ));
+    }
+    answer.json(WorkingHoursOut::from_schedule(schedule))
 }
 
 /// A doctor's time off, earliest first.

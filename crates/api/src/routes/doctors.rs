@@ -1,9 +1,11 @@
 //! `/api/doctors/`.
 
-use super::{allow, check, created, id};
+use super::{allow, check, id};
 use crate::coalesce;
+use crate::conditional;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
+use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -62,11 +64,16 @@ pub async fn create(
     )?;
     let input = NewDoctor::parse(&body)?;
     let links = input.user.is_some();
-    let doctor = state.write(move |c| doctors::create(c, &input)).await?;
+    let answer = state
+        .write_answered(
+            move |c| doctors::create(c, &input),
+            |doctor| Answer::created(format!("/api/doctors/{}/", doctor.id), doctor),
+        )
+        .await;
     if links {
         state.callers.clear();
     }
-    Ok(created(format!("/api/doctors/{}/", doctor.id), &doctor))
+    answer
 }
 
 /// One doctor.
@@ -88,7 +95,7 @@ pub async fn get(
             linked_user: doctor.user,
         },
     )?;
-    Ok(HttpResponse::Ok().json(doctor))
+    Ok(conditional::ok(&doctor))
 }
 
 /// Change a doctor (admin, staff; a doctor their own profile, but not the licence or account).
@@ -114,13 +121,13 @@ pub async fn update(
     let changes = DoctorChanges::parse(&body)?;
     check(update_doctor(&actor, &changes))?;
     let relinks = changes.user.is_some();
-    let doctor = state
-        .write(move |c| doctors::update(c, did, &changes))
-        .await?;
+    let answer = state
+        .write_answered(move |c| doctors::update(c, did, &changes), Answer::ok)
+        .await;
     if relinks {
         state.callers.clear();
     }
-    Ok(HttpResponse::Ok().json(doctor))
+    answer
 }
 
 /// Archive a doctor (refused while future appointments are scheduled).

@@ -1,9 +1,11 @@
 //! `/api/mappings/`.
 
-use super::{allow, created, id};
+use super::{allow, id};
 use crate::coalesce;
+use crate::conditional;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
+use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -76,13 +78,17 @@ pub async fn create(
     } else {
         MayReactivate::OwnDeactivation
     };
-    let assigned = state
-        .write(move |c| mappings::assign(c, &input, patients, by, may))
-        .await?;
-    Ok(match assigned {
-        Assigned::Created(mapping) => created(format!("/api/mappings/{}/", mapping.id), &mapping),
-        Assigned::Reactivated(mapping) => HttpResponse::Ok().json(mapping),
-    })
+    state
+        .write_answered(
+            move |c| mappings::assign(c, &input, patients, by, may),
+            |assigned| match assigned {
+                Assigned::Created(mapping) => {
+                    Answer::created(format!("/api/mappings/{}/", mapping.id), mapping)
+                }
+                Assigned::Reactivated(mapping) => Answer::ok(mapping),
+            },
+        )
+        .await
 }
 
 /// One mapping.
@@ -100,7 +106,7 @@ pub async fn get(
     // Checked before the read: the read records the request's audit event with what it found.
     allow(&actor, Action::Read, &Target::Mapping)?;
     let mapping = coalesce::find::<Mapping>(&state, (mid, scope)).await?;
-    Ok(HttpResponse::Ok().json(mapping))
+    Ok(conditional::ok(&mapping))
 }
 
 /// Change a mapping's reason or active flag (a change of the flag records who made it and
@@ -121,10 +127,12 @@ pub async fn update(
     allow(&actor, Action::Update, &Target::Mapping)?;
     let changes = MappingChanges::parse(&body)?;
     let by = actor.user;
-    let mapping = state
-        .write(move |c| mappings::update(c, mid, scope, &changes, by))
-        .await?;
-    Ok(HttpResponse::Ok().json(mapping))
+    state
+        .write_answered(
+            move |c| mappings::update(c, mid, scope, &changes, by),
+            Answer::ok,
+        )
+        .await
 }
 
 /// Deactivate a mapping (kept as history, with who deactivated it and when).

@@ -1,9 +1,11 @@
 //! `/api/patients/`.
 
-use super::{allow, check, created, id};
+use super::{allow, check, id};
 use crate::coalesce;
+use crate::conditional;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
+use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -51,8 +53,12 @@ pub async fn create(
     allow(&actor, Action::Create, &Target::Patient)?;
     let mut input = NewPatient::parse(&body, Utc::now().date_naive())?;
     input.user = owner_of_new_patient(&actor, input.user);
-    let patient = state.write(move |c| patients::create(c, &input)).await?;
-    Ok(created(format!("/api/patients/{}/", patient.id), &patient))
+    state
+        .write_answered(
+            move |c| patients::create(c, &input),
+            |patient| Answer::created(format!("/api/patients/{}/", patient.id), patient),
+        )
+        .await
 }
 
 /// One patient.
@@ -70,7 +76,7 @@ pub async fn get(
     // Checked before the read: the read records the request's audit event with what it found.
     allow(&actor, Action::Read, &Target::Patient)?;
     let patient = coalesce::find::<Patient>(&state, (pid, scope)).await?;
-    Ok(HttpResponse::Ok().json(patient))
+    Ok(conditional::ok(&patient))
 }
 
 /// Change a patient.
@@ -90,10 +96,12 @@ pub async fn update(
     allow(&actor, Action::Update, &Target::Patient)?;
     let changes = PatientChanges::parse(&body, Utc::now().date_naive())?;
     check(update_patient(&actor, &changes))?;
-    let patient = state
-        .write(move |c| patients::update(c, pid, scope, &changes))
-        .await?;
-    Ok(HttpResponse::Ok().json(patient))
+    state
+        .write_answered(
+            move |c| patients::update(c, pid, scope, &changes),
+            Answer::ok,
+        )
+        .await
 }
 
 /// Archive a patient (refused while future appointments are scheduled).

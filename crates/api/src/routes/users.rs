@@ -1,9 +1,11 @@
 //! `/api/users/` (admin only).
 
 use super::auth::hash;
-use super::{allow, check, created, id};
+use super::{allow, check, id};
+use crate::conditional;
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
+use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -55,10 +57,12 @@ pub async fn create(
         return Err(StoreError::Duplicate { field: "username" }.into());
     }
     let hashed = hash(&state, input.password.clone()).await?;
-    let user = state
-        .write(move |c| users::create(c, &input.username, &input.email, &hashed, role))
-        .await?;
-    Ok(created(format!("/api/users/{}/", user.id), &user))
+    state
+        .write_answered(
+            move |c| users::create(c, &input.username, &input.email, &hashed, role),
+            |user| Answer::created(format!("/api/users/{}/", user.id), user),
+        )
+        .await
 }
 
 /// One account.
@@ -74,7 +78,7 @@ pub async fn get(
     allow(&actor, Action::Read, &Target::User)?;
     let uid = UserId(id(&path)?);
     let row = state.read(move |c| users::find(c, uid)).await?;
-    Ok(HttpResponse::Ok().json(row.to_domain()?))
+    Ok(conditional::ok(&row.to_domain()?))
 }
 
 /// Change an account's email, role, active flag or password.
@@ -107,7 +111,9 @@ pub async fn update(
         is_active: changes.is_active,
         password_hash,
     };
-    let user = state.write(move |c| users::update(c, uid, &update)).await?;
+    let answer = state
+        .write_answered(move |c| users::update(c, uid, &update), Answer::ok)
+        .await;
     state.callers.clear();
-    Ok(HttpResponse::Ok().json(user))
+    answer
 }

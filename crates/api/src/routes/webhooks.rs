@@ -1,10 +1,12 @@
 //! `/api/webhooks/` (admin only): subscriptions, their delivery log, pings, manual retries and
 //! secret rotation (docs/notifications.md).
 
-use super::{allow, created, id};
+use super::{allow, id};
+use crate::conditional;
 use crate::egress::check_url;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller, Params};
+use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::{AppState, State};
 use crate::webhook_signing::new_secret;
@@ -64,14 +66,18 @@ pub async fn create(
     check_target(&state, input.url.clone()).await?;
     let secret = new_secret();
     let kept = secret.clone();
-    let webhook = state
-        .write(move |c| webhooks::create(c, &input, &kept))
-        .await?;
-    let answer = CreatedWebhook { webhook, secret };
-    Ok(created(
-        format!("/api/webhooks/{}/", answer.webhook.id),
-        &answer,
-    ))
+    state
+        .write_answered(
+            move |c| webhooks::create(c, &input, &kept),
+            move |webhook| {
+                let answer = CreatedWebhook {
+                    webhook: webhook.clone(),
+                    secret: secret.clone(),
+                };
+                Answer::created(format!("/api/webhooks/{}/", webhook.id), &answer)
+            },
+        )
+        .await
 }
 
 /// One subscription.
@@ -87,7 +93,7 @@ pub async fn get(
     admin(&actor, Action::Read)?;
     let wid = id(&path)?;
     let webhook = state.read(move |c| webhooks::find(c, wid)).await?;
-    Ok(HttpResponse::Ok().json(webhook))
+    Ok(conditional::ok(&webhook))
 }
 
 /// Change a subscription's URL, events, description, active flag or reminder offsets.
@@ -107,10 +113,9 @@ pub async fn update(
     if let Some(url) = &changes.url {
         check_target(&state, url.clone()).await?;
     }
-    let webhook = state
-        .write(move |c| webhooks::update(c, wid, &changes))
-        .await?;
-    Ok(HttpResponse::Ok().json(webhook))
+    state
+        .write_answered(move |c| webhooks::update(c, wid, &changes), Answer::ok)
+        .await
 }
 
 /// Deactivate a subscription (its delivery log stays; nothing new is sent to it).
@@ -172,7 +177,7 @@ pub async fn rotate_secret(
     let webhook = state
         .write(move |c| webhooks::rotate_secret(c, wid, &kept, until))
         .await?;
-    Ok(HttpResponse::Ok().json(CreatedWebhook { webhook, secret }))
+    Ok(conditional::ok(&CreatedWebhook { webhook, secret }))
 }
 
 /// The subscription's delivery attempts, newest first.
