@@ -512,3 +512,83 @@ both_backends! {
         assert!(!t.db.read(move |c| mappings::find(c, m.id, Scope::All)).unwrap().is_active);
     };
 }
+
+fn hold(
+    t: &TestDb,
+    f: &Fixture,
+    patient: PatientId,
+    start: DateTime<Utc>,
+    seconds: i64,
+) -> Result<Appointment, StoreError> {
+    let input = NewAppointment {
+        doctor: f.d1,
+        patient,
+        start,
+        duration_minutes: 30,
+        reason: String::new(),
+        status: AppointmentStatus::Pending,
+    };
+    let admin = f.admin;
+    t.db.write(move |c| {
+        appointments::book(c, &input, Scope::All, admin, Duration::seconds(seconds))
+    })
+}
+
+both_backends! {
+    versions_grow_with_every_change_sql_included => |t: &TestDb| {
+        use diesel::connection::SimpleConnection;
+        use healthcare_persistence::audit::Resource;
+        use healthcare_persistence::versions;
+        let f = fixture(t);
+        let p1 = f.p1;
+        let version = |t: &TestDb| t.db.write(move |c| versions::locked(c, Resource::Patient, p1.0)).unwrap();
+        assert_eq!(version(t), Some(1));
+        let changes = PatientChanges { first_name: Some("Annie".into()), ..Default::default() };
+        let changed = t.db.write(move |c| patients::update(c, p1, Scope::All, &changes)).unwrap();
+        assert_eq!(changed.version, 2, "the returned row has the version the change ends with");
+        assert_eq!(version(t), Some(2));
+        // A change made behind the API's back (SQL) moves it too: the triggers.
+        let sql = format!("UPDATE patients SET contact_number = '555 0199' WHERE id = {}", p1.0);
+        t.db.write(move |c| Ok(c.batch_execute(&sql)?)).unwrap();
+        assert_eq!(version(t), Some(3));
+        assert_eq!(t.db.read(move |c| patients::find(c, p1, Scope::All)).unwrap().version, 3);
+        // Working hours have their own version: replacing them leaves the doctor's.
+        let d1 = f.d1;
+        let before = t.db.read(move |c| doctors::find(c, d1)).unwrap().version;
+        let hours = t.db.read(move |c| versions::working_hours(c, d1.0)).unwrap();
+        t.db.write(move |c| healthcare_persistence::availability::set_working_hours(c, d1, None)).unwrap();
+        assert_eq!(t.db.read(move |c| versions::working_hours(c, d1.0)).unwrap(), hours.map(|v| v + 1));
+        assert_eq!(t.db.read(move |c| doctors::find(c, d1)).unwrap().version, before);
+        assert_eq!(t.db.write(move |c| versions::locked(c, Resource::Patient, 999_999)).unwrap(), None);
+    };
+
+    holds_block_until_they_expire_then_never => |t: &TestDb| {
+        let f = fixture(t);
+        let held = hold(t, &f, f.p1, at(9, 0), 1).unwrap();
+        assert_eq!(held.status, AppointmentStatus::Pending);
+        assert!(held.expires_at.is_some());
+        // The database rule covers the hold: the same doctor's slot is refused.
+        assert!(matches!(book(t, &f, f.d1, f.p2, at(9, 15), 30), Err(StoreError::DoctorConflict)));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        // Past expires_at it reads EXPIRED, before anything marked it.
+        let id = held.id;
+        assert_eq!(t.db.read(move |c| appointments::find(c, id, Scope::All)).unwrap().status, AppointmentStatus::Expired);
+        let (d1, p2, s, e) = (f.d1, f.p2, at(9, 15), at(9, 45));
+        assert_eq!(t.db.write(move |c| appointments::expire_holds(c, d1, p2, s, e)).unwrap(), 1);
+        assert!(book(t, &f, f.d1, f.p2, at(9, 15), 30).is_ok(), "an expired hold blocks nothing");
+        assert!(matches!(set_status(t, id, AppointmentStatus::Scheduled), Err(StoreError::HoldExpired)));
+        // At most three open holds per patient.
+        for hour in 10..13 {
+            hold(t, &f, f.p1, at(hour, 0), 300).unwrap();
+        }
+        assert!(matches!(hold(t, &f, f.p1, at(14, 0), 300), Err(StoreError::TooManyHolds)));
+        // Lists leave EXPIRED out unless asked, and count exactly.
+        let all = AppointmentFilter::default();
+        let listed = t.db.read(move |c| appointments::list(c, Scope::All, &all, Page::default())).unwrap();
+        assert_eq!((listed.total, listed.items.len()), (4, 4));
+        let expired = AppointmentFilter { statuses: vec![AppointmentStatus::Expired], ..Default::default() };
+        let listed = t.db.read(move |c| appointments::list(c, Scope::All, &expired, Page::default())).unwrap();
+        assert_eq!(listed.items.iter().map(|a| a.id).collect::<Vec<_>>(), vec![id]);
+        assert_eq!(listed.total, 1);
+    };
+}
