@@ -768,28 +768,64 @@ fn midnight_at_or_before(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// days in the range, not with the appointments in it.
 fn count(conn: &mut DbConnection, scope: Scope, filter: &AppointmentFilter) -> StoreResult<i64> {
     let (stored, holds) = filter.split();
-    let mut total = 0;
-    if let Some(stored) = stored {
-        total += count_stored(conn, scope, &stored)?;
+    let Some(stored) = stored else {
+        return holds.map_or(Ok(0), |holds| count_holds(conn, scope, &holds));
+    };
+    // On PostgreSQL the holds' count rides along with the counters' query: no round trip of
+    // its own.
+    let along = match conn {
+        DbConnection::Postgresql(_) => holds.as_ref(),
+        DbConnection::Sqlite(_) => None,
+    };
+    let (total, counted) = count_stored(conn, scope, &stored, along)?;
+    match holds {
+        Some(holds) if !counted => Ok(total + count_holds(conn, scope, &holds)?),
+        _ => Ok(total),
     }
-    if let Some(holds) = holds {
-        total += matching(scope, &holds, holds.from, holds.until)
-            .count()
-            .get_result::<i64>(conn)?;
-    }
-    Ok(total)
 }
 
-/// [`count`] of a filter that names statuses stored as they read.
+/// How many holds (PENDING or EXPIRED as they read) of `scope` match `holds`. The live holds
+/// (PENDING before `expires_at`) are few at any time and have a partial index: on SQLite, whose
+/// planner would read every appointment of the doctor's range to look at its status, their ids
+/// are read from that index first, and nothing else is read when there are none.
+fn count_holds(
+    conn: &mut DbConnection,
+    scope: Scope,
+    holds: &AppointmentFilter,
+) -> StoreResult<i64> {
+    let matching_holds = || matching(scope, holds, holds.from, holds.until);
+    if holds.statuses == [AppointmentStatus::Pending] && matches!(conn, DbConnection::Sqlite(_)) {
+        let live: Vec<i64> = appointments::table
+            .filter(appointments::status.eq(PENDING))
+            .filter(appointments::expires_at.gt(to_db(now())))
+            .select(appointments::id)
+            .load(conn)?;
+        if live.is_empty() {
+            return Ok(0);
+        }
+        return Ok(matching_holds()
+            .filter(appointments::id.eq_any(live))
+            .count()
+            .get_result(conn)?);
+    }
+    Ok(matching_holds().count().get_result(conn)?)
+}
+
+/// [`count`] of a filter that names statuses stored as they read; with `along`, the count of
+/// those holds too when it can go in the same query (`true` then).
 fn count_stored(
     conn: &mut DbConnection,
     scope: Scope,
     filter: &AppointmentFilter,
-) -> StoreResult<i64> {
-    let exact = |conn: &mut DbConnection, from, until| -> StoreResult<i64> {
-        Ok(matching(scope, filter, from, until)
-            .count()
-            .get_result(conn)?)
+    along: Option<&AppointmentFilter>,
+) -> StoreResult<(i64, bool)> {
+    let exact = |conn: &mut DbConnection, from, until| -> StoreResult<(i64, bool)> {
+        Ok((
+            matching(scope, filter, from, until)
+                .count()
+                .get_result(conn)?,
+            false,
+        ))
     };
     let doctor_scope = match scope {
         Scope::All => None,
@@ -823,12 +859,12 @@ fn count_stored(
     let mut total = 0;
     if let (Some(from), Some(m)) = (filter.from, whole_from) {
         if from < m {
-            total += exact(conn, Some(from), Some(m))?;
+            total += exact(conn, Some(from), Some(m))?.0;
         }
     }
     if let (Some(until), Some(m)) = (filter.until, whole_until) {
         if m < until {
-            total += exact(conn, Some(m), Some(until))?;
+            total += exact(conn, Some(m), Some(until))?.0;
         }
     }
     let mut q = appointment_counts::table
@@ -853,8 +889,14 @@ fn count_stored(
     if let Some(m) = whole_until {
         q = q.filter(appointment_counts::day.lt(day_number(m)));
     }
-    let whole_days: Option<i64> = q.get_result(conn)?;
-    Ok(total + whole_days.unwrap_or(0))
+    let Some(holds) = along else {
+        let whole_days: Option<i64> = q.get_result(conn)?;
+        return Ok((total + whole_days.unwrap_or(0), false));
+    };
+    let held = matching(scope, holds, holds.from, holds.until).count();
+    let (whole_days, held): (Option<i64>, Option<i64>) =
+        diesel::select((q.single_value(), held.single_value())).get_result(conn)?;
+    Ok((total + whole_days.unwrap_or(0) + held.unwrap_or(0), true))
 }
 
 /// The appointments visible in `scope` that match `filter`.

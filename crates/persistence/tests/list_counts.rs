@@ -20,6 +20,17 @@ const STATUSES: [AppointmentStatus; 4] = [
     AppointmentStatus::NoShow,
 ];
 
+/// Every status a list may ask for (holds too: PENDING, and EXPIRED, which a hold becomes by
+/// the clock alone or when something marks it).
+const READ_STATUSES: [AppointmentStatus; 6] = [
+    AppointmentStatus::Pending,
+    AppointmentStatus::Scheduled,
+    AppointmentStatus::Completed,
+    AppointmentStatus::Cancelled,
+    AppointmentStatus::NoShow,
+    AppointmentStatus::Expired,
+];
+
 /// Somewhere in 2030-01-05 .. 2030-01-12, on a 15-minute grid (so some land on midnight).
 fn moment(rng: &mut StdRng) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 5, 0, 0, 0).unwrap()
@@ -85,13 +96,33 @@ both_backends! {
             }).unwrap();
         }
 
-        let everything = t.db.read(|c| appointments::list(c, Scope::All, &AppointmentFilter::default(), Page { limit: 1000, offset: 0 })).unwrap();
+        // Holds: some live, some past their end (one second long), some of those marked.
+        for i in 0..24 {
+            let input = NewAppointment {
+                doctor: ds[rng.random_range(0..ds.len())],
+                patient: ps[rng.random_range(0..ps.len())],
+                start: moment(&mut rng),
+                duration_minutes: 15,
+                reason: String::new(),
+                status: AppointmentStatus::Pending,
+            };
+            let hold = Duration::seconds(if i % 2 == 0 { 1 } else { 300 });
+            let _ = t.db.write(move |c| appointments::book(c, &input, Scope::All, admin, hold));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        t.db.write(|c| appointments::expire_due_holds(c, 3)).unwrap();
+
+        let every_status = AppointmentFilter { statuses: READ_STATUSES.to_vec(), ..Default::default() };
+        let everything = t.db.read(move |c| appointments::list(c, Scope::All, &every_status, Page { limit: 1000, offset: 0 })).unwrap();
         assert_eq!(everything.total, everything.items.len() as i64);
+        for status in [AppointmentStatus::Pending, AppointmentStatus::Expired] {
+            assert!(everything.items.iter().any(|a| a.status == status), "no {status} in the data");
+        }
         let all = everything.items;
         let mut checked_with_counters = 0;
         for round in 0..300 {
             let scope = if round % 3 == 0 { Scope::DoctorOf(ds[rng.random_range(0..ds.len())]) } else { Scope::All };
-            let statuses: Vec<AppointmentStatus> = STATUSES.iter().copied().filter(|_| rng.random_range(0..3) == 0).collect();
+            let statuses: Vec<AppointmentStatus> = READ_STATUSES.iter().copied().filter(|_| rng.random_range(0..3) == 0).collect();
             let filter = AppointmentFilter {
                 doctor: (rng.random_range(0..3) > 0).then(|| ds[rng.random_range(0..ds.len())]),
                 patient: (rng.random_range(0..6) == 0).then(|| ps[rng.random_range(0..ps.len())]),
@@ -104,7 +135,7 @@ both_backends! {
                 (match scope { Scope::DoctorOf(d) => a.doctor == d, _ => true })
                     && filter.doctor.is_none_or(|d| a.doctor == d)
                     && filter.patient.is_none_or(|p| a.patient == p)
-                    && (statuses.is_empty() || statuses.contains(&a.status))
+                    && (if statuses.is_empty() { a.status != AppointmentStatus::Expired } else { statuses.contains(&a.status) })
                     && filter.from.is_none_or(|f| a.appointment_datetime >= f)
                     && filter.until.is_none_or(|u| a.appointment_datetime < u)
             }).count() as i64;
