@@ -683,8 +683,8 @@ impl AppointmentFilter {
 fn matching<'a>(
     scope: Scope,
     filter: &AppointmentFilter,
-    from: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
+    (from, until): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    live: &[i64],
 ) -> Boxed<'a> {
     let mut q = scoped(appointments::table.into_boxed(), scope);
     if let Some(d) = filter.doctor {
@@ -700,16 +700,15 @@ fn matching<'a>(
         .map(|s| s.as_str())
         .collect();
     let t = to_db(now());
-    // A hold's status as it reads (`into_domain`): PENDING until `expires_at`, EXPIRED after.
-    q = match (
-        asked.contains(&AppointmentStatus::Pending),
-        asked.contains(&AppointmentStatus::Expired),
-    ) {
+    // A hold's status as it reads (`into_domain`): PENDING until `expires_at` (the `live`
+    // holds, read once per list by [`live_holds`]), EXPIRED after.
+    let pending = asked.contains(&AppointmentStatus::Pending) && !live.is_empty();
+    q = match (pending, asked.contains(&AppointmentStatus::Expired)) {
         (false, false) => q.filter(appointments::status.eq_any(stored)),
         (true, false) => q.filter(
-            appointments::status.eq_any(stored).or(appointments::status
-                .eq(PENDING)
-                .and(appointments::expires_at.gt(t))),
+            appointments::status
+                .eq_any(stored)
+                .or(appointments::id.eq_any(live.to_vec())),
         ),
         (false, true) => q.filter(
             appointments::status
@@ -766,66 +765,54 @@ fn midnight_at_or_before(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// by triggers, one row per doctor, UTC day and status) for the whole days of the range, and from
 /// the appointments themselves only for a partial first or last day; so the cost grows with the
 /// days in the range, not with the appointments in it.
-fn count(conn: &mut DbConnection, scope: Scope, filter: &AppointmentFilter) -> StoreResult<i64> {
-    let (stored, holds) = filter.split();
-    let Some(stored) = stored else {
-        return holds.map_or(Ok(0), |holds| count_holds(conn, scope, &holds));
-    };
-    // On PostgreSQL the holds' count rides along with the counters' query: no round trip of
-    // its own.
-    let along = match conn {
-        DbConnection::Postgresql(_) => holds.as_ref(),
-        DbConnection::Sqlite(_) => None,
-    };
-    let (total, counted) = count_stored(conn, scope, &stored, along)?;
-    match holds {
-        Some(holds) if !counted => Ok(total + count_holds(conn, scope, &holds)?),
-        _ => Ok(total),
-    }
-}
-
-/// How many holds (PENDING or EXPIRED as they read) of `scope` match `holds`. The live holds
-/// (PENDING before `expires_at`) are few at any time and have a partial index: on SQLite, whose
-/// planner would read every appointment of the doctor's range to look at its status, their ids
-/// are read from that index first, and nothing else is read when there are none.
-fn count_holds(
+fn count(
     conn: &mut DbConnection,
     scope: Scope,
-    holds: &AppointmentFilter,
+    filter: &AppointmentFilter,
+    live: &[i64],
 ) -> StoreResult<i64> {
-    let matching_holds = || matching(scope, holds, holds.from, holds.until);
-    if holds.statuses == [AppointmentStatus::Pending] && matches!(conn, DbConnection::Sqlite(_)) {
-        let live: Vec<i64> = appointments::table
-            .filter(appointments::status.eq(PENDING))
-            .filter(appointments::expires_at.gt(to_db(now())))
-            .select(appointments::id)
-            .load(conn)?;
-        if live.is_empty() {
-            return Ok(0);
+    let (stored, holds) = filter.split();
+    let mut total = match stored {
+        Some(stored) => count_stored(conn, scope, &stored)?,
+        None => 0,
+    };
+    if let Some(holds) = holds {
+        // Live holds only, and none: nothing to read.
+        if holds.statuses != [AppointmentStatus::Pending] || !live.is_empty() {
+            total += matching(scope, &holds, (holds.from, holds.until), live)
+                .count()
+                .get_result::<i64>(conn)?;
         }
-        return Ok(matching_holds()
-            .filter(appointments::id.eq_any(live))
-            .count()
-            .get_result(conn)?);
     }
-    Ok(matching_holds().count().get_result(conn)?)
+    Ok(total)
 }
 
-/// [`count`] of a filter that names statuses stored as they read; with `along`, the count of
-/// those holds too when it can go in the same query (`true` then).
+/// The ids of the holds that have not expired: few at any time, read through their partial
+/// index (`appointments_pending_idx`, whose condition the query repeats as a literal so that
+/// both planners use it with a cached statement). A list reads them once and then matches live
+/// holds by id, so a list with none costs what it cost before holds existed.
+fn live_holds(conn: &mut DbConnection) -> StoreResult<Vec<i64>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Bool;
+    let t = to_db(now());
+    Ok(on_backend!(conn, |c| appointments::table
+        .filter(sql::<Bool>("status = 'PENDING'"))
+        .filter(appointments::expires_at.gt(t))
+        .filter(appointments::archived_at.is_null())
+        .select(appointments::id)
+        .load(c))?)
+}
+
+/// [`count`] of a filter that names statuses stored as they read.
 fn count_stored(
     conn: &mut DbConnection,
     scope: Scope,
     filter: &AppointmentFilter,
-    along: Option<&AppointmentFilter>,
-) -> StoreResult<(i64, bool)> {
-    let exact = |conn: &mut DbConnection, from, until| -> StoreResult<(i64, bool)> {
-        Ok((
-            matching(scope, filter, from, until)
-                .count()
-                .get_result(conn)?,
-            false,
-        ))
+) -> StoreResult<i64> {
+    let exact = |conn: &mut DbConnection, from, until| -> StoreResult<i64> {
+        Ok(matching(scope, filter, (from, until), &[])
+            .count()
+            .get_result(conn)?)
     };
     let doctor_scope = match scope {
         Scope::All => None,
@@ -859,12 +846,12 @@ fn count_stored(
     let mut total = 0;
     if let (Some(from), Some(m)) = (filter.from, whole_from) {
         if from < m {
-            total += exact(conn, Some(from), Some(m))?.0;
+            total += exact(conn, Some(from), Some(m))?;
         }
     }
     if let (Some(until), Some(m)) = (filter.until, whole_until) {
         if m < until {
-            total += exact(conn, Some(m), Some(until))?.0;
+            total += exact(conn, Some(m), Some(until))?;
         }
     }
     let mut q = appointment_counts::table
@@ -889,14 +876,8 @@ fn count_stored(
     if let Some(m) = whole_until {
         q = q.filter(appointment_counts::day.lt(day_number(m)));
     }
-    let Some(holds) = along else {
-        let whole_days: Option<i64> = q.get_result(conn)?;
-        return Ok((total + whole_days.unwrap_or(0), false));
-    };
-    let held = matching(scope, holds, holds.from, holds.until).count();
-    let (whole_days, held): (Option<i64>, Option<i64>) =
-        diesel::select((q.single_value(), held.single_value())).get_result(conn)?;
-    Ok((total + whole_days.unwrap_or(0) + held.unwrap_or(0), true))
+    let whole_days: Option<i64> = q.get_result(conn)?;
+    Ok(total + whole_days.unwrap_or(0))
 }
 
 /// The appointments visible in `scope` that match `filter`.
@@ -906,8 +887,13 @@ pub fn list(
     filter: &AppointmentFilter,
     page: Page,
 ) -> StoreResult<Listed<Appointment>> {
-    let total = count(conn, scope, filter)?;
-    let build = || matching(scope, filter, filter.from, filter.until);
+    let live = if filter.asked().contains(&AppointmentStatus::Pending) {
+        live_holds(conn)?
+    } else {
+        Vec::new()
+    };
+    let total = count(conn, scope, filter, &live)?;
+    let build = || matching(scope, filter, (filter.from, filter.until), &live);
     let ordered = match filter.order {
         AppointmentOrder::StartAsc => build().order((
             appointments::appointment_datetime.asc(),
