@@ -65,6 +65,17 @@ impl Answer {
         Self::of(StatusCode::CREATED, Some(location), value)
     }
 
+    /// `status` with `value` as its JSON body (no `Location`, no `ETag`).
+    pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> ApiResult<Self> {
+        let body = serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?;
+        Ok(Self {
+            status,
+            location: None,
+            etag: None,
+            body,
+        })
+    }
+
     fn of<T: serde::Serialize + crate::conditional::Versioned>(
         status: StatusCode,
         location: Option<String>,

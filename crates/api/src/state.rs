@@ -146,27 +146,26 @@ impl AppState {
         F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
         A: Fn(&T) -> ApiResult<Answer> + Send + 'static,
     {
-        let reserved = crate::idempotency::reserved();
-        let keyed = reserved.is_some();
+        let Some(reserved) = crate::idempotency::reserved() else {
+            // No key: the answer is made here, not on the SQLite writer thread.
+            let value = self.write(f).await?;
+            return Ok(answer(&value)?.into_response());
+        };
         let Answered(_, made) = self
             .write(move |c| {
                 let value = f(c)?;
                 let made = answer(&value).map_err(|e| StoreError::Corrupt(format!("{e:?}")))?;
-                if let Some(r) = &reserved {
-                    healthcare_persistence::idempotency::store(
-                        c,
-                        r.user,
-                        &r.key,
-                        &r.owner,
-                        &made.stored(),
-                    )?;
-                }
+                healthcare_persistence::idempotency::store(
+                    c,
+                    reserved.user,
+                    &reserved.key,
+                    &reserved.owner,
+                    &made.stored(),
+                )?;
                 Ok(Answered(value, made))
             })
             .await?;
-        if keyed {
-            crate::idempotency::stored_with_change();
-        }
+        crate::idempotency::stored_with_change();
         Ok(made.into_response())
     }
 

@@ -2,6 +2,7 @@
 //! secret rotation (docs/notifications.md).
 
 use super::{allow, id};
+use crate::bodies::Detail;
 use crate::conditional;
 use crate::egress::check_url;
 use crate::error::{ApiError, ApiResult};
@@ -10,6 +11,7 @@ use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::{AppState, State};
 use crate::webhook_signing::new_secret;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use healthcare_auth::{Action, Actor, Target};
@@ -149,14 +151,16 @@ pub async fn ping(
     admin(&actor, Action::Update)?;
     let wid = id(&path)?;
     state
-        .write(move |c| {
-            webhooks::find_row(c, wid)?;
-            let mut data = serde_json::Map::new();
-            data.insert("webhook_id".to_owned(), wid.into());
-            outbox::emit_to(c, EventType::Ping, wid, data, None).map(|_| ())
-        })
-        .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({"detail": "Ping queued."})))
+        .write_answered(
+            move |c| {
+                webhooks::find_row(c, wid)?;
+                let mut data = serde_json::Map::new();
+                data.insert("webhook_id".to_owned(), wid.into());
+                outbox::emit_to(c, EventType::Ping, wid, data, None).map(|_| ())
+            },
+            |_| Answer::json(StatusCode::ACCEPTED, &Detail::new("Ping queued.")),
+        )
+        .await
 }
 
 /// Replace the signing secret; the old one keeps signing beside the new one for 24 hours.
@@ -174,10 +178,17 @@ pub async fn rotate_secret(
     let secret = new_secret();
     let kept = secret.clone();
     let until = Utc::now() + SECRET_OVERLAP;
-    let webhook = state
-        .write(move |c| webhooks::rotate_secret(c, wid, &kept, until))
-        .await?;
-    Ok(conditional::ok(&CreatedWebhook { webhook, secret }))
+    state
+        .write_answered(
+            move |c| webhooks::rotate_secret(c, wid, &kept, until),
+            move |webhook| {
+                Answer::ok(&CreatedWebhook {
+                    webhook: webhook.clone(),
+                    secret: secret.clone(),
+                })
+            },
+        )
+        .await
 }
 
 /// The subscription's delivery attempts, newest first.
@@ -220,7 +231,9 @@ pub async fn retry(
     let (wid, did) = (id(&path.0)?, id(&path.1)?);
     let window = state.settings.webhooks.delivery().window();
     state
-        .write(move |c| outbox::retry(c, wid, did, window))
-        .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({"detail": "Retry queued."})))
+        .write_answered(
+            move |c| outbox::retry(c, wid, did, window),
+            |_| Answer::json(StatusCode::ACCEPTED, &Detail::new("Retry queued.")),
+        )
+        .await
 }
