@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id;
 use crate::routes::{
-    appointments, auth, availability, doctors, health, mappings, patients, users, webhooks,
+    appointments, auth, availability, doctors, health, mappings, patients, series, users, webhooks,
 };
 use crate::state::{hashing_slots, AppState, Settings};
 use actix_web::body::MessageBody;
@@ -273,6 +273,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::patch().to(appointments::update))
                     .route(web::delete().to(appointments::archive)),
             )
+            .service(resource("/api/appointment-series/").route(web::post().to(series::create)))
+            .service(resource("/api/appointment-series/{id}/").route(web::get().to(series::get)))
             .service(resource("/api/ready/").route(web::get().to(health::ready)))
             .service(resource("/api/auth/").route(web::post().to(auth::register)))
             .service(resource("/api/auth/register/").route(web::post().to(auth::register)))

@@ -111,6 +111,14 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
         Some(rule(List, Resource::Audit, IdFrom::PatientPath("id"))),
     ),
     (
+        "series_create",
+        Some(rule(Create, Resource::Appointment, Nothing)),
+    ),
+    (
+        "series_get",
+        Some(rule(Read, Resource::Appointment, Nothing)),
+    ),
+    (
         "appointments_list",
         Some(rule(List, Resource::Appointment, Nothing)),
     ),
@@ -749,6 +757,14 @@ mod traced {
             if let Ok(value) = self {
                 value.patients(out);
             }
+        }
+    }
+    impl Traced for healthcare_domain::series::Series {
+        fn patients(&self, out: &mut Vec<i64>) {
+            out.push(self.patient.0);
+        }
+        fn record_id(&self) -> Option<i64> {
+            Some(self.id)
         }
     }
     impl Traced for Assigned {

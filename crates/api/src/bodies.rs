@@ -64,6 +64,41 @@ pub struct BookingConflict {
     pub conflicts: Vec<ConflictWith>,
 }
 
+/// One occurrence a `fail` series could not book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OccurrenceConflict {
+    /// The occurrence's start.
+    #[serde(serialize_with = "healthcare_domain::timestamps::serialize")]
+    pub appointment_datetime: chrono::DateTime<chrono::Utc>,
+    /// Why: the seed's conflict message, `Doctor is not available at this time.`, or `The time
+    /// is in the past.`
+    pub reason: String,
+    /// The bookings it overlaps (ids only where the caller may see them).
+    pub conflicts: Vec<ConflictWith>,
+}
+
+/// A `fail` series refused: nothing was booked; every occurrence that could not be is listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"non_field_errors": ["2 occurrence(s) of the series cannot be booked; nothing was booked."], "occurrences": [{"appointment_datetime": "2031-03-10T08:00:00Z", "reason": "Doctor already has an appointment at this time.", "conflicts": [{"with": "doctor", "start": "2031-03-10T08:00:00Z", "end": "2031-03-10T08:30:00Z"}]}]}))]
+pub struct SeriesConflict {
+    /// What happened, for a person to read.
+    pub non_field_errors: Vec<String>,
+    /// Every occurrence that could not be booked, earliest first.
+    pub occurrences: Vec<OccurrenceConflict>,
+}
+
+impl ConflictWith {
+    /// A booking an occurrence or a booking ran into, as the caller may see it.
+    pub fn of(o: &healthcare_persistence::appointments::Overlap) -> Self {
+        Self {
+            with: if o.doctor_side { "doctor" } else { "patient" },
+            start: o.start,
+            end: o.end,
+            id: o.id.map(|id| id.0),
+        }
+    }
+}
+
 /// Time off refused because SCHEDULED appointments fall into it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"detail": "The doctor has 2 scheduled appointment(s) in this period: cancel or move them first, or send \"keep_appointments\": true.", "affected_appointments": 2}))]

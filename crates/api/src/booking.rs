@@ -71,16 +71,7 @@ where
             appointments::overlapping(c, doctor, patient, (start, end), except, scope).map(Overlaps)
         })
         .await?;
-    refused.conflicts = found
-        .0
-        .into_iter()
-        .map(|o| ConflictWith {
-            with: if o.doctor_side { "doctor" } else { "patient" },
-            start: o.start,
-            end: o.end,
-            id: o.id.map(|id| id.0),
-        })
-        .collect();
+    refused.conflicts = found.0.iter().map(ConflictWith::of).collect();
     Err(ApiError::Booking(refused))
 }
 

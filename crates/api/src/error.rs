@@ -5,7 +5,10 @@
 //! same request id (read from [`crate::request_id::current`], which the outermost middleware
 //! sets for every request, so this mapping needs no handle on the request).
 
-use crate::bodies::{BookingConflict, Detail, InternalError, TimeOffConflict};
+use crate::bodies::{
+    BookingConflict, ConflictWith, Detail, InternalError, OccurrenceConflict, SeriesConflict,
+    TimeOffConflict,
+};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -35,6 +38,8 @@ pub enum ApiError {
     Booking(BookingConflict),
     /// 422 `{"detail": ...}`: an idempotency key reused for another request.
     Unprocessable(String),
+    /// 409 of a `fail` series: every occurrence that could not be booked.
+    Series(SeriesConflict),
     /// 412: `If-Match` named a version that is not the record's.
     PreconditionFailed,
     /// 428: `HEALTHCARE_REQUIRE_IF_MATCH` is on and the change came without `If-Match`.
@@ -117,6 +122,20 @@ impl From<StoreError> for ApiError {
             StoreError::HoldExpired => Self::Conflict(FieldErrors::non_field(msg::HOLD_EXPIRED)),
             StoreError::TooManyHolds => Self::Conflict(FieldErrors::non_field(msg::TOO_MANY_HOLDS)),
             StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::SeriesRefused(refused) => Self::Series(SeriesConflict {
+                non_field_errors: vec![format!(
+                    "{} occurrence(s) of the series cannot be booked; nothing was booked.",
+                    refused.len()
+                )],
+                occurrences: refused
+                    .iter()
+                    .map(|r| OccurrenceConflict {
+                        appointment_datetime: r.start,
+                        reason: r.reason.clone(),
+                        conflicts: r.hit.iter().map(ConflictWith::of).collect(),
+                    })
+                    .collect(),
+            }),
             StoreError::KeyTakenOver => Self::ConflictDetail(
                 "A request with this Idempotency-Key is still being processed; try again later."
                     .into(),
@@ -183,6 +202,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_)
             | Self::Booking(_)
+            | Self::Series(_)
             | Self::ConflictDetail(_)
             | Self::TimeOffConflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -206,6 +226,7 @@ impl ResponseError for ApiError {
                 detail(d.clone())
             }
             Self::Booking(b) => ErrorBody::Booking(b),
+            Self::Series(s) => ErrorBody::Series(s),
             Self::PreconditionFailed => {
                 detail("The resource has changed (ETag mismatch).".to_owned())
             }
@@ -276,6 +297,7 @@ impl ResponseError for ApiError {
 enum ErrorBody<'a> {
     Fields(&'a FieldErrors),
     Booking(&'a BookingConflict),
+    Series(&'a SeriesConflict),
     Detail(Detail),
     TimeOff(TimeOffConflict),
     Internal(InternalError),

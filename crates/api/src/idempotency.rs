@@ -76,6 +76,16 @@ impl Answer {
         })
     }
 
+    /// `201` with `value` and its `Location`, for a record without a version.
+    pub fn created_unversioned<T: serde::Serialize>(
+        location: String,
+        value: &T,
+    ) -> ApiResult<Self> {
+        let mut answer = Self::json(StatusCode::CREATED, value)?;
+        answer.location = Some(location);
+        Ok(answer)
+    }
+
     fn of<T: serde::Serialize + crate::conditional::Versioned>(
         status: StatusCode,
         location: Option<String>,

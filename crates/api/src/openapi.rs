@@ -310,11 +310,12 @@ impl Modify for Retries {
             "Conflict".to_owned(),
             utoipa::openapi::schema::AnyOfBuilder::new()
                 .item(Ref::from_schema_name("BookingConflict"))
+                .item(Ref::from_schema_name("SeriesConflict"))
                 .item(Ref::from_schema_name("FieldErrors"))
                 .item(Ref::from_schema_name("Detail"))
                 .description(Some(
-                    "A booking conflict (with `conflicts`), another rule's field-keyed refusal, \
-                     or `{\"detail\": \"...\"}` (an idempotency key still in use)",
+                    "A booking conflict (with `conflicts`), a series' refused occurrences \
+                     (`occurrences`), another rule's field-keyed refusal, or `{\"detail\": \"...\"}` (an idempotency key still in use)",
                 ))
                 .into(),
         );
@@ -489,6 +490,7 @@ impl Modify for Retries {
         routes::mappings::list, routes::mappings::create, routes::mappings::get, routes::mappings::update, routes::mappings::deactivate,
         routes::mappings::doctors_of_patient,
         routes::appointments::list, routes::appointments::create, routes::appointments::get, routes::appointments::update, routes::appointments::archive,
+        routes::series::create, routes::series::get,
         routes::users::list, routes::users::create, routes::users::get, routes::users::update,
         routes::audit::list, routes::audit::access_log,
         routes::webhooks::list, routes::webhooks::create, routes::webhooks::get, routes::webhooks::update, routes::webhooks::deactivate,

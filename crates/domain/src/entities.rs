@@ -213,6 +213,10 @@ pub struct Appointment {
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The series it is an occurrence of (absent for a single booking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub series: Option<i64>,
     /// The version behind the record's `ETag`, bumped by every change (not in the JSON).
     #[serde(skip)]
     pub version: i64,

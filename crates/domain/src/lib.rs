@@ -11,6 +11,7 @@ pub mod raw;
 #[cfg(feature = "openapi")]
 pub mod schema;
 pub mod scope;
+pub mod series;
 pub mod timestamps;
 pub mod username;
 pub mod webhooks;

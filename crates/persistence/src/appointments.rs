@@ -36,6 +36,7 @@ pub struct AppointmentRow {
     archived_at: Option<NaiveDateTime>,
     version: i64,
     expires_at: Option<NaiveDateTime>,
+    series_id: Option<i64>,
 }
 
 /// At most this many open (PENDING, unexpired) holds per patient.
@@ -86,6 +87,7 @@ impl AppointmentRow {
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
             expires_at: self.expires_at.map(from_db),
+            series: self.series_id,
             version: self.version,
         })
     }
@@ -106,6 +108,7 @@ struct AppointmentInsert<'a> {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     expires_at: Option<NaiveDateTime>,
+    series_id: Option<i64>,
 }
 
 impl<'a> AppointmentInsert<'a> {
@@ -130,6 +133,7 @@ impl<'a> AppointmentInsert<'a> {
             created_at: t,
             updated_at: t,
             expires_at: (input.status == AppointmentStatus::Pending).then(|| t + hold),
+            series_id: None,
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct AppointmentFilter {
     pub from: Option<DateTime<Utc>>,
     /// Start strictly before.
     pub until: Option<DateTime<Utc>>,
+    /// Only the occurrences of this series.
+    pub series: Option<i64>,
     /// Order.
     pub order: AppointmentOrder,
 }
@@ -285,6 +291,7 @@ fn insert_unconstrained(
             values.created_by.into_sql::<Nullable<BigInt>>(),
             values.created_at.into_sql::<Timestamp>(),
             values.updated_at.into_sql::<Timestamp>(),
+            values.series_id.into_sql::<Nullable<BigInt>>(),
         ));
     let columns = (
         appointments::doctor_id,
@@ -298,6 +305,7 @@ fn insert_unconstrained(
         appointments::created_by,
         appointments::created_at,
         appointments::updated_at,
+        appointments::series_id,
     );
     let row = match conn {
         DbConnection::Postgresql(c) => diesel::insert_into(appointments::table)
@@ -368,7 +376,20 @@ pub fn book(
     created_by: UserId,
     hold: Duration,
 ) -> StoreResult<Appointment> {
-    let values = AppointmentInsert::new(input, created_by, to_db(now()), hold);
+    book_in(conn, input, scope, created_by, hold, None)
+}
+
+/// [`book`], as an occurrence of `series` when it is given.
+pub(crate) fn book_in(
+    conn: &mut DbConnection,
+    input: &NewAppointment,
+    scope: Scope,
+    created_by: UserId,
+    hold: Duration,
+    series: Option<i64>,
+) -> StoreResult<Appointment> {
+    let mut values = AppointmentInsert::new(input, created_by, to_db(now()), hold);
+    values.series_id = series;
     let unconstrained = match (scope, input.status) {
         (Scope::All, AppointmentStatus::Scheduled) => insert_unconstrained(conn, &values)?,
         _ => None,
@@ -695,6 +716,9 @@ fn matching<'a>(
     if let Some(p) = filter.patient {
         q = q.filter(appointments::patient_id.eq(p.0));
     }
+    if let Some(series) = filter.series {
+        q = q.filter(appointments::series_id.eq(series));
+    }
     let asked = filter.asked();
     let stored: Vec<&str> = asked
         .iter()
@@ -831,7 +855,7 @@ fn count_stored(
             return exact(conn, filter.from, filter.until);
         }
     };
-    if filter.patient.is_some() {
+    if filter.patient.is_some() || filter.series.is_some() {
         return exact(conn, filter.from, filter.until);
     }
     let whole_from = match filter.from {

@@ -57,6 +57,28 @@ pub(crate) fn atomic<T>(
     }
 }
 
+/// Runs `f` inside a write in a savepoint of its own: when it fails, what it wrote is undone and
+/// the rest of the write goes on. On PostgreSQL a nested Diesel transaction; on SQLite, whose
+/// writer opens its transaction and the job's savepoint with plain SQL (so Diesel sees no
+/// transaction), a named `SAVEPOINT` of its own.
+pub(crate) fn savepoint<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        DbConnection::Postgresql(_) => conn.transaction(f),
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("SAVEPOINT part")?;
+            let result = f(conn);
+            match &result {
+                Ok(_) => conn.batch_execute("RELEASE part")?,
+                Err(_) => conn.batch_execute("ROLLBACK TO part; RELEASE part")?,
+            }
+            result
+        }
+    }
+}
+
 /// Which database engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// The patient already has an overlapping SCHEDULED appointment.
     #[error("patient already has an appointment at this time")]
     PatientConflict,
+    /// A `fail` series has occurrences that cannot be booked (nothing was booked).
+    #[error("{} occurrence(s) of the series cannot be booked", .0.len())]
+    SeriesRefused(Vec<crate::series::Refused>),
     /// A hold was confirmed after its `expires_at`.
     #[error("the hold has expired")]
     HoldExpired,

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod page;
 pub mod patients;
 pub mod schema;
+pub mod series;
 pub mod testing;
 pub mod throttle;
 pub mod time;

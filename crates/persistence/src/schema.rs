@@ -99,6 +99,7 @@ diesel::table! {
         archived_at -> Nullable<Timestamp>,
         version -> BigInt,
         expires_at -> Nullable<Timestamp>,
+        series_id -> Nullable<BigInt>,
     }
 }
 
@@ -260,6 +261,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Recurring appointments: the rule each occurrence was booked by.
+    appointment_series (id) {
+        id -> BigInt,
+        doctor_id -> BigInt,
+        patient_id -> BigInt,
+        first_start -> Timestamp,
+        duration_minutes -> Integer,
+        reason -> Text,
+        rrule -> Text,
+        timezone -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// Idempotency keys and their stored answers.
     idempotency_keys (user_id, key) {
         user_id -> BigInt,
@@ -372,6 +389,7 @@ diesel::joinable!(mappings -> doctors (doctor_id));
 diesel::joinable!(mappings -> patients (patient_id));
 diesel::joinable!(appointments -> doctors (doctor_id));
 diesel::joinable!(appointments -> patients (patient_id));
+diesel::joinable!(appointments -> appointment_series (series_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(working_hours -> doctors (doctor_id));
@@ -409,4 +427,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_anchor,
     leases,
     idempotency_keys,
+    appointment_series,
 );

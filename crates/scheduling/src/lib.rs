@@ -6,6 +6,7 @@
 pub mod conflict;
 pub mod hours;
 pub mod lifecycle;
+pub mod series;
 pub mod slot;
 
 pub use conflict::{check_conflict, Booking, BookingSet, Candidate, Conflict};

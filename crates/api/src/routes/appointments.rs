@@ -67,6 +67,7 @@ fn filter(params: &Params, errors: &mut FieldErrors) -> AppointmentFilter {
     AppointmentFilter {
         doctor: params.int("doctor", errors).map(DoctorId),
         patient: params.int("patient", errors).map(PatientId),
+        series: params.int("series", errors),
         statuses,
         from: bound(params, "date_from", false, errors),
         until: bound(params, "date_to", true, errors),
@@ -77,6 +78,7 @@ fn filter(params: &Params, errors: &mut FieldErrors) -> AppointmentFilter {
 /// List the appointments the caller may see.
 #[utoipa::path(get, path = "/api/appointments/", tag = "appointments", operation_id = "appointments_list",
     params(("doctor" = Option<i64>, Query), ("patient" = Option<i64>, Query),
+           ("series" = Option<i64>, Query, description = "Only the occurrences of this series"),
            ("status" = Option<String>, Query, description = "One status or several, comma-separated"),
            ("date_from" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time with an offset; years 1900-2199"),
            ("date_to" = Option<String>, Query, description = "YYYY-MM-DD (inclusive) or a date-time with an offset (exclusive); years 1900-2199"),

@@ -9,6 +9,7 @@ pub mod doctors;
 pub mod health;
 pub mod mappings;
 pub mod patients;
+pub mod series;
 pub mod users;
 pub mod webhooks;
 

@@ -1,0 +1,224 @@
+//! Recurring appointments: the starts of a series, from an RFC 5545 `RRULE` expanded in the
+//! series' time zone (the `rrule` crate does the expansion).
+//!
+//! The rule is expanded on the **wall clock**: the first start's local date and time in the
+//! zone, taken as a floating time, so every occurrence keeps that local time across daylight
+//! saving changes; each local occurrence is then placed in the zone ([`place`]): an ambiguous
+//! time (clocks fell back) is its first instant, a time that does not exist (clocks sprang
+//! forward) is read with the offset before the gap, so it moves forward by the gap's length
+//! (RFC 5545 §3.3.5: 02:30 on the day New York springs forward is 03:30 EDT).
+//!
+//! Supported: `FREQ` DAILY, WEEKLY or MONTHLY with `INTERVAL`, `COUNT`, `UNTIL`, `BYDAY` and
+//! `BYMONTHDAY`. A rule that makes more than [`MAX_OCCURRENCES`] occurrences is refused, never
+//! cut short.
+
+use chrono::{DateTime, Duration, MappedLocalTime, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Most occurrences one series may have.
+pub const MAX_OCCURRENCES: usize = 104;
+/// Longest rule text accepted, characters.
+pub const MAX_RULE_LEN: usize = 500;
+/// The rule parts a series may use.
+pub const RULE_PARTS: [&str; 6] = ["FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY"];
+/// The frequencies a series may use.
+pub const FREQUENCIES: [&str; 3] = ["DAILY", "WEEKLY", "MONTHLY"];
+
+/// Why a rule cannot make a series (the API answers 400 on `rrule`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeriesError {
+    /// Not an RRULE the `rrule` crate reads, or one it finds invalid.
+    #[error("Not a valid RFC 5545 RRULE: {0}")]
+    Syntax(String),
+    /// A frequency other than DAILY, WEEKLY or MONTHLY.
+    #[error("FREQ must be DAILY, WEEKLY or MONTHLY.")]
+    Frequency,
+    /// A rule part outside [`RULE_PARTS`].
+    #[error("{0} is not supported: use FREQ, INTERVAL, COUNT, UNTIL, BYDAY and BYMONTHDAY.")]
+    Part(String),
+    /// More than [`MAX_OCCURRENCES`] occurrences.
+    #[error("The rule makes more than 104 occurrences: end it sooner with COUNT or UNTIL.")]
+    TooMany,
+    /// No occurrence at all.
+    #[error("The rule makes no occurrence.")]
+    Empty,
+}
+
+/// The starts of the series whose first start is `first`, by `rule`, in `tz` (see the module
+/// documentation), earliest first. `rule` may carry the `RRULE:` prefix.
+pub fn expand(rule: &str, first: DateTime<Utc>, tz: Tz) -> Result<Vec<DateTime<Utc>>, SeriesError> {
+    let rule = rule.trim();
+    let rule = rule.strip_prefix("RRULE:").unwrap_or(rule);
+    if rule.len() > MAX_RULE_LEN {
+        return Err(SeriesError::Syntax(format!(
+            "longer than {MAX_RULE_LEN} characters"
+        )));
+    }
+    let mut frequency = None;
+    let mut utc_until = false;
+    for part in rule.split(';') {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| SeriesError::Syntax(format!("{part:?} is not NAME=VALUE")))?;
+        let key = key.trim().to_ascii_uppercase();
+        if !RULE_PARTS.contains(&key.as_str()) {
+            return Err(SeriesError::Part(key));
+        }
+        match key.as_str() {
+            "FREQ" => frequency = Some(value.trim().to_ascii_uppercase()),
+            "UNTIL" => utc_until = value.trim().ends_with(['Z', 'z']),
+            _ => {}
+        }
+    }
+    match frequency.as_deref() {
+        Some(f) if FREQUENCIES.contains(&f) => {}
+        Some(_) => return Err(SeriesError::Frequency),
+        None => return Err(SeriesError::Syntax("FREQ is required".into())),
+    }
+    let parsed: rrule::RRule<rrule::Unvalidated> = rule
+        .parse()
+        .map_err(|e: rrule::RRuleError| SeriesError::Syntax(e.to_string()))?;
+    let floating = |local: NaiveDateTime| rrule::Tz::UTC.from_utc_datetime(&local);
+    let start = first.with_timezone(&tz).naive_local();
+    // An UNTIL in UTC (as RFC 5545 asks of a zoned DTSTART) is compared on the same wall
+    // clock as the occurrences; a floating one is that wall clock already.
+    let parsed = match parsed.get_until().copied() {
+        Some(until) if utc_until => {
+            let local = until.with_timezone(&Utc).with_timezone(&tz).naive_local();
+            parsed.until(floating(local))
+        }
+        Some(until) => parsed.until(floating(until.naive_local())),
+        None => parsed,
+    };
+    let set = parsed
+        .build(floating(start))
+        .map_err(|e| SeriesError::Syntax(e.to_string()))?;
+    let limit = u16::try_from(MAX_OCCURRENCES + 1).unwrap_or(u16::MAX);
+    let dates = set.all(limit).dates;
+    if dates.len() > MAX_OCCURRENCES {
+        return Err(SeriesError::TooMany);
+    }
+    if dates.is_empty() {
+        return Err(SeriesError::Empty);
+    }
+    Ok(dates
+        .iter()
+        .filter_map(|d| place(tz, d.naive_utc()))
+        .collect())
+}
+
+/// The instant of a local date-time in `tz` as RFC 5545 §3.3.5 reads it: an ambiguous time is
+/// its first instant; a time in a gap is read with the UTC offset before the gap (it moves
+/// forward by the gap's length). `None` only at the edges of the representable range.
+pub fn place(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&local) {
+        MappedLocalTime::Single(t) => Some(t.with_timezone(&Utc)),
+        MappedLocalTime::Ambiguous(earliest, _) => Some(earliest.with_timezone(&Utc)),
+        MappedLocalTime::None => {
+            // Gaps last at most a few hours: the offset a day earlier is the one before it.
+            let before = local.checked_sub_signed(Duration::days(1))?;
+            let offset = tz.offset_from_local_datetime(&before).earliest()?.fix();
+            let utc =
+                local.checked_sub_signed(Duration::seconds(i64::from(offset.local_minus_utc())))?;
+            Some(utc.and_utc())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, Timelike};
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn weekly_keeps_the_wall_clock_across_dst() {
+        // 09:00 in Berlin each Monday from 2030-03-18 (CET, UTC+1) over the 2030-03-31 change.
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let starts = expand("FREQ=WEEKLY;COUNT=4", utc(2030, 3, 18, 8, 0), tz).unwrap();
+        let local: Vec<_> = starts
+            .iter()
+            .map(|s| s.with_timezone(&tz).time().hour())
+            .collect();
+        assert_eq!(local, [9, 9, 9, 9]);
+        assert_eq!(starts[1], utc(2030, 3, 25, 8, 0));
+        assert_eq!(starts[2], utc(2030, 4, 1, 7, 0), "after the change: UTC+2");
+    }
+
+    #[test]
+    fn a_time_in_the_gap_moves_forward_by_the_gap() {
+        // 02:30 in New York, daily over the 2030-03-10 spring-forward (02:00 -> 03:00).
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let starts = expand("FREQ=DAILY;COUNT=3", utc(2030, 3, 9, 7, 30), tz).unwrap();
+        let local: Vec<_> = starts
+            .iter()
+            .map(|s| s.with_timezone(&tz).naive_local().time())
+            .map(|t| (t.hour(), t.minute()))
+            .collect();
+        assert_eq!(local, [(2, 30), (3, 30), (2, 30)]);
+        assert_eq!(starts[1], utc(2030, 3, 10, 7, 30));
+    }
+
+    #[test]
+    fn an_ambiguous_time_is_its_first_instant() {
+        // 01:30 in New York on 2030-11-03 happens twice; the first is EDT (UTC-4).
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let local = NaiveDate::from_ymd_opt(2030, 11, 3)
+            .unwrap()
+            .and_hms_opt(1, 30, 0)
+            .unwrap();
+        assert_eq!(place(tz, local), Some(utc(2030, 11, 3, 5, 30)));
+    }
+
+    #[test]
+    fn bounds_and_parts() {
+        let tz = chrono_tz::UTC;
+        let first = utc(2030, 1, 7, 9, 0);
+        assert_eq!(
+            expand("FREQ=DAILY;COUNT=104", first, tz).unwrap().len(),
+            104
+        );
+        assert_eq!(
+            expand("FREQ=DAILY;COUNT=105", first, tz),
+            Err(SeriesError::TooMany)
+        );
+        assert_eq!(expand("FREQ=DAILY", first, tz), Err(SeriesError::TooMany));
+        assert_eq!(
+            expand("FREQ=YEARLY;COUNT=2", first, tz),
+            Err(SeriesError::Frequency)
+        );
+        assert_eq!(
+            expand("FREQ=DAILY;COUNT=2;BYHOUR=9", first, tz),
+            Err(SeriesError::Part("BYHOUR".into()))
+        );
+        assert!(matches!(
+            expand("FREQ=DAILY;COUNT=x", first, tz),
+            Err(SeriesError::Syntax(_))
+        ));
+        assert!(matches!(
+            expand("nonsense", first, tz),
+            Err(SeriesError::Syntax(_))
+        ));
+        // Mondays and Thursdays, every other week, until a UTC instant.
+        let starts = expand(
+            "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;UNTIL=20300131T235959Z",
+            first,
+            tz,
+        )
+        .unwrap();
+        let days: Vec<u32> = starts.iter().map(|s| s.date_naive().day0() + 1).collect();
+        assert_eq!(days, [7, 10, 21, 24]);
+        // The 15th of each month.
+        let monthly = expand(
+            "FREQ=MONTHLY;BYMONTHDAY=15;COUNT=3",
+            utc(2030, 1, 15, 9, 0),
+            tz,
+        );
+        assert_eq!(monthly.unwrap()[2], utc(2030, 3, 15, 9, 0));
+    }
+
+    use chrono::Datelike;
+}
