@@ -133,6 +133,14 @@ const EXPECTED: &[(&str, Option<Event>)] = &[
         ev("read", "appointment", Path("id"), Record),
     ),
     (
+        "series_create",
+        ev("create", "appointment", NoId, Pats::Created("patient")),
+    ),
+    (
+        "series_get",
+        ev("read", "appointment", NoId, Pats::Created("patient")),
+    ),
+    (
         "appointments_update",
         ev("update", "appointment", Path("id"), Record),
     ),
@@ -524,6 +532,34 @@ fn plan(op: &str, role: &Role, w: &World, admin: &Client, anon: &Client, n: usiz
             ..Req::default()
         }],
         "appointments_get" => reads(w.a1, w.a2),
+        "series_create" => vec![
+            Req {
+                body: Some(
+                    json!({"doctor": w.dr, "patient": w.p1, "appointment_datetime": start(n),
+                              "rrule": "FREQ=YEARLY;INTERVAL=1;COUNT=1", "reason": who}),
+                ),
+                ..Req::default()
+            },
+            Req {
+                body: Some(
+                    json!({"doctor": w.dr, "patient": w.p1, "appointment_datetime": start(n),
+                              "rrule": "FREQ=MONTHLY;COUNT=1", "reason": who}),
+                ),
+                ..Req::default()
+            },
+        ],
+        "series_get" => {
+            let fresh = ok(
+                admin.post(
+                    "/api/appointment-series/",
+                    json!({"doctor": w.dr, "patient": w.p1, "appointment_datetime": start(n),
+                           "rrule": "FREQ=MONTHLY;COUNT=1"}),
+                ),
+                "fresh series",
+            )
+            .id();
+            vec![with(&[("id", s(fresh))]), with(&[("id", "x".into())])]
+        }
         "appointments_update" => vec![Req {
             body: Some(json!({"reason": format!("changed by {who}")})),
             record_patient: Some(w.p1),

@@ -426,6 +426,18 @@ fn exercise(server: &Server) {
                     )
                 }),
             ),
+            "SeriesCreate" => as_admin(
+                "POST",
+                Box::new(|| {
+                    (
+                        "/api/appointment-series/".into(),
+                        obj(
+                            json!({"doctor": doctor, "patient": patient, "appointment_datetime": new_start(),
+                                   "rrule": "FREQ=DAILY;COUNT=1"}),
+                        ),
+                    )
+                }),
+            ),
             "AppointmentUpdate" => as_admin(
                 "PATCH",
                 Box::new(|| {

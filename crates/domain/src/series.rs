@@ -60,9 +60,10 @@ pub struct NewSeries {
     /// Why.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note, required = false))]
     pub reason: String,
-    /// An RFC 5545 RRULE: `FREQ` DAILY, WEEKLY or MONTHLY with `INTERVAL`, `COUNT`, `UNTIL`,
-    /// `BYDAY`, `BYMONTHDAY`; at most 104 occurrences.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
+    /// An RFC 5545 RRULE (at most 500 characters): `FREQ` DAILY, WEEKLY or MONTHLY with
+    /// `INTERVAL`, `COUNT`, `UNTIL`, `BYDAY`, `BYMONTHDAY`; at most 104 occurrences. Its syntax
+    /// is the RFC's, not a JSON Schema's, so no length is given here.
+    #[cfg_attr(feature = "openapi", schema(example = "FREQ=WEEKLY;COUNT=10"))]
     pub rrule: String,
     /// IANA zone the rule is expanded in (the wall-clock time holds across DST); default the
     /// doctor's working-hours zone, else UTC.
