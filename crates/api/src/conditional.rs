@@ -72,14 +72,6 @@ pub fn ok<T: Serialize + Versioned>(value: &T) -> HttpResponse {
         .json(value)
 }
 
-/// `201 Created` with `value` as JSON, its path in `Location` and its `ETag`.
-pub fn created<T: Serialize + Versioned>(location: String, value: &T) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::ETAG, etag(value.version())))
-        .json(value)
-}
-
 /// What an `If-Match` header names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IfMatch {

@@ -122,6 +122,7 @@ impl From<StoreError> for ApiError {
             StoreError::HoldExpired => Self::Conflict(FieldErrors::non_field(msg::HOLD_EXPIRED)),
             StoreError::TooManyHolds => Self::Conflict(FieldErrors::non_field(msg::TOO_MANY_HOLDS)),
             StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::TimeOffBlocked { affected } => Self::TimeOffConflict(affected),
             StoreError::SeriesRefused(refused) => Self::Series(SeriesConflict {
                 non_field_errors: vec![format!(
                     "{} occurrence(s) of the series cannot be booked; nothing was booked.",

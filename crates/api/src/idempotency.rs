@@ -76,6 +76,16 @@ impl Answer {
         })
     }
 
+    /// `status` without a body (a 204).
+    pub fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            location: None,
+            etag: None,
+            body: Vec::new(),
+        }
+    }
+
     /// `201` with `value` and its `Location`, for a record without a version.
     pub fn created_unversioned<T: serde::Serialize>(
         location: String,

@@ -18,6 +18,13 @@ pub enum StoreError {
     /// A `fail` series has occurrences that cannot be booked (nothing was booked).
     #[error("{} occurrence(s) of the series cannot be booked", .0.len())]
     SeriesRefused(Vec<crate::series::Refused>),
+    /// Time off refused: this many SCHEDULED appointments fall into it (`keep_appointments`
+    /// was not asked for); nothing was stored.
+    #[error("{affected} scheduled appointments fall into the time off")]
+    TimeOffBlocked {
+        /// How many.
+        affected: i64,
+    },
     /// A hold was confirmed after its `expires_at`.
     #[error("the hold has expired")]
     HoldExpired,

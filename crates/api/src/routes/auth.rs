@@ -8,6 +8,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller, Session};
 use crate::forwarded::client_address;
+use crate::idempotency::Answer;
 use crate::state::{AppState, State};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
@@ -343,14 +344,17 @@ pub async fn change_password(
         ));
     }
     let hashed = hash(&state, input.new_password.clone()).await?;
-    state
-        .write(move |c| {
-            throttle::login_succeeded(c, attempt, &key, &ip)?;
-            users::change_password(c, uid, &hashed, &session)
-        })
-        .await?;
+    let answer = state
+        .write_answered(
+            move |c| {
+                throttle::login_succeeded(c, attempt, &key, &ip)?;
+                users::change_password(c, uid, &hashed, &session)
+            },
+            |_| Ok(Answer::empty(actix_web::http::StatusCode::NO_CONTENT)),
+        )
+        .await;
     state.callers.clear();
-    Ok(HttpResponse::NoContent().finish())
+    answer
 }
 
 /// The caller's own account.

@@ -5,9 +5,10 @@
 //! and the doctor themself (the account linked to the record) may change them. The reason of a
 //! time off is shown only to those who may change it (others see `""`).
 
-use super::{allow, created, id};
-use crate::error::{ApiError, ApiResult};
+use super::{allow, id};
+use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Params};
+use crate::idempotency::Answer;
 use crate::pagination;
 use crate::state::State;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -16,7 +17,7 @@ use healthcare_auth::{Action, Actor, Target};
 use healthcare_domain::availability::weekday_code;
 use healthcare_domain::{Doctor, DoctorId, FieldErrors, SlotQuery, TimeOffRequest, WorkingHours};
 use healthcare_persistence::availability::{self, AddTimeOff, NewTimeOff, TimeOffEntry};
-use healthcare_persistence::{doctors, versions};
+use healthcare_persistence::{doctors, versions, StoreError};
 use healthcare_scheduling::{FreeSlotsError, WeeklySchedule};
 use serde::Serialize;
 
@@ -267,17 +268,19 @@ pub async fn add_time_off(
         reason: request.reason().to_owned(),
     };
     let (did, by) = (doctor.id, actor.user);
-    let outcome = state
-        .write(move |c| availability::add_time_off(c, did, &input, keep, by))
-        .await?;
-    match outcome {
-        AddTimeOff::Added(entry) => {
-            let answer = TimeOffOut::new(entry, true);
-            let location = format!("/api/doctors/{}/time-off/{}/", answer.doctor, answer.id);
-            Ok(created(location, &answer))
-        }
-        AddTimeOff::Blocked { affected } => Err(ApiError::TimeOffConflict(affected)),
-    }
+    state
+        .write_answered(
+            move |c| match availability::add_time_off(c, did, &input, keep, by)? {
+                AddTimeOff::Added(entry) => Ok(entry),
+                AddTimeOff::Blocked { affected } => Err(StoreError::TimeOffBlocked { affected }),
+            },
+            |entry| {
+                let answer = TimeOffOut::new(entry.clone(), true);
+                let location = format!("/api/doctors/{}/time-off/{}/", answer.doctor, answer.id);
+                Answer::created_unversioned(location, &answer)
+            },
+        )
+        .await
 }
 
 /// Remove a period of time off for good (admin, staff, the doctor themself): time off is

@@ -37,11 +37,3 @@ pub fn id(raw: &str) -> ApiResult<i64> {
         .filter(|n| *n > 0)
         .ok_or(ApiError::NotFound)
 }
-
-/// `201 Created` with the new resource as the JSON body and its path in `Location` (relative,
-/// as `Link` is).
-pub fn created<T: serde::Serialize>(location: String, value: &T) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Created()
-        .insert_header((actix_web::http::header::LOCATION, location))
-        .json(value)
-}
