@@ -226,6 +226,33 @@ fn bounds_and_roles(server: &Server) {
     for field in ["on_conflict", "timezone", "status"] {
         assert!(bad.body[field].is_array(), "{field}: {}", bad.body);
     }
+    // Parties that do not exist: the booking's 400, never the series row's foreign key.
+    for (field, body) in [
+        (
+            "doctor",
+            series_body(
+                999_999,
+                patients[0],
+                "2031-09-01T08:00:00Z",
+                "FREQ=DAILY;COUNT=2",
+                "fail",
+            ),
+        ),
+        (
+            "patient",
+            series_body(
+                doctor,
+                999_999,
+                "2031-09-01T08:00:00Z",
+                "FREQ=DAILY;COUNT=2",
+                "fail",
+            ),
+        ),
+    ] {
+        let r = admin.post("/api/appointment-series/", body);
+        assert_eq!(r.status, 400, "{field}: {r:?}");
+        assert!(r.body[field].is_array(), "{field}: {}", r.body);
+    }
     // Daily from two days ago: the past ones are skipped, the rest booked.
     let first = (Utc::now() - chrono::Duration::days(2))
         .format("%Y-%m-%dT%H:%M:00Z")

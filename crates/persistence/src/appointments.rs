@@ -204,7 +204,7 @@ fn scoped<'a>(query: Boxed<'a>, scope: Scope) -> Boxed<'a> {
 }
 
 /// Checks that the doctor exists and the patient exists and is visible in `scope`.
-fn check_parties(
+pub(crate) fn check_parties(
     conn: &mut DbConnection,
     doctor: DoctorId,
     patient: PatientId,

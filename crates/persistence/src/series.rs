@@ -75,6 +75,9 @@ pub fn create(
     (patients, seen): (Scope, Scope),
     created_by: UserId,
 ) -> StoreResult<Series> {
+    // The parties first, as a booking checks them: a missing one is a 400, not the series
+    // row's foreign key failing.
+    appointments::check_parties(conn, input.doctor, input.patient, patients)?;
     let t = to_db(now());
     let row: SeriesRow = on_backend!(conn, |c| diesel::insert_into(appointment_series::table)
         .values((
