@@ -236,10 +236,20 @@ def main():
                    "appointment_datetime": (start + dt.timedelta(minutes=15)).isoformat(), "reason": "Again"}
     e = refused(as_bob["appointments"].appointments_create, overlapping)
     check(e.status == 409, f"status {e.status}, not 409")
-    conflict = {"non_field_errors": ["Doctor already has an appointment at this time."]}
-    check(e.data.to_dict() == conflict, f"409 body as the client read it: {e.data!r}")
-    check(type(e.data).from_json(e.body).to_dict() == conflict, f"409 body {e.body!r}")
-    check(json.loads(e.body) == conflict, f"409 body {e.body!r}")
+    # The seed's message, and what it ran into: Alice's appointment, without its id (Bob may
+    # not see it).
+    body = json.loads(e.body)
+    message = ["Doctor already has an appointment at this time."]
+    check(body["non_field_errors"] == message, f"409 body {e.body!r}")
+    check([c["with"] for c in body["conflicts"]] == ["doctor"] and "id" not in body["conflicts"][0],
+          f"409 body {e.body!r}")
+    parsed = e.data.to_dict()
+    check(parsed["non_field_errors"] == message, f"409 body as the client read it: {e.data!r}")
+    check([c["with"] for c in parsed["conflicts"]] == ["doctor"]
+          and parsed["conflicts"][0].get("id") is None,
+          f"409 body as the client read it: {e.data!r}")
+    check(type(e.data).from_json(e.body).to_dict()["non_field_errors"] == message,
+          f"409 body {e.body!r}")
     check(header(e.headers or {}, "X-Request-Id"), "no X-Request-Id on the 409")
 
     step("another account's patient is invisible: 404, Detail")
