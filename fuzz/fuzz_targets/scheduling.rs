@@ -1,14 +1,15 @@
 //! The scheduling rules on structured random input: `Slot` construction, `check_conflict`
 //! against a brute-force oracle, and `free_slots` (every slot it offers has the asked length,
-//! lies within working hours, touches no time off and overlaps no blocking booking).
+//! lies within working hours, touches no time off and, widened by the doctor's buffers, meets
+//! no blocking booking's blocked range).
 #![no_main]
 
 use arbitrary::Arbitrary;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use healthcare_domain::{AppointmentId, AppointmentStatus, DoctorId, PatientId};
 use healthcare_scheduling::{
-    check_conflict, Availability, Booking, BookingSet, Candidate, ExtraHours, Slot, TimeOff,
-    WeeklyInterval, WeeklySchedule,
+    check_conflict, Availability, Booking, BookingSet, Buffers, Candidate, ExtraHours, Slot,
+    TimeOff, WeeklyInterval, WeeklySchedule,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -41,6 +42,8 @@ struct RawInterval {
 
 #[derive(Debug, Arbitrary)]
 struct Input {
+    /// Each doctor's buffers (before, after), taken modulo 121.
+    buffers: [(u8, u8); 4],
     bookings: Vec<RawBooking>,
     candidate: RawBooking,
     ignore: Option<u8>,
@@ -75,17 +78,24 @@ fn time(minute: u16) -> NaiveTime {
     NaiveTime::from_hms_opt(m / 60, m % 60, 0).unwrap()
 }
 
-fn booking(id: i64, raw: &RawBooking) -> Option<Booking> {
+fn buffers(input: &Input, doctor: DoctorId) -> Buffers {
+    let (before, after) = input.buffers[usize::try_from(doctor.0).unwrap_or(0) % 4];
+    Buffers::new(i64::from(before % 121), i64::from(after % 121)).unwrap()
+}
+
+fn booking(input: &Input, id: i64, raw: &RawBooking) -> Option<Booking> {
     let start = base() + Duration::minutes(i64::from(raw.start) * 5);
     let slot = Slot::from_minutes(start, i64::from(raw.minutes)).ok()?;
     assert_eq!(slot.duration_minutes(), i64::from(raw.minutes));
+    let doctor = DoctorId(i64::from(raw.doctor % 4));
     Some(Booking {
         id: AppointmentId(id),
-        doctor: DoctorId(i64::from(raw.doctor % 4)),
+        doctor,
         patient: PatientId(i64::from(raw.patient % 4)),
         slot,
         status: status(raw.status),
         archived: raw.archived,
+        blocked: Some(buffers(input, doctor).around(slot.span())),
     })
 }
 
@@ -109,23 +119,26 @@ fuzz_target!(|input: Input| {
         .iter()
         .take(64)
         .enumerate()
-        .filter_map(|(i, b)| booking(i as i64 + 1, b))
+        .filter_map(|(i, b)| booking(&input, i as i64 + 1, b))
         .collect();
     let set = BookingSet::new(bookings.clone());
-    if let Some(candidate) = booking(1000, &input.candidate) {
+    if let Some(candidate) = booking(&input, 1000, &input.candidate) {
         let c = Candidate {
             doctor: candidate.doctor,
             patient: candidate.patient,
             slot: candidate.slot,
             ignore: input.ignore.map(|i| AppointmentId(i64::from(i))),
+            buffers: buffers(&input, candidate.doctor),
         };
         let clash = |same: &dyn Fn(&Booking) -> bool| {
-            bookings.iter().any(|b| {
-                b.blocks() && Some(b.id) != c.ignore && same(b) && b.slot.overlaps(&c.slot)
-            })
+            bookings
+                .iter()
+                .any(|b| b.blocks() && Some(b.id) != c.ignore && same(b))
         };
-        let doctor = clash(&|b| b.doctor == c.doctor);
-        let patient = clash(&|b| b.patient == c.patient);
+        // The doctor's side compares the blocked ranges, the patient's the slots.
+        let blocked = c.buffers.around(c.slot.span());
+        let doctor = clash(&|b| b.doctor == c.doctor && b.blocked_span().overlaps(&blocked));
+        let patient = clash(&|b| b.patient == c.patient && b.slot.overlaps(&c.slot));
         let got = check_conflict(&c, &set, &set);
         match got {
             Ok(()) => assert!(!doctor && !patient, "missed a conflict"),
@@ -157,6 +170,7 @@ fuzz_target!(|input: Input| {
         return;
     };
     let mut availability = Availability::new(schedule);
+    availability.buffers = buffers(&input, DoctorId(0));
     availability.time_off = input
         .time_off
         .iter()
@@ -192,8 +206,12 @@ fuzz_target!(|input: Input| {
             availability.is_within_working_hours(s),
             "{s:?} outside working hours"
         );
+        let blocked = availability.buffers.around(s.span());
         for b in set.as_slice() {
-            assert!(!(b.blocks() && b.slot.overlaps(s)), "{s:?} overlaps {b:?}");
+            assert!(
+                !(b.blocks() && b.blocked_span().overlaps(&blocked)),
+                "{s:?} meets {b:?}"
+            );
         }
         for off in &availability.time_off {
             // (An empty or inverted time off blocks nothing.)

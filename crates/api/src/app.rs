@@ -274,7 +274,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::delete().to(appointments::archive)),
             )
             .service(resource("/api/appointment-series/").route(web::post().to(series::create)))
-            .service(resource("/api/appointment-series/{id}/").route(web::get().to(series::get)))
+            .service(
+                resource("/api/appointment-series/{id}/")
+                    .route(web::get().to(series::get))
+                    .route(web::patch().to(series::update)),
+            )
             .service(resource("/api/ready/").route(web::get().to(health::ready)))
             .service(resource("/api/auth/").route(web::post().to(auth::register)))
             .service(resource("/api/auth/register/").route(web::post().to(auth::register)))

@@ -119,6 +119,10 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
         Some(rule(Read, Resource::Appointment, Nothing)),
     ),
     (
+        "series_update",
+        Some(rule(Update, Resource::Appointment, Nothing)),
+    ),
+    (
         "appointments_list",
         Some(rule(List, Resource::Appointment, Nothing)),
     ),

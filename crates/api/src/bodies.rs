@@ -67,7 +67,10 @@ pub struct BookingConflict {
 /// One occurrence a `fail` series could not book.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct OccurrenceConflict {
-    /// The occurrence's start.
+    /// The occurrence (an appointment id), when a change of the series was refused for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// The occurrence's start (the new one, for a change).
     #[serde(serialize_with = "healthcare_domain::timestamps::serialize")]
     pub appointment_datetime: chrono::DateTime<chrono::Utc>,
     /// Why: the seed's conflict message, `Doctor is not available at this time.`, or `The time
@@ -77,7 +80,8 @@ pub struct OccurrenceConflict {
     pub conflicts: Vec<ConflictWith>,
 }
 
-/// A `fail` series refused: nothing was booked; every occurrence that could not be is listed.
+/// A `fail` series refused (nothing was booked), or a change of a series refused (nothing was
+/// changed): every occurrence that could not be booked or changed is listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!({"non_field_errors": ["2 occurrence(s) of the series cannot be booked; nothing was booked."], "occurrences": [{"appointment_datetime": "2031-03-10T08:00:00Z", "reason": "Doctor already has an appointment at this time.", "conflicts": [{"with": "doctor", "start": "2031-03-10T08:00:00Z", "end": "2031-03-10T08:30:00Z"}]}]}))]
 pub struct SeriesConflict {
@@ -85,6 +89,24 @@ pub struct SeriesConflict {
     pub non_field_errors: Vec<String>,
     /// Every occurrence that could not be booked, earliest first.
     pub occurrences: Vec<OccurrenceConflict>,
+}
+
+impl SeriesConflict {
+    /// The answer to a series refused: `message`, and every refused occurrence.
+    pub fn of(message: String, refused: &[healthcare_persistence::series::Refused]) -> Self {
+        Self {
+            non_field_errors: vec![message],
+            occurrences: refused
+                .iter()
+                .map(|r| OccurrenceConflict {
+                    id: r.occurrence.map(|o| o.0),
+                    appointment_datetime: r.start,
+                    reason: r.reason.clone(),
+                    conflicts: r.hit.iter().map(ConflictWith::of).collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl ConflictWith {

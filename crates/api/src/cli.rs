@@ -243,6 +243,8 @@ fn demo_doctor(i: usize, tag: i64) -> NewDoctor {
         address: String::new(),
         experience_years: (i % 40) as i32,
         user: None,
+        buffer_before_minutes: 0,
+        buffer_after_minutes: 0,
     }
 }
 

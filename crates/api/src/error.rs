@@ -5,10 +5,7 @@
 //! same request id (read from [`crate::request_id::current`], which the outermost middleware
 //! sets for every request, so this mapping needs no handle on the request).
 
-use crate::bodies::{
-    BookingConflict, ConflictWith, Detail, InternalError, OccurrenceConflict, SeriesConflict,
-    TimeOffConflict,
-};
+use crate::bodies::{BookingConflict, Detail, InternalError, SeriesConflict, TimeOffConflict};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -123,20 +120,20 @@ impl From<StoreError> for ApiError {
             StoreError::TooManyHolds => Self::Conflict(FieldErrors::non_field(msg::TOO_MANY_HOLDS)),
             StoreError::VersionMismatch => Self::PreconditionFailed,
             StoreError::TimeOffBlocked { affected } => Self::TimeOffConflict(affected),
-            StoreError::SeriesRefused(refused) => Self::Series(SeriesConflict {
-                non_field_errors: vec![format!(
+            StoreError::SeriesRefused(refused) => Self::Series(SeriesConflict::of(
+                format!(
                     "{} occurrence(s) of the series cannot be booked; nothing was booked.",
                     refused.len()
-                )],
-                occurrences: refused
-                    .iter()
-                    .map(|r| OccurrenceConflict {
-                        appointment_datetime: r.start,
-                        reason: r.reason.clone(),
-                        conflicts: r.hit.iter().map(ConflictWith::of).collect(),
-                    })
-                    .collect(),
-            }),
+                ),
+                &refused,
+            )),
+            StoreError::SeriesChangeRefused(refused) => Self::Series(SeriesConflict::of(
+                format!(
+                    "{} occurrence(s) of the series cannot be changed; nothing was changed.",
+                    refused.len()
+                ),
+                &refused,
+            )),
             StoreError::KeyTakenOver => Self::ConflictDetail(
                 "A request with this Idempotency-Key is still being processed; try again later."
                     .into(),

@@ -490,7 +490,7 @@ impl Modify for Retries {
         routes::mappings::list, routes::mappings::create, routes::mappings::get, routes::mappings::update, routes::mappings::deactivate,
         routes::mappings::doctors_of_patient,
         routes::appointments::list, routes::appointments::create, routes::appointments::get, routes::appointments::update, routes::appointments::archive,
-        routes::series::create, routes::series::get,
+        routes::series::create, routes::series::get, routes::series::update,
         routes::users::list, routes::users::create, routes::users::get, routes::users::update,
         routes::audit::list, routes::audit::access_log,
         routes::webhooks::list, routes::webhooks::create, routes::webhooks::get, routes::webhooks::update, routes::webhooks::deactivate,

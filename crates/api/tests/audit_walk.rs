@@ -141,6 +141,10 @@ const EXPECTED: &[(&str, Option<Event>)] = &[
         ev("read", "appointment", NoId, Pats::Created("patient")),
     ),
     (
+        "series_update",
+        ev("update", "appointment", NoId, Pats::Created("patient")),
+    ),
+    (
         "appointments_update",
         ev("update", "appointment", Path("id"), Record),
     ),
@@ -559,6 +563,27 @@ fn plan(op: &str, role: &Role, w: &World, admin: &Client, anon: &Client, n: usiz
             )
             .id();
             vec![with(&[("id", s(fresh))]), with(&[("id", "x".into())])]
+        }
+        "series_update" => {
+            let fresh = ok(
+                admin.post(
+                    "/api/appointment-series/",
+                    json!({"doctor": w.dr, "patient": w.p1, "appointment_datetime": start(n),
+                           "rrule": "FREQ=MONTHLY;COUNT=1"}),
+                ),
+                "fresh series",
+            );
+            let occurrence = fresh.body["created"][0]["id"].clone();
+            vec![
+                Req {
+                    body: Some(json!({"scope": "this", "occurrence": occurrence, "reason": who})),
+                    ..with(&[("id", s(fresh.id()))])
+                },
+                Req {
+                    body: Some(json!({"scope": "all", "reason": who})),
+                    ..with(&[("id", "x".into())])
+                },
+            ]
         }
         "appointments_update" => vec![Req {
             body: Some(json!({"reason": format!("changed by {who}")})),

@@ -350,6 +350,18 @@ fn exercise(server: &Server) {
             )
             .id()
     };
+    // A series of one occurrence: its id and the occurrence's.
+    let new_series = || {
+        let r = admin.post(
+            "/api/appointment-series/",
+            json!({"doctor": doctor, "patient": patient, "appointment_datetime": new_start(),
+                   "rrule": "FREQ=DAILY;COUNT=1"}),
+        );
+        (
+            r.id(),
+            r.body["created"][0]["id"].as_i64().unwrap_or_default(),
+        )
+    };
     let new_user = || {
         let name = format!("user{}", n.next());
         admin
@@ -435,6 +447,16 @@ fn exercise(server: &Server) {
                             json!({"doctor": doctor, "patient": patient, "appointment_datetime": new_start(),
                                    "rrule": "FREQ=DAILY;COUNT=1"}),
                         ),
+                    )
+                }),
+            ),
+            "SeriesUpdate" => as_admin(
+                "PATCH",
+                Box::new(|| {
+                    let (series, occurrence) = new_series();
+                    (
+                        format!("/api/appointment-series/{series}/"),
+                        obj(json!({"scope": "following", "occurrence": occurrence, "reason": "x"})),
                     )
                 }),
             ),

@@ -68,6 +68,8 @@ impl TestApp {
                     address: String::new(),
                     experience_years: 3,
                     user,
+                    buffer_before_minutes: 0,
+                    buffer_after_minutes: 0,
                 };
                 let d1 = doctors::create(c, &doctor("L1", Some(doc.id)))?.id;
                 let d2 = doctors::create(c, &doctor("L2", None))?.id;

@@ -372,9 +372,179 @@ fn series_races_single_bookings(server: &Server) {
     }
 }
 
+/// Changes of a series by scope, on six Mondays at 09:00 Berlin over the 2031-03-30 change:
+/// `this` moves one occurrence, `following` the named one and every later one (at the same
+/// wall-clock time on each side of the change), a change that meets a booking fails whole
+/// (409 naming the occurrence) and changes nothing, `all` cancels what is left; bad bodies and
+/// occurrences are 400s, an unknown series a 404.
+fn changes_by_scope(server: &Server) {
+    let (admin, doctor, patients) = clinic(server, 2);
+    let r = admin.post(
+        "/api/appointment-series/",
+        series_body(
+            doctor,
+            patients[0],
+            "2031-03-17T08:00:00Z",
+            "FREQ=WEEKLY;COUNT=6",
+            "fail",
+        ),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let sid = r.id();
+    let path = format!("/api/appointment-series/{sid}/");
+    let ids: Vec<i64> = r.body["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let local = |series: &Value| -> Vec<(u32, u32, i64, String)> {
+        series["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let t = instant(&a["appointment_datetime"]).with_timezone(&berlin);
+                (
+                    t.hour(),
+                    t.minute(),
+                    a["duration_minutes"].as_i64().unwrap(),
+                    a["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let sched = |h, m, d| (h, m, d, "SCHEDULED".to_owned());
+    // `this`: the second occurrence alone, to 10:30.
+    let r = admin.patch(
+        &path,
+        json!({"scope": "this", "occurrence": ids[1], "time_of_day": "10:30", "reason": "Moved"}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        local(&r.body),
+        vec![
+            sched(9, 0, 30),
+            sched(10, 30, 30),
+            sched(9, 0, 30),
+            sched(9, 0, 30),
+            sched(9, 0, 30),
+            sched(9, 0, 30)
+        ]
+    );
+    assert_eq!(
+        admin.get(&format!("/api/appointments/{}/", ids[1])).body["reason"],
+        "Moved"
+    );
+    // `following` from the third (2031-03-31, after the change): 11:00 local, 45 minutes.
+    let r = admin.patch(&path, json!({"scope": "following", "occurrence": ids[2], "time_of_day": "11:00", "duration_minutes": 45}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        local(&r.body),
+        vec![
+            sched(9, 0, 30),
+            sched(10, 30, 30),
+            sched(11, 0, 45),
+            sched(11, 0, 45),
+            sched(11, 0, 45),
+            sched(11, 0, 45)
+        ]
+    );
+    assert_eq!(
+        r.body["created"][2]["appointment_datetime"],
+        "2031-03-31T09:00:00Z"
+    );
+    // Another patient's booking with the doctor at 14:00 local on the fifth Monday: moving
+    // every occurrence to 14:00 fails whole and names the fifth.
+    let taken = create(
+        &admin,
+        "/api/appointments/",
+        json!({"doctor": doctor, "patient": patients[1], "appointment_datetime": "2031-04-14T12:00:00Z"}),
+    );
+    let before = admin.get(&path).body;
+    let r = admin.patch(&path, json!({"scope": "all", "time_of_day": "14:00"}));
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(
+        r.body["non_field_errors"][0],
+        "1 occurrence(s) of the series cannot be changed; nothing was changed."
+    );
+    assert_eq!(
+        r.body["occurrences"],
+        json!([{"id": ids[4], "appointment_datetime": "2031-04-14T12:00:00Z", "reason": DOCTOR_CONFLICT,
+                "conflicts": [{"with": "doctor", "id": taken, "start": "2031-04-14T12:00:00Z", "end": "2031-04-14T12:30:00Z"}]}])
+    );
+    assert_eq!(admin.get(&path).body, before, "nothing changed");
+    // Bad bodies and occurrences.
+    for (body, field) in [
+        (json!({"time_of_day": "10:00"}), "scope"),
+        (
+            json!({"scope": "sometimes", "time_of_day": "10:00"}),
+            "scope",
+        ),
+        (
+            json!({"scope": "this", "time_of_day": "10:00"}),
+            "occurrence",
+        ),
+        (
+            json!({"scope": "all", "time_of_day": "25:00"}),
+            "time_of_day",
+        ),
+        (json!({"scope": "all", "status": "COMPLETED"}), "status"),
+        (json!({"scope": "all"}), "non_field_errors"),
+        (
+            json!({"scope": "all", "status": "CANCELLED", "time_of_day": "10:00"}),
+            "non_field_errors",
+        ),
+        (
+            json!({"scope": "this", "occurrence": taken, "reason": "x"}),
+            "occurrence",
+        ),
+    ] {
+        let r = admin.patch(&path, body.clone());
+        assert_eq!(r.status, 400, "{body}: {r:?}");
+        assert!(r.body[field].is_array(), "{body}: {r:?}");
+    }
+    assert_eq!(
+        admin
+            .patch(
+                "/api/appointment-series/999999/",
+                json!({"scope": "all", "reason": "x"})
+            )
+            .status,
+        404
+    );
+    // `all` cancels every future SCHEDULED occurrence; a cancelled one cannot be named after.
+    let r = admin.patch(&path, json!({"scope": "all", "status": "CANCELLED"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "CANCELLED"),
+        "{r:?}"
+    );
+    let r = admin.patch(
+        &path,
+        json!({"scope": "this", "occurrence": ids[0], "reason": "x"}),
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.body["occurrence"][0],
+        "Only a future SCHEDULED occurrence can be changed."
+    );
+    // The freed slot can be booked again.
+    assert_eq!(
+        admin.post("/api/appointments/", json!({"doctor": doctor, "patient": patients[1], "appointment_datetime": "2031-03-17T08:00:00Z"})).status,
+        201
+    );
+}
+
 http_test! {
     weekly_series_keeps_the_wall_clock => weekly_series_keeps_the_wall_clock;
     fail_and_skip => fail_and_skip;
     bounds_and_roles => bounds_and_roles;
     series_races_single_bookings => series_races_single_bookings;
+    changes_by_scope => changes_by_scope;
 }

@@ -104,6 +104,10 @@ pub struct Doctor {
     /// The doctor's own login account, if linked.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub user: Option<UserId>,
+    /// Minutes kept free before each appointment booked from now on (0-120).
+    pub buffer_before_minutes: i32,
+    /// Minutes kept free after each appointment booked from now on (0-120).
+    pub buffer_after_minutes: i32,
     /// When it was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
@@ -272,6 +276,8 @@ mod tests {
             address: String::new(),
             experience_years: 12,
             user: None,
+            buffer_before_minutes: 0,
+            buffer_after_minutes: 0,
             created_at: at,
             updated_at: at,
             version: 1,

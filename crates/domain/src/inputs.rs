@@ -31,6 +31,8 @@ pub const MAX_EMAIL: usize = crate::raw::MAX_EMAIL;
 pub const MIN_EXPERIENCE: i64 = 0;
 /// Most years of experience.
 pub const MAX_EXPERIENCE: i64 = 80;
+/// The longest buffer a doctor may keep before or after an appointment, in minutes.
+pub const MAX_BUFFER_MINUTES: i64 = 120;
 /// Longest username in characters.
 pub const MAX_USERNAME: usize = 150;
 /// Longest password (or other secret) read from a body, in characters, before any policy.
@@ -181,6 +183,12 @@ fn read_patient(r: &mut Reader<'_>, today: NaiveDate) -> PatientFields {
     }
 }
 
+/// A buffer in minutes (0 when left out of a new record).
+fn buffer(r: &mut Reader<'_>, name: &str) -> Option<i32> {
+    r.int_in(name, 0, MAX_BUFFER_MINUTES, Some(0))
+        .and_then(|n| i32::try_from(n).ok())
+}
+
 impl NewPatient {
     /// Parses a create body; `today` bounds the date of birth.
     pub fn parse(body: &RawObject, today: NaiveDate) -> Result<Self, FieldErrors> {
@@ -270,6 +278,12 @@ pub struct NewDoctor {
     pub experience_years: i32,
     /// The doctor's own login account (a `doctor` account); never required.
     pub user: Option<UserId>,
+    /// Minutes kept free before each appointment (0-120).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::buffer_minutes, required = false))]
+    pub buffer_before_minutes: i32,
+    /// Minutes kept free after each appointment (0-120).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::buffer_minutes, required = false))]
+    pub buffer_after_minutes: i32,
 }
 
 /// Changes to a doctor record: a field left out stays as it is.
@@ -309,6 +323,12 @@ pub struct DoctorChanges {
     pub experience_years: Option<i32>,
     /// The doctor's own login account (a `doctor` account); null unlinks.
     pub user: Option<Option<UserId>>,
+    /// Minutes kept free before each appointment booked from now on.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::buffer_change))]
+    pub buffer_before_minutes: Option<i32>,
+    /// Minutes kept free after each appointment booked from now on.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::buffer_change))]
+    pub buffer_after_minutes: Option<i32>,
 }
 
 impl DoctorChanges {
@@ -339,6 +359,8 @@ fn read_doctor(r: &mut Reader<'_>) -> DoctorChanges {
             )
             .map(|n| n as i32),
         user: opt_pk(r, "user"),
+        buffer_before_minutes: buffer(r, "buffer_before_minutes"),
+        buffer_after_minutes: buffer(r, "buffer_after_minutes"),
     }
 }
 
@@ -359,6 +381,8 @@ impl NewDoctor {
                 address,
                 experience_years,
                 user,
+                buffer_before_minutes,
+                buffer_after_minutes,
             } if r.errors.is_empty() => Ok(Self {
                 first_name,
                 last_name,
@@ -370,6 +394,8 @@ impl NewDoctor {
                 address: address.unwrap_or_default(),
                 experience_years: experience_years.unwrap_or(0),
                 user: user.flatten(),
+                buffer_before_minutes: buffer_before_minutes.unwrap_or(0),
+                buffer_after_minutes: buffer_after_minutes.unwrap_or(0),
             }),
             _ => Err(r.errors),
         }

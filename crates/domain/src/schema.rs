@@ -5,9 +5,9 @@
 
 use crate::enums::AppointmentStatus;
 use crate::inputs::{
-    DEFAULT_DURATION, MAX_DURATION, MAX_EMAIL, MAX_EXPERIENCE, MAX_HISTORY, MAX_HOSPITAL,
-    MAX_LICENSE, MAX_NAME, MAX_NOTE, MAX_PASSWORD_BYTES, MAX_PHONE, MAX_REFRESH_TOKEN, MAX_SECRET,
-    MAX_USERNAME, MIN_DURATION, MIN_EXPERIENCE, MIN_PASSWORD_CHARS,
+    DEFAULT_DURATION, MAX_BUFFER_MINUTES, MAX_DURATION, MAX_EMAIL, MAX_EXPERIENCE, MAX_HISTORY,
+    MAX_HOSPITAL, MAX_LICENSE, MAX_NAME, MAX_NOTE, MAX_PASSWORD_BYTES, MAX_PHONE,
+    MAX_REFRESH_TOKEN, MAX_SECRET, MAX_USERNAME, MIN_DURATION, MIN_EXPERIENCE, MIN_PASSWORD_CHARS,
 };
 use crate::raw::PHONE_PATTERN;
 use crate::webhooks::{MAX_DESCRIPTION, MAX_REMINDERS, MAX_REMINDER_MINUTES, MAX_URL, MIN_URL};
@@ -106,6 +106,25 @@ pub fn experience_years() -> Object {
         .build()
 }
 
+const BUFFER: &str = "Minutes the doctor keeps free before (`buffer_before_minutes`) or after \
+(`buffer_after_minutes`) each appointment booked or moved from now on (docs/scheduling.md \
+\"Doctor buffers\").";
+
+/// A doctor's buffer before or after appointments, in minutes.
+pub fn buffer_minutes() -> Object {
+    integer(0, MAX_BUFFER_MINUTES)
+        .description(Some(BUFFER))
+        .default(Some(0.into()))
+        .build()
+}
+
+/// A doctor's buffer, changed: applies to appointments booked or moved after the change.
+pub fn buffer_change() -> Object {
+    integer(0, MAX_BUFFER_MINUTES)
+        .description(Some(BUFFER))
+        .build()
+}
+
 /// Years of experience, changed.
 pub fn experience_change() -> Object {
     integer(MIN_EXPERIENCE, MAX_EXPERIENCE)
@@ -125,6 +144,16 @@ pub fn duration_minutes() -> Object {
 pub fn duration_change() -> Object {
     integer(MIN_DURATION, MAX_DURATION)
         .description(Some("Length in minutes."))
+        .build()
+}
+
+/// The one status a change of a series may set.
+pub fn cancelled_only() -> Object {
+    of(Type::String, false)
+        .enum_values(Some([AppointmentStatus::Cancelled.as_str()]))
+        .description(Some(
+            "`CANCELLED` cancels the occurrences (not with `time_of_day` or `duration_minutes`).",
+        ))
         .build()
 }
 

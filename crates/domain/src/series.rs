@@ -3,10 +3,10 @@
 
 use crate::entities::Appointment;
 use crate::errors::FieldErrors;
-use crate::inputs::NewAppointment;
+use crate::inputs::{NewAppointment, MAX_DURATION, MAX_NOTE, MIN_DURATION};
 use crate::raw::{Mode, RawObject, Reader};
 use crate::AppointmentStatus;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -166,4 +166,192 @@ pub struct Series {
     pub created: Vec<Appointment>,
     /// The occurrences not booked (`skip`); empty in a read.
     pub skipped: Vec<SkippedOccurrence>,
+}
+
+/// Which occurrences a change of a series reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SeriesScope {
+    /// The named occurrence alone.
+    This,
+    /// The named occurrence and every later one.
+    Following,
+    /// Every occurrence.
+    All,
+}
+
+impl std::str::FromStr for SeriesScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "this" => Ok(Self::This),
+            "following" => Ok(Self::Following),
+            "all" => Ok(Self::All),
+            other => Err(format!("\"{other}\" is not a valid choice.")),
+        }
+    }
+}
+
+/// Why a series change names no occurrence although its scope needs one, and the reverse.
+pub const OCCURRENCE_REQUIRED: &str = "This field is required with scope this or following.";
+/// Why a series change that changes nothing is refused.
+pub const NOTHING_TO_CHANGE: &str =
+    "Name at least one of time_of_day, duration_minutes, reason or status.";
+/// Why a cancellation of occurrences may not move them.
+pub const CANCEL_ALONE: &str =
+    "A cancellation cannot move occurrences: leave out time_of_day and duration_minutes.";
+
+/// A change to a series: applied to its future SCHEDULED occurrences that `scope` reaches, all
+/// of it or none of it (one conflict fails the whole change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = SeriesUpdate, example = json!({"scope": "following", "occurrence": 12, "time_of_day": "10:30"}))
+)]
+pub struct SeriesChanges {
+    /// `this` (the named occurrence), `following` (it and every later one) or `all`.
+    pub scope: SeriesScope,
+    /// The occurrence (appointment id) that `this` and `following` start from (ignored with
+    /// `all`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, nullable = false))]
+    pub occurrence: Option<crate::AppointmentId>,
+    /// New start time of day, `HH:MM` in the series' zone; each occurrence keeps its date.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, nullable = false, pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "10:30")
+    )]
+    pub time_of_day: Option<NaiveTime>,
+    /// New length of each occurrence.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::duration_change))]
+    pub duration_minutes: Option<i32>,
+    /// New reason.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::note))]
+    pub reason: Option<String>,
+    /// `CANCELLED` cancels the occurrences (with `reason` at most).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::cancelled_only))]
+    pub status: Option<AppointmentStatus>,
+}
+
+impl SeriesChanges {
+    /// Parses a change body.
+    pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new(body, Mode::Patch);
+        let scope = if r.has("scope") {
+            r.choice::<SeriesScope>("scope")
+        } else {
+            r.errors.add("scope", crate::msg::REQUIRED);
+            None
+        };
+        let occurrence = if r.has("occurrence") {
+            r.pk("occurrence", true, false)
+                .flatten()
+                .map(crate::AppointmentId)
+        } else {
+            None
+        };
+        let time_of_day = if r.has("time_of_day") {
+            let t = r
+                .raw_str("time_of_day")
+                .and_then(crate::raw::parse_time_of_day);
+            if t.is_none() {
+                r.errors
+                    .add("time_of_day", "Use a time HH:MM between 00:00 and 23:59.");
+            }
+            t
+        } else {
+            None
+        };
+        let duration_minutes = r
+            .int_in("duration_minutes", MIN_DURATION, MAX_DURATION, None)
+            .and_then(|n| i32::try_from(n).ok());
+        let reason = r.optional_text("reason", MAX_NOTE);
+        let status = if r.has("status") {
+            match r.choice::<AppointmentStatus>("status") {
+                Some(AppointmentStatus::Cancelled) => Some(AppointmentStatus::Cancelled),
+                Some(_) => {
+                    r.errors.add(
+                        "status",
+                        "Only CANCELLED can be set on a series' occurrences.",
+                    );
+                    None
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        match (scope, occurrence) {
+            (Some(SeriesScope::This | SeriesScope::Following), None) if !r.has("occurrence") => {
+                r.errors.add("occurrence", OCCURRENCE_REQUIRED);
+            }
+            _ => {}
+        }
+        let moves = r.has("time_of_day") || r.has("duration_minutes");
+        if r.errors.is_empty() {
+            if status.is_some() && moves {
+                r.errors.add(crate::NON_FIELD_ERRORS, CANCEL_ALONE);
+            } else if status.is_none() && !moves && !r.has("reason") {
+                r.errors.add(crate::NON_FIELD_ERRORS, NOTHING_TO_CHANGE);
+            }
+        }
+        r.finish(|| Self {
+            scope: scope.unwrap_or(SeriesScope::All),
+            occurrence,
+            time_of_day,
+            duration_minutes,
+            reason,
+            status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Raw;
+
+    fn parse(pairs: Vec<(&str, Raw)>) -> Result<SeriesChanges, FieldErrors> {
+        SeriesChanges::parse(&RawObject::from_pairs(pairs))
+    }
+
+    #[test]
+    fn a_change_names_its_scope_and_something_to_change() {
+        let s = |v: &str| Raw::Str(v.into());
+        let ok = parse(vec![("scope", s("all")), ("time_of_day", s("10:30"))]).unwrap();
+        assert_eq!(ok.scope, SeriesScope::All);
+        assert_eq!(ok.time_of_day, NaiveTime::from_hms_opt(10, 30, 0));
+        assert!(parse(vec![("time_of_day", s("10:30"))]).is_err());
+        assert!(parse(vec![("scope", s("all"))]).is_err());
+        assert!(parse(vec![("scope", s("this")), ("reason", s("x"))]).is_err());
+        assert!(parse(vec![
+            ("scope", s("all")),
+            ("occurrence", Raw::Int(3)),
+            ("reason", s("x"))
+        ])
+        .is_ok());
+        assert!(parse(vec![("scope", s("all")), ("time_of_day", s("24:00"))]).is_err());
+        assert!(parse(vec![("scope", s("all")), ("status", s("COMPLETED"))]).is_err());
+        assert!(parse(vec![
+            ("scope", s("all")),
+            ("status", s("CANCELLED")),
+            ("reason", s("x"))
+        ])
+        .is_ok());
+        assert!(parse(vec![
+            ("scope", s("all")),
+            ("status", s("CANCELLED")),
+            ("duration_minutes", Raw::Int(30))
+        ])
+        .is_err());
+        let cancel = parse(vec![
+            ("scope", s("following")),
+            ("occurrence", Raw::Int(3)),
+            ("status", s("CANCELLED")),
+        ])
+        .unwrap();
+        assert_eq!(cancel.occurrence, Some(crate::AppointmentId(3)));
+        assert_eq!(cancel.status, Some(AppointmentStatus::Cancelled));
+    }
 }

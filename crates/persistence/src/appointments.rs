@@ -415,8 +415,8 @@ pub(crate) fn book_in(
     Ok(appointment)
 }
 
-/// Marks EXPIRED the holds past their `expires_at` that overlap `[start, end)` for the doctor
-/// or the patient, so that they stop blocking (the database rule covers every PENDING row);
+/// Marks EXPIRED the holds past their `expires_at` that a booking of `[start, end)` meets on
+/// the doctor's side (buffers included) or the patient's, so that they stop blocking (the database rule covers every PENDING row);
 /// returns how many. A booking that met the rule runs this and is tried again when it changed
 /// anything.
 pub fn expire_holds(
@@ -427,18 +427,33 @@ pub fn expire_holds(
     end: DateTime<Utc>,
 ) -> StoreResult<usize> {
     let t = to_db(now());
-    Ok(diesel::update(
+    // The doctor's side by the ranges blocked for the doctor (its buffers), the patient's by
+    // the times themselves: the two sides of the database rule.
+    let blocked = crate::blocks::range_now(conn, doctor, (start, end))?;
+    let mut due: Vec<i64> =
+        crate::blocks::meeting(conn, doctor, blocked, crate::blocks::Holding::ExpiredAt(t))?
+            .into_iter()
+            .map(|b| b.id)
+            .collect();
+    due.extend(
         appointments::table
             .filter(appointments::status.eq(PENDING))
             .filter(appointments::expires_at.le(t))
             .filter(appointments::archived_at.is_null())
-            .filter(
-                appointments::doctor_id
-                    .eq(doctor.0)
-                    .or(appointments::patient_id.eq(patient.0)),
-            )
+            .filter(appointments::patient_id.eq(patient.0))
             .filter(appointments::appointment_datetime.lt(to_db(end)))
-            .filter(appointments::end_datetime.gt(to_db(start))),
+            .filter(appointments::end_datetime.gt(to_db(start)))
+            .select(appointments::id)
+            .load::<i64>(conn)?,
+    );
+    if due.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(
+        appointments::table
+            .filter(appointments::id.eq_any(&due))
+            .filter(appointments::status.eq(PENDING))
+            .filter(appointments::expires_at.le(t)),
     )
     .set(appointments::status.eq(EXPIRED))
     .execute(conn)?)
@@ -482,8 +497,10 @@ pub struct Overlap {
     pub id: Option<AppointmentId>,
 }
 
-/// The blocking appointments (other than `except`) of the doctor or the patient that overlap
-/// `[start, end)`, earliest first, at most 20: what a 409 names.
+/// The blocking appointments (other than `except`) that a booking of `[start, end)` meets,
+/// earliest first, at most 20 on each side: what a 409 names. On the doctor's side the ranges
+/// blocked for the doctor count (the doctor's buffers, see [`crate::blocks`]); on the
+/// patient's the times themselves. The times named are the appointments' own.
 pub fn overlapping(
     conn: &mut DbConnection,
     doctor: DoctorId,
@@ -492,49 +509,59 @@ pub fn overlapping(
     except: Option<AppointmentId>,
     scope: Scope,
 ) -> StoreResult<Vec<Overlap>> {
-    let rows: Vec<(i64, i64, i64, NaiveDateTime, NaiveDateTime)> = appointments::table
-        .filter(
-            appointments::doctor_id
-                .eq(doctor.0)
-                .or(appointments::patient_id.eq(patient.0)),
-        )
+    let t = to_db(now());
+    let except = except.map_or(0, |a| a.0);
+    let blocked = crate::blocks::range_now(conn, doctor, (start, end))?;
+    let doctor_side: Vec<(i64, NaiveDateTime, NaiveDateTime)> =
+        crate::blocks::meeting(conn, doctor, blocked, crate::blocks::Holding::LiveAt(t))?
+            .into_iter()
+            .filter(|b| b.id != except)
+            .take(20)
+            .map(|b| (b.id, b.start, b.end))
+            .collect();
+    let patient_side: Vec<(i64, NaiveDateTime, NaiveDateTime)> = appointments::table
+        .filter(appointments::patient_id.eq(patient.0))
         .filter(appointments::archived_at.is_null())
-        .filter(blocking_at(to_db(now())))
+        .filter(blocking_at(t))
         .filter(appointments::appointment_datetime.lt(to_db(end)))
         .filter(appointments::end_datetime.gt(to_db(start)))
-        .filter(appointments::id.ne(except.map_or(0, |a| a.0)))
+        .filter(appointments::id.ne(except))
         .order((appointments::appointment_datetime, appointments::id))
         .limit(20)
         .select((
             appointments::id,
-            appointments::doctor_id,
-            appointments::patient_id,
             appointments::appointment_datetime,
             appointments::end_datetime,
         ))
         .load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<i64> = doctor_side
+        .iter()
+        .chain(&patient_side)
+        .map(|r| r.0)
+        .collect();
     let visible: Vec<i64> = scoped(appointments::table.into_boxed(), scope)
         .filter(appointments::id.eq_any(&ids))
         .select(appointments::id)
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .flat_map(|(id, d, p, s, e)| {
-            let id = visible.contains(&id).then_some(AppointmentId(id));
-            let of = |doctor_side| Overlap {
-                doctor_side,
-                start: from_db(s),
-                end: from_db(e),
-                id,
-            };
-            [
-                (d == doctor.0).then(|| of(true)),
-                (p == patient.0).then(|| of(false)),
-            ]
-        })
-        .flatten()
-        .collect())
+    let mut found: Vec<(NaiveDateTime, i64, Overlap)> =
+        [(true, doctor_side), (false, patient_side)]
+            .into_iter()
+            .flat_map(|(doctor_side, rows)| {
+                let visible = &visible;
+                rows.into_iter().map(move |(id, s, e)| {
+                    let overlap = Overlap {
+                        doctor_side,
+                        start: from_db(s),
+                        end: from_db(e),
+                        id: visible.contains(&id).then_some(AppointmentId(id)),
+                    };
+                    (s, id, overlap)
+                })
+            })
+            .collect();
+    // Earliest first; one appointment of both parties: the doctor's side first.
+    found.sort_by_key(|(s, id, o)| (*s, *id, !o.doctor_side));
+    Ok(found.into_iter().map(|(_, _, o)| o).collect())
 }
 
 /// The checks of a booking that is not [`insert_unconstrained`]'s case, then the insert.

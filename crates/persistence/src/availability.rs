@@ -12,14 +12,13 @@ use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
 use crate::on_backend;
 use crate::page::{Listed, Page};
-use crate::schema::{appointments, time_off, working_hours, working_hours_intervals};
+use crate::schema::{time_off, working_hours, working_hours_intervals};
 use crate::time::{from_db, now, to_db};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc, Weekday};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc, Weekday};
 use diesel::prelude::*;
 use healthcare_domain::{AppointmentId, AppointmentStatus, DoctorId, PatientId, UserId};
 use healthcare_scheduling::{
     Availability, Booking, BookingSet, Slot, TimeOff, WeeklyInterval, WeeklySchedule,
-    MAX_SLOT_MINUTES,
 };
 
 pub use chrono_tz::Tz;
@@ -383,47 +382,38 @@ pub fn time_off_between(
 }
 
 /// The doctor's unarchived appointments that hold their time (SCHEDULED, and holds that have not
-/// expired) and overlap `[from, until)`, in one query
-/// over the index on `(doctor_id, appointment_datetime)`: no appointment is longer than 480
-/// minutes, so only those starting in `(from - 480 min, until)` can overlap.
+/// expired) and whose range blocked for the doctor (buffers included, [`crate::blocks`])
+/// meets `[from, until)`, in one query over the index on `(doctor_id, appointment_datetime)`.
 pub fn scheduled_between(
     conn: &mut DbConnection,
     doctor: DoctorId,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> StoreResult<BookingSet> {
-    let earliest = TimeDelta::try_minutes(MAX_SLOT_MINUTES)
-        .and_then(|d| from.checked_sub_signed(d))
-        .unwrap_or(from);
-    let rows: Vec<(i64, i64, NaiveDateTime, NaiveDateTime)> = appointments::table
-        .filter(appointments::doctor_id.eq(doctor.0))
-        .filter(appointments::appointment_datetime.gt(to_db(earliest)))
-        .filter(appointments::appointment_datetime.lt(to_db(until)))
-        .filter(appointments::end_datetime.gt(to_db(from)))
-        .filter(crate::appointments::blocking_at(to_db(crate::time::now())))
-        .filter(appointments::archived_at.is_null())
-        .select((
-            appointments::id,
-            appointments::patient_id,
-            appointments::appointment_datetime,
-            appointments::end_datetime,
-        ))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|(id, patient, start, end)| {
-            let slot = Slot::new(from_db(start), from_db(end))
-                .map_err(|e| StoreError::Corrupt(format!("appointment {id}: {e}")))?;
-            Ok(Booking {
-                id: AppointmentId(id),
-                doctor,
-                patient: PatientId(patient),
-                slot,
-                status: AppointmentStatus::Scheduled,
-                archived: false,
-            })
+    let t = to_db(crate::time::now());
+    crate::blocks::meeting(
+        conn,
+        doctor,
+        (from, until),
+        crate::blocks::Holding::LiveAt(t),
+    )?
+    .into_iter()
+    .map(|row| {
+        let slot = Slot::new(from_db(row.start), from_db(row.end))
+            .map_err(|e| StoreError::Corrupt(format!("appointment {}: {e}", row.id)))?;
+        let blocked = row.blocked_span().filter(|b| *b != slot.span());
+        Ok(Booking {
+            id: AppointmentId(row.id),
+            doctor,
+            patient: PatientId(row.patient_id),
+            slot,
+            status: AppointmentStatus::Scheduled,
+            archived: false,
+            blocked,
         })
-        .collect::<StoreResult<Vec<_>>>()
-        .map(BookingSet::new)
+    })
+    .collect::<StoreResult<Vec<_>>>()
+    .map(BookingSet::new)
 }
 
 /// Everything a free-slot search over local dates needs.
@@ -461,6 +451,7 @@ pub fn snapshot(
     })?;
     let mut availability = Availability::new(schedule);
     availability.time_off = time_off_between(conn, doctor, lo, hi)?;
+    availability.buffers = crate::blocks::buffers(conn, doctor)?;
     let bookings = scheduled_between(conn, doctor, lo, hi)?;
     Ok(Some(Snapshot {
         availability,

@@ -31,6 +31,8 @@ pub struct DoctorRow {
     archived_at: Option<NaiveDateTime>,
     version: i64,
     hours_version: i64,
+    buffer_before_minutes: i32,
+    buffer_after_minutes: i32,
 }
 
 impl DoctorRow {
@@ -53,6 +55,8 @@ impl DoctorRow {
             address: self.address,
             experience_years: self.experience_years,
             user: self.user_id.map(UserId),
+            buffer_before_minutes: self.buffer_before_minutes,
+            buffer_after_minutes: self.buffer_after_minutes,
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
             version: self.version,
@@ -75,6 +79,8 @@ struct DoctorInsert<'a> {
     experience_years: i32,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    buffer_before_minutes: i32,
+    buffer_after_minutes: i32,
 }
 
 #[derive(AsChangeset)]
@@ -91,6 +97,8 @@ struct DoctorUpdate<'a> {
     address: Option<&'a str>,
     experience_years: Option<i32>,
     updated_at: NaiveDateTime,
+    buffer_before_minutes: Option<i32>,
+    buffer_after_minutes: Option<i32>,
 }
 
 /// Filters of the doctor list.
@@ -147,6 +155,8 @@ pub fn create(conn: &mut DbConnection, input: &NewDoctor) -> StoreResult<Doctor>
             experience_years: input.experience_years,
             created_at: t,
             updated_at: t,
+            buffer_before_minutes: input.buffer_before_minutes,
+            buffer_after_minutes: input.buffer_after_minutes,
         })
         .returning(doctors::all_columns)
         .get_result(conn)?;
@@ -259,6 +269,8 @@ pub fn update(
                 address: changes.address.as_deref(),
                 experience_years: changes.experience_years,
                 updated_at: to_db(now()),
+                buffer_before_minutes: changes.buffer_before_minutes,
+                buffer_after_minutes: changes.buffer_after_minutes,
             },
             doctors::version.eq(doctors::version + 1),
         ))

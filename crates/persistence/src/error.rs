@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A `fail` series has occurrences that cannot be booked (nothing was booked).
     #[error("{} occurrence(s) of the series cannot be booked", .0.len())]
     SeriesRefused(Vec<crate::series::Refused>),
+    /// A change of a series has occurrences it cannot be applied to (nothing was changed).
+    #[error("{} occurrence(s) of the series cannot be changed", .0.len())]
+    SeriesChangeRefused(Vec<crate::series::Refused>),
     /// Time off refused: this many SCHEDULED appointments fall into it (`keep_appointments`
     /// was not asked for); nothing was stored.
     #[error("{affected} scheduled appointments fall into the time off")]

@@ -9,6 +9,7 @@ pub mod appointments;
 pub mod audit;
 pub mod audit_log;
 pub mod availability;
+pub mod blocks;
 pub mod db;
 pub mod doctors;
 mod each;

@@ -61,6 +61,8 @@ diesel::table! {
         archived_at -> Nullable<Timestamp>,
         version -> BigInt,
         hours_version -> BigInt,
+        buffer_before_minutes -> Integer,
+        buffer_after_minutes -> Integer,
     }
 }
 
@@ -100,6 +102,26 @@ diesel::table! {
         version -> BigInt,
         expires_at -> Nullable<Timestamp>,
         series_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// The `appointments` table seen with the range each appointment blocks for its doctor
+    /// (`[start - before, end + after)`, written by the database when its time or doctor last
+    /// changed): the columns the buffered side of the rule reads. Kept apart from
+    /// `appointments` so that the appointment's own row shape does not carry them.
+    #[sql_name = "appointments"]
+    appointment_blocks (id) {
+        id -> BigInt,
+        doctor_id -> BigInt,
+        patient_id -> BigInt,
+        appointment_datetime -> Timestamp,
+        end_datetime -> Timestamp,
+        status -> Text,
+        archived_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        blocked_from -> Timestamp,
+        blocked_until -> Timestamp,
     }
 }
 
@@ -388,6 +410,7 @@ diesel::joinable!(patients -> users (user_id));
 diesel::joinable!(mappings -> doctors (doctor_id));
 diesel::joinable!(mappings -> patients (patient_id));
 diesel::joinable!(appointments -> doctors (doctor_id));
+diesel::joinable!(appointment_blocks -> doctors (doctor_id));
 diesel::joinable!(appointments -> patients (patient_id));
 diesel::joinable!(appointments -> appointment_series (series_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -406,6 +429,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     doctors,
     mappings,
     appointments,
+    appointment_blocks,
     refresh_tokens,
     sessions,
     registration_attempts,

@@ -10,16 +10,24 @@ use crate::schema::appointment_series;
 use crate::time::{from_db, now, to_db};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use healthcare_domain::series::{NewSeries, OnConflict, Series, SkippedOccurrence};
-use healthcare_domain::{Appointment, DoctorId, PatientId, Scope, UserId};
+use healthcare_domain::series::{
+    NewSeries, OnConflict, Series, SeriesChanges, SeriesScope, SkippedOccurrence,
+};
+use healthcare_domain::{
+    Appointment, AppointmentChanges, AppointmentId, AppointmentStatus, DoctorId, PatientId, Role,
+    Scope, UserId,
+};
 
 /// Why an occurrence in the past is not booked.
 pub const IN_THE_PAST: &str = "The time is in the past.";
 
-/// An occurrence a `fail` series could not book: its start, why, and what it ran into.
+/// An occurrence a `fail` series could not book, or a change of a series could not be applied
+/// to: its start, why, and what it ran into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
-    /// The occurrence's start.
+    /// The occurrence, when it exists already (a change).
+    pub occurrence: Option<AppointmentId>,
+    /// The occurrence's start (the new one, for a change).
     pub start: DateTime<Utc>,
     /// Why (the seed's conflict message, the availability message, or [`IN_THE_PAST`]).
     pub reason: String,
@@ -139,7 +147,12 @@ pub fn create(
             None,
             seen,
         )?;
-        refused.push(Refused { start, reason, hit });
+        refused.push(Refused {
+            occurrence: None,
+            start,
+            reason,
+            hit,
+        });
     }
     if input.on_conflict == OnConflict::Fail && !refused.is_empty() {
         return Err(StoreError::SeriesRefused(refused));
@@ -154,24 +167,29 @@ pub fn create(
     Ok(row.into_domain(created, skipped))
 }
 
-/// A series whose patient is visible in `scope`, with its unarchived occurrences.
-pub fn find(conn: &mut DbConnection, id: i64, scope: Scope) -> StoreResult<Series> {
+/// The series row, when its patient is visible in `scope` (its doctor's, for a doctor).
+fn visible_row(conn: &mut DbConnection, id: i64, scope: Scope) -> StoreResult<SeriesRow> {
     let row: SeriesRow = appointment_series::table
         .find(id)
         .select(appointment_series::all_columns)
         .get_result(conn)?;
-    let patient = PatientId(row.patient_id);
     let visible = match scope {
         Scope::All => true,
         Scope::DoctorOf(doctor) => doctor.0 == row.doctor_id,
-        _ => crate::patients::find(conn, patient, scope).is_ok(),
+        _ => crate::patients::find(conn, PatientId(row.patient_id), scope).is_ok(),
     };
-    if !visible {
-        return Err(StoreError::NotFound);
+    if visible {
+        Ok(row)
+    } else {
+        Err(StoreError::NotFound)
     }
+}
+
+/// The series' unarchived occurrences visible in `scope`, earliest first.
+fn occurrences(conn: &mut DbConnection, id: i64, scope: Scope) -> StoreResult<Vec<Appointment>> {
     let filter = appointments::AppointmentFilter {
         series: Some(id),
-        statuses: healthcare_domain::AppointmentStatus::ALL.to_vec(),
+        statuses: AppointmentStatus::ALL.to_vec(),
         order: appointments::AppointmentOrder::StartAsc,
         ..Default::default()
     };
@@ -180,6 +198,145 @@ pub fn find(conn: &mut DbConnection, id: i64, scope: Scope) -> StoreResult<Serie
         limit: 1000,
         offset: 0,
     };
-    let listed = appointments::list(conn, scope, &filter, page)?;
-    Ok(row.into_domain(listed.items, Vec::new()))
+    Ok(appointments::list(conn, scope, &filter, page)?.items)
+}
+
+/// A series whose patient is visible in `scope`, with its unarchived occurrences.
+pub fn find(conn: &mut DbConnection, id: i64, scope: Scope) -> StoreResult<Series> {
+    let row = visible_row(conn, id, scope)?;
+    let listed = occurrences(conn, id, scope)?;
+    Ok(row.into_domain(listed, Vec::new()))
+}
+
+/// Why a change of a series names an occurrence it cannot start from.
+pub const NOT_AN_OCCURRENCE: &str = "Not an occurrence of this series.";
+/// Why a change of a series cannot start from an occurrence that is past or not SCHEDULED.
+pub const NOT_CHANGEABLE: &str = "Only a future SCHEDULED occurrence can be changed.";
+
+/// Applies `changes` to the series `id` (visible in `scope`), in the caller's write
+/// transaction: to its future SCHEDULED occurrences that the change's scope reaches (`this`:
+/// the named one; `following`: it and every later one; `all`), each through
+/// [`appointments::update`] (the status lifecycle for `role`, the database rules, the events).
+/// A new time of day is read in the series' zone on each occurrence's own date (a time in a
+/// DST gap moves forward by the gap). One occurrence refused (a conflict, the doctor's hours or
+/// time off, a time in the past) fails the whole change: [`StoreError::SeriesChangeRefused`]
+/// lists every one, and the transaction rolls back. The series is never split.
+pub fn change(
+    conn: &mut DbConnection,
+    id: i64,
+    changes: &SeriesChanges,
+    scope: Scope,
+    role: Role,
+) -> StoreResult<Series> {
+    let row = visible_row(conn, id, scope)?;
+    let tz = healthcare_domain::raw::parse_time_zone(&row.timezone)
+        .ok_or_else(|| StoreError::Corrupt(format!("series {id} time zone")))?;
+    let current = now();
+    let all = occurrences(conn, id, scope)?;
+    let changeable = |a: &Appointment| {
+        a.status == AppointmentStatus::Scheduled && a.appointment_datetime > current
+    };
+    let from = match (changes.scope, changes.occurrence) {
+        (SeriesScope::All, _) => None,
+        (_, occurrence) => {
+            let named = all
+                .iter()
+                .find(|a| Some(a.id) == occurrence)
+                .ok_or_else(|| invalid("occurrence", NOT_AN_OCCURRENCE))?;
+            if !changeable(named) {
+                return Err(invalid("occurrence", NOT_CHANGEABLE));
+            }
+            Some(named)
+        }
+    };
+    let reached = all.iter().filter(|a| changeable(a)).filter(|a| match from {
+        None => true,
+        Some(named) if changes.scope == SeriesScope::This => a.id == named.id,
+        Some(named) => a.appointment_datetime >= named.appointment_datetime,
+    });
+    let mut planned = Vec::new();
+    for occurrence in reached {
+        let start = match changes.time_of_day {
+            Some(time) => {
+                let date = occurrence
+                    .appointment_datetime
+                    .with_timezone(&tz)
+                    .date_naive();
+                healthcare_scheduling::series::place(tz, date.and_time(time))
+                    .ok_or_else(|| invalid("time_of_day", "Date out of range."))?
+            }
+            None => occurrence.appointment_datetime,
+        };
+        let minutes = changes
+            .duration_minutes
+            .unwrap_or(occurrence.duration_minutes);
+        let moves = changes.time_of_day.is_some() || changes.duration_minutes.is_some();
+        let change = AppointmentChanges {
+            start: moves.then_some(start),
+            duration_minutes: moves.then_some(minutes),
+            reason: changes.reason.clone(),
+            status: changes.status,
+            ..Default::default()
+        };
+        let end = start + Duration::minutes(i64::from(minutes));
+        planned.push((occurrence, change, (start, end)));
+    }
+    // Occurrences that move later are changed latest first (and earlier ones earliest first),
+    // so that none meets a sibling that has not moved yet.
+    if planned
+        .first()
+        .is_some_and(|(o, _, (_, end))| *end > o.end_datetime)
+    {
+        planned.reverse();
+    }
+    let mut refused = Vec::new();
+    for (occurrence, change, (start, end)) in planned {
+        let reason = if change.start.is_some_and(|s| s < current) {
+            IN_THE_PAST.to_owned()
+        } else {
+            let aid = occurrence.id;
+            match crate::db::savepoint(conn, |c| appointments::update(c, aid, scope, &change, role))
+            {
+                Ok(_) => continue,
+                Err(StoreError::DoctorConflict) => {
+                    healthcare_domain::msg::DOCTOR_CONFLICT.to_owned()
+                }
+                Err(StoreError::PatientConflict) => {
+                    healthcare_domain::msg::PATIENT_CONFLICT.to_owned()
+                }
+                Err(StoreError::Invalid {
+                    field: "non_field_errors",
+                    message,
+                }) => message,
+                Err(other) => return Err(other),
+            }
+        };
+        let hit = appointments::overlapping(
+            conn,
+            occurrence.doctor,
+            occurrence.patient,
+            (start, end),
+            Some(occurrence.id),
+            scope,
+        )?;
+        refused.push(Refused {
+            occurrence: Some(occurrence.id),
+            start,
+            reason,
+            hit,
+        });
+    }
+    if !refused.is_empty() {
+        refused.sort_by_key(|r| r.start);
+        return Err(StoreError::SeriesChangeRefused(refused));
+    }
+    let listed = occurrences(conn, id, scope)?;
+    Ok(row.into_domain(listed, Vec::new()))
+}
+
+fn invalid(field: &'static str, message: &str) -> StoreError {
+    StoreError::Invalid {
+        field,
+        message: message.into(),
+    }
 }

@@ -205,6 +205,8 @@ pub fn sample_doctor(license: &str) -> NewDoctor {
         address: String::new(),
         experience_years: 10,
         user: None,
+        buffer_before_minutes: 0,
+        buffer_after_minutes: 0,
     }
 }
 

@@ -21,6 +21,7 @@ both_backends! {
                 specialization: Specialization::Surgery, contact_number: "1".into(),
                 email: "a@b.co".into(), license_number: "X".into(), hospital: "H".into(),
                 address: String::new(), experience_years: 0, user: None,
+                buffer_before_minutes: 0, buffer_after_minutes: 0,
             })?.id;
             let mut ids = Vec::new();
             for i in 0..32 {

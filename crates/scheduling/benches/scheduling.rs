@@ -30,6 +30,7 @@ fn doctor_bookings(n: i64) -> BookingSet {
                 AppointmentStatus::Scheduled
             },
             archived: false,
+            blocked: None,
         })
         .collect()
 }
@@ -50,6 +51,7 @@ fn conflict(c: &mut Criterion) {
             patient: PatientId(9_999),
             slot: Slot::from_minutes(start, 15).unwrap(),
             ignore: None,
+            buffers: healthcare_scheduling::Buffers::NONE,
         };
         assert!(check_conflict(&candidate, &doctor, &patient).is_ok());
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
@@ -113,6 +115,7 @@ fn free_slots(c: &mut Criterion) {
             slot: *slot,
             status: AppointmentStatus::Scheduled,
             archived: false,
+            blocked: None,
         })
         .collect();
     let free = availability

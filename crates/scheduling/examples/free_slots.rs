@@ -60,6 +60,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         slot: Slot::from_minutes(monday_ten, 60)?,
         status: AppointmentStatus::Scheduled,
         archived: false,
+        blocked: None,
     }]);
 
     let from = NaiveDate::from_ymd_opt(2025, 10, 24).ok_or("bad date")?;
@@ -83,6 +84,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         patient: PatientId(8),
         slot: wanted,
         ignore: None,
+        buffers: healthcare_scheduling::Buffers::NONE,
     };
     println!(
         "In working hours: {}",

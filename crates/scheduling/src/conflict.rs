@@ -1,6 +1,7 @@
 //! Double-booking detection: bookings sorted by start, and a candidate checked against
 //! one doctor's and one patient's bookings in O(log n + k).
 
+use crate::buffers::{Buffers, MAX_BUFFER_MINUTES};
 use crate::slot::{Slot, Span, MAX_SLOT_MINUTES};
 use chrono::TimeDelta;
 use healthcare_domain::errors::msg;
@@ -21,12 +22,21 @@ pub struct Booking {
     pub status: AppointmentStatus,
     /// Archived (deleted through the API) appointments block nothing.
     pub archived: bool,
+    /// The range it blocks for its doctor when that is wider than its slot: the slot widened
+    /// by the doctor's [`Buffers`] as they were when it was booked or last moved (at most
+    /// [`MAX_BUFFER_MINUTES`] on each side). `None`: its slot.
+    pub blocked: Option<Span>,
 }
 
 impl Booking {
     /// Whether this booking occupies its slot: SCHEDULED and not archived.
     pub fn blocks(&self) -> bool {
         self.status.blocks_time() && !self.archived
+    }
+
+    /// The range it blocks for its doctor (see [`Booking::blocked`]).
+    pub fn blocked_span(&self) -> Span {
+        self.blocked.unwrap_or(self.slot.span())
     }
 }
 
@@ -87,6 +97,28 @@ impl BookingSet {
     }
 }
 
+impl BookingSet {
+    /// Blocking bookings whose range blocked for their doctor ([`Booking::blocked_span`])
+    /// overlaps `span`, in start order: the doctor's side of the rule when buffers apply.
+    ///
+    /// Only bookings starting in `[span.start - 480 - 120 min, span.end + 120 min)` can
+    /// overlap: one binary search, then a short scan.
+    pub fn blocked_overlaps(&self, span: Span) -> impl Iterator<Item = &Booking> + '_ {
+        let from = TimeDelta::try_minutes(MAX_SLOT_MINUTES + MAX_BUFFER_MINUTES)
+            .and_then(|d| span.start().checked_sub_signed(d));
+        let until = TimeDelta::try_minutes(MAX_BUFFER_MINUTES)
+            .and_then(|d| span.end().checked_add_signed(d));
+        let first = match from {
+            Some(from) => self.items.partition_point(|b| b.slot.start() < from),
+            None => 0,
+        };
+        self.items[first..]
+            .iter()
+            .take_while(move |b| until.is_none_or(|until| b.slot.start() < until))
+            .filter(move |b| b.blocks() && b.blocked_span().overlaps(&span))
+    }
+}
+
 impl From<Vec<Booking>> for BookingSet {
     fn from(bookings: Vec<Booking>) -> Self {
         BookingSet::new(bookings)
@@ -110,6 +142,8 @@ pub struct Candidate {
     pub slot: Slot,
     /// The appointment being rescheduled, which must not conflict with itself.
     pub ignore: Option<AppointmentId>,
+    /// The doctor's buffers now: the candidate blocks its slot widened by them.
+    pub buffers: Buffers,
 }
 
 /// Whose time is already taken.
@@ -160,7 +194,10 @@ impl Conflict {
 /// Only blocking bookings count (SCHEDULED, not archived), the `ignore`d appointment is skipped,
 /// and on each side only bookings of the candidate's doctor (resp. patient) are considered, so
 /// passing a wider set is harmless. Half-open: back-to-back is not a conflict.
-/// Cost: O(log n + k) per side, k the bookings starting within 480 minutes before the slot.
+/// On the doctor's side the ranges blocked for the doctor count (the candidate's slot widened
+/// by its [`Buffers`], each booking's [`Booking::blocked_span`]); on the patient's the slots.
+/// Cost: O(log n + k) per side, k the bookings starting within 480 minutes before the slot
+/// (plus the buffers on the doctor's side).
 pub fn check_conflict(
     candidate: &Candidate,
     doctor_bookings: &BookingSet,
@@ -169,7 +206,7 @@ pub fn check_conflict(
     let span = candidate.slot.span();
     let other = |b: &&Booking| Some(b.id) != candidate.ignore;
     let doctor = doctor_bookings
-        .blocking_overlaps(span)
+        .blocked_overlaps(candidate.buffers.around(span))
         .filter(other)
         .any(|b| b.doctor == candidate.doctor);
     let patient = patient_bookings
@@ -201,6 +238,7 @@ mod tests {
             slot: Slot::from_minutes(at(h, m), minutes).unwrap(),
             status: AppointmentStatus::Scheduled,
             archived: false,
+            blocked: None,
         }
     }
 
@@ -210,6 +248,7 @@ mod tests {
             patient: PatientId(patient),
             slot: Slot::from_minutes(at(h, m), minutes).unwrap(),
             ignore: None,
+            buffers: Buffers::NONE,
         }
     }
 

@@ -237,6 +237,9 @@ pub struct Availability {
     pub time_off: Vec<TimeOff>,
     /// Additional working time on given dates.
     pub extra: Vec<ExtraHours>,
+    /// The doctor's buffers now: a free slot's range widened by them may not meet another
+    /// booking's blocked range (buffers may reach outside working hours).
+    pub buffers: crate::Buffers,
 }
 
 impl Availability {
@@ -246,6 +249,7 @@ impl Availability {
             schedule,
             time_off: Vec::new(),
             extra: Vec::new(),
+            buffers: crate::Buffers::NONE,
         }
     }
 
@@ -316,7 +320,10 @@ impl Availability {
                     _ => break,
                 };
                 if !intersects(&off, slot.span())
-                    && existing.blocking_overlaps(slot.span()).next().is_none()
+                    && existing
+                        .blocked_overlaps(self.buffers.around(slot.span()))
+                        .next()
+                        .is_none()
                 {
                     free.push(slot);
                 }

@@ -3,12 +3,14 @@
 //! No I/O: callers load bookings and schedules and pass them in.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod buffers;
 pub mod conflict;
 pub mod hours;
 pub mod lifecycle;
 pub mod series;
 pub mod slot;
 
+pub use buffers::{Buffers, MAX_BUFFER_MINUTES};
 pub use conflict::{check_conflict, Booking, BookingSet, Candidate, Conflict};
 pub use hours::{
     resolve_local, Availability, EntryError, EntryProblem, ExtraHours, FreeSlotsError,

@@ -67,6 +67,7 @@ fn booking(id: i64, start: DateTime<Utc>, minutes: i64, status: AppointmentStatu
         slot: slot(start, minutes),
         status,
         archived: false,
+        blocked: None,
     }
 }
 
@@ -618,6 +619,7 @@ fn conflict_example_from_docs() {
             patient: PatientId(9),
             slot: slot(utc(2025, 1, 6, h, m), minutes),
             ignore: None,
+            buffers: healthcare_scheduling::Buffers::NONE,
         };
         check_conflict(&c, &doctor, &patient)
     };

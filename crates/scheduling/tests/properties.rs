@@ -62,6 +62,7 @@ fn bookings_of(raw: &[RawBooking], origin: DateTime<Utc>) -> Vec<Booking> {
                 slot: Slot::from_minutes(origin + TimeDelta::minutes(start), minutes).unwrap(),
                 status,
                 archived,
+                blocked: None,
             },
         )
         .collect()
@@ -98,6 +99,7 @@ proptest! {
             patient: PatientId(patient),
             slot: Slot::from_minutes(minute(c_start), c_minutes).unwrap(),
             ignore: ignore.map(AppointmentId),
+            buffers: healthcare_scheduling::Buffers::NONE,
         };
         let live = |b: &Booking| {
             b.status == AppointmentStatus::Scheduled && !b.archived && Some(b.id) != candidate.ignore

@@ -5,10 +5,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller};
 use crate::idempotency::Answer;
 use crate::state::State;
-use actix_web::{web, HttpResponse};
+use actix_web::{http::StatusCode, web, HttpResponse};
 use chrono::Utc;
 use healthcare_auth::{create_appointment, scope, Action, ResourceKind, Target};
-use healthcare_domain::series::NewSeries;
+use healthcare_domain::series::{NewSeries, SeriesChanges};
 use healthcare_persistence::{availability, series};
 
 /// Book a series of appointments from an RFC 5545 rule, in one transaction.
@@ -76,4 +76,34 @@ pub async fn get(
     let seen = scope(&actor, ResourceKind::Appointment);
     let found = state.read(move |c| series::find(c, sid, seen)).await?;
     Ok(HttpResponse::Ok().json(found))
+}
+
+/// Change a series' future SCHEDULED occurrences: `this` one, it and the `following` ones, or
+/// `all`; all of it or nothing.
+#[utoipa::path(patch, path = "/api/appointment-series/{id}/", tag = "appointments", operation_id = "series_update",
+    params(("id" = i64, Path)),
+    request_body = healthcare_domain::series::SeriesChanges,
+    responses((status = 200, body = healthcare_domain::series::Series, description = "The series and its occurrences after the change"),
+              (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409, body = crate::bodies::SeriesConflict, description = "Occurrences the change cannot be applied to (each with its `id`), every one listed; nothing was changed")),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: State,
+    Caller(actor): Caller,
+    path: web::Path<String>,
+    Body(body): Body,
+) -> ApiResult<HttpResponse> {
+    let sid = id(&path)?;
+    let seen = scope(&actor, ResourceKind::Appointment);
+    // Not found before anything else: the series must be visible to the caller.
+    state.read(move |c| series::find(c, sid, seen)).await?;
+    allow(&actor, Action::Update, &Target::Appointment)?;
+    let changes = SeriesChanges::parse(&body)?;
+    let role = actor.role;
+    state
+        .write_answered(
+            move |c| series::change(c, sid, &changes, seen, role),
+            |changed| Answer::json(StatusCode::OK, changed),
+        )
+        .await
 }
