@@ -5,7 +5,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id;
 use crate::routes::{
-    appointments, auth, availability, doctors, health, mappings, patients, series, users, webhooks,
+    appointments, auth, availability, calendar, doctors, health, mappings, patients, series, users,
+    webhooks,
 };
 use crate::state::{hashing_slots, AppState, Settings};
 use actix_web::body::MessageBody;
@@ -73,6 +74,10 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
                 .filter(|u| !u.is_empty()),
             body_timeout: std::time::Duration::from_secs(config.body_timeout),
             hold: chrono::Duration::seconds(i64::from(config.hold_seconds)),
+            calendar_domain: crate::ical::uid_domain(
+                config.mail.mail_from.as_deref(),
+                config.public_url.as_deref(),
+            ),
             require_if_match: config.require_if_match,
             throttle: config.throttle.clone(),
             webhooks: config.webhooks,
@@ -284,6 +289,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/api/auth/register/").route(web::post().to(auth::register)))
             .service(resource("/api/auth/me/").route(web::get().to(auth::me)))
             .service(resource("/api/auth/password/").route(web::post().to(auth::change_password)))
+            .service(
+                resource("/api/auth/calendar-token/")
+                    .route(web::post().to(calendar::create_token))
+                    .route(web::delete().to(calendar::revoke_token)),
+            )
+            .service(
+                resource("/api/doctors/{id}/calendar.ics")
+                    .route(web::get().to(calendar::doctor_feed)),
+            )
+            .service(
+                resource("/api/patients/{id}/calendar.ics")
+                    .route(web::get().to(calendar::patient_feed)),
+            )
             .service(resource("/api/token/").route(web::post().to(auth::obtain)))
             .service(resource("/api/token/refresh/").route(web::post().to(auth::refresh)))
             .service(resource("/api/token/revoke/").route(web::post().to(auth::revoke)))

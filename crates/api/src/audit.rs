@@ -234,6 +234,23 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
         Some(rule(Update, Resource::User, IdFrom::Caller)),
     ),
     ("auth_me", None),
+    (
+        "calendar_token_create",
+        Some(rule(Update, Resource::User, IdFrom::Caller)),
+    ),
+    (
+        "calendar_token_revoke",
+        Some(rule(Update, Resource::User, IdFrom::Caller)),
+    ),
+    (
+        "doctors_calendar",
+        Some(rule(List, Resource::Appointment, Nothing)),
+    ),
+    // A read of a patient's feed names the patient even when it is refused or shows nothing.
+    (
+        "patients_calendar",
+        Some(rule(List, Resource::Appointment, IdFrom::PatientPath("id"))),
+    ),
     ("audit_list", Some(rule(List, Resource::Audit, Nothing))),
     (
         "webhooks_list",
@@ -346,12 +363,12 @@ impl Audited {
     /// The audited operations of the resource registered at `pattern` (with or without its
     /// trailing slash; its parameters may be named otherwise than in the document).
     pub fn of(pattern: &str) -> Self {
-        let key = if pattern.ends_with('/') {
-            shape(pattern)
-        } else {
-            shape(&format!("{pattern}/"))
-        };
-        Self(routes().get(&key).map_or(&[], Vec::as_slice))
+        // A path served without its trailing slash is found with it; one that has none in the
+        // document (`.../calendar.ics`) as it is.
+        let found = routes()
+            .get(&shape(pattern))
+            .or_else(|| routes().get(&shape(&format!("{pattern}/"))));
+        Self(found.map_or(&[], Vec::as_slice))
     }
 
     fn route(self, method: &Method) -> Option<&'static Route> {
@@ -830,6 +847,13 @@ mod traced {
     impl Traced for bool {}
     impl Traced for usize {}
     impl Traced for i64 {}
+    impl Traced for healthcare_domain::UserId {}
+    impl Traced for crate::bodies::CalendarToken {}
+    impl Traced for healthcare_persistence::calendar::FeedEvent {
+        fn patients(&self, out: &mut Vec<i64>) {
+            out.push(self.appointment.patient.0);
+        }
+    }
 }
 
 #[cfg(test)]

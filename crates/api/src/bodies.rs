@@ -270,3 +270,12 @@ pub struct AccessLogEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
 }
+
+/// A calendar token, shown once when it is made (docs/api.md "Calendar feeds").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"token": "4f1c0e6a9b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e"}))]
+pub struct CalendarToken {
+    /// Reads the account's calendar feeds as `?token=`, and nothing else; revoked by
+    /// `DELETE /api/auth/calendar-token/`, by a new token and by a password change.
+    pub token: String,
+}

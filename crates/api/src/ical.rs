@@ -57,6 +57,20 @@ pub fn uid(id: i64, domain: &str) -> String {
     format!("appointment-{id}@{domain}")
 }
 
+/// The domain of event UIDs: the mail sender's (`HEALTHCARE_MAIL_FROM`, so mails and feeds
+/// name an appointment alike), else the public URL's host, else `healthcare.invalid`.
+pub fn uid_domain(mail_from: Option<&str>, public_url: Option<&str>) -> String {
+    let from_mail = mail_from
+        .and_then(|f| f.parse::<lettre::message::Mailbox>().ok())
+        .map(|m| m.email.domain().to_owned());
+    let from_url = public_url
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(str::to_owned));
+    from_mail
+        .or(from_url)
+        .unwrap_or_else(|| "healthcare.invalid".to_owned())
+}
+
 /// A whole calendar: `method` (for a mail) and the events.
 pub fn calendar(method: Option<Method>, events: &[Event<'_>]) -> String {
     let mut out = String::new();

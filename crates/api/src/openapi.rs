@@ -4,7 +4,7 @@
 
 use crate::routes;
 use actix_web::http::Method;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 struct Security;
@@ -152,6 +152,15 @@ impl Modify for Security {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        // Calendar feeds only: calendar apps send no headers (docs/api.md "Calendar feeds").
+        components.add_security_scheme(
+            "calendar_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "The account's calendar token (`POST /api/auth/calendar-token/`): read-only, \
+                 accepted by the two `calendar.ics` feeds and nowhere else.",
+            ))),
         );
     }
 }
@@ -482,6 +491,7 @@ impl Modify for Retries {
     info(title = "Healthcare scheduling API", description = "Patients, doctors, doctor-patient assignments and appointments behind JWT auth with role-based access. Compatible with the seed Django REST Framework service."),
     paths(
         routes::auth::register, routes::auth::obtain, routes::auth::refresh, routes::auth::revoke, routes::auth::change_password, routes::auth::me,
+        routes::calendar::create_token, routes::calendar::revoke_token, routes::calendar::doctor_feed, routes::calendar::patient_feed,
         routes::patients::list, routes::patients::create, routes::patients::get, routes::patients::update, routes::patients::archive,
         routes::doctors::list, routes::doctors::create, routes::doctors::get, routes::doctors::update, routes::doctors::archive,
         routes::availability::get_working_hours, routes::availability::put_working_hours,

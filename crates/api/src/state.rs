@@ -27,6 +27,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// How long a client has to send a request body.
     pub body_timeout: std::time::Duration,
+    /// The domain of the calendar events' UIDs (the same in mails and feeds): the mail
+    /// sender's domain, else the public URL's host, else `healthcare.invalid`.
+    pub calendar_domain: String,
     /// How long a tentative booking holds its slot.
     pub hold: chrono::Duration,
     /// Whether a PATCH or DELETE of a versioned record needs `If-Match` (else 428).

@@ -231,6 +231,19 @@ const EXPECTED: &[(&str, Option<Event>)] = &[
         ev("update", "user", Caller, NoPatients),
     ),
     ("auth_me", None),
+    (
+        "calendar_token_create",
+        ev("update", "user", Caller, NoPatients),
+    ),
+    (
+        "calendar_token_revoke",
+        ev("update", "user", Caller, NoPatients),
+    ),
+    ("doctors_calendar", ev("list", "appointment", NoId, Record)),
+    (
+        "patients_calendar",
+        ev("list", "appointment", NoId, PatientPath(None)),
+    ),
     ("audit_list", ev("list", "audit", NoId, NoPatients)),
     ("webhooks_list", ev("list", "webhook", NoId, NoPatients)),
     (
@@ -294,6 +307,8 @@ struct World {
     a2: i64,
     /// A webhook subscription.
     wh: i64,
+    /// Another doctor, whose only appointment (`a2`) is years away.
+    dr2: i64,
 }
 
 /// One request of the walk.
@@ -402,6 +417,15 @@ fn setup(app: &App) -> (Vec<Role>, World) {
         "a2",
     )
     .id();
+    // The one appointment inside the calendar feeds' window (a year ahead): `dr` with `p1`.
+    let soon = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive();
+    ok(
+        admin.post(
+            "/api/appointments/",
+            json!({"doctor": dr, "patient": p1, "appointment_datetime": format!("{soon}T09:00:00Z")}),
+        ),
+        "a3",
+    );
     let roles = vec![
         Role {
             name: "anonymous",
@@ -444,6 +468,7 @@ fn setup(app: &App) -> (Vec<Role>, World) {
         m2,
         a2,
         wh,
+        dr2,
     };
     (roles, world)
 }
@@ -748,6 +773,18 @@ fn plan(op: &str, role: &Role, w: &World, admin: &Client, anon: &Client, n: usiz
             body: Some(json!({"refresh": refresh_token(anon, role)})),
             ..Req::default()
         }],
+        "calendar_token_create" | "calendar_token_revoke" => vec![Req::default()],
+        // A doctor's feed names the patients of the appointments in it: `p1` in `dr`'s (every
+        // role that may read it sees that appointment), nobody in `dr2`'s (its one appointment
+        // is years away). A patient's feed names its patient.
+        "doctors_calendar" => vec![
+            Req {
+                record_patient: Some(w.p1),
+                ..with(&[("id", s(w.dr))])
+            },
+            with(&[("id", s(w.dr2))]),
+        ],
+        "patients_calendar" => vec![with(&[("id", s(w.p1))]), with(&[("id", s(w.p2))])],
         "auth_password_change" => vec![Req {
             body: Some(
                 json!({"old_password": "not the password", "new_password": "a brand new password"}),

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod availability;
 pub mod blocks;
+pub mod calendar;
 pub mod db;
 pub mod doctors;
 mod each;

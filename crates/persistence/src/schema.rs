@@ -126,6 +126,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Read-only calendar tokens, one per account, stored as their SHA-256.
+    calendar_tokens (user_id) {
+        user_id -> BigInt,
+        token_sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     refresh_tokens (jti) {
         jti -> Text,
         user_id -> BigInt,
@@ -414,6 +423,7 @@ diesel::joinable!(appointment_blocks -> doctors (doctor_id));
 diesel::joinable!(appointments -> patients (patient_id));
 diesel::joinable!(appointments -> appointment_series (series_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(calendar_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(working_hours -> doctors (doctor_id));
 diesel::joinable!(working_hours_intervals -> working_hours (doctor_id));
@@ -430,6 +440,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mappings,
     appointments,
     appointment_blocks,
+    calendar_tokens,
     refresh_tokens,
     sessions,
     registration_attempts,

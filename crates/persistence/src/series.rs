@@ -126,17 +126,7 @@ pub fn create(
                     created.push(appointment);
                     continue;
                 }
-                Err(StoreError::DoctorConflict) => {
-                    healthcare_domain::msg::DOCTOR_CONFLICT.to_owned()
-                }
-                Err(StoreError::PatientConflict) => {
-                    healthcare_domain::msg::PATIENT_CONFLICT.to_owned()
-                }
-                Err(StoreError::Invalid {
-                    field: "non_field_errors",
-                    message,
-                }) => message,
-                Err(other) => return Err(other),
+                Err(e) => refusal(e)?,
             }
         };
         let hit = appointments::overlapping(
@@ -298,17 +288,7 @@ pub fn change(
             match crate::db::savepoint(conn, |c| appointments::update(c, aid, scope, &change, role))
             {
                 Ok(_) => continue,
-                Err(StoreError::DoctorConflict) => {
-                    healthcare_domain::msg::DOCTOR_CONFLICT.to_owned()
-                }
-                Err(StoreError::PatientConflict) => {
-                    healthcare_domain::msg::PATIENT_CONFLICT.to_owned()
-                }
-                Err(StoreError::Invalid {
-                    field: "non_field_errors",
-                    message,
-                }) => message,
-                Err(other) => return Err(other),
+                Err(e) => refusal(e)?,
             }
         };
         let hit = appointments::overlapping(
@@ -332,6 +312,20 @@ pub fn change(
     }
     let listed = occurrences(conn, id, scope)?;
     Ok(row.into_domain(listed, Vec::new()))
+}
+
+/// Why one occurrence was refused, for the answer: the seed's conflict message, or the
+/// availability rule's message; any other error is the whole request's.
+fn refusal(e: StoreError) -> StoreResult<String> {
+    match e {
+        StoreError::DoctorConflict => Ok(healthcare_domain::msg::DOCTOR_CONFLICT.to_owned()),
+        StoreError::PatientConflict => Ok(healthcare_domain::msg::PATIENT_CONFLICT.to_owned()),
+        StoreError::Invalid {
+            field: "non_field_errors",
+            message,
+        } => Ok(message),
+        other => Err(other),
+    }
 }
 
 fn invalid(field: &'static str, message: &str) -> StoreError {

@@ -212,7 +212,7 @@ pub fn family_of(conn: &mut DbConnection, jti: &str) -> StoreResult<Option<Strin
 }
 
 /// Ends every session of an account but `keep` (a password change by its owner ends their
-/// other sessions), and revokes their refresh tokens.
+/// other sessions), and revokes their refresh tokens and the account's calendar token.
 pub fn revoke_user_sessions(
     conn: &mut DbConnection,
     user: UserId,
@@ -237,6 +237,7 @@ pub fn revoke_user_sessions(
     )
     .set(refresh_tokens::revoked_at.eq(at))
     .execute(conn)?;
+    crate::calendar::revoke(conn, user)?;
     Ok(())
 }
 

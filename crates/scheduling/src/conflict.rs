@@ -84,30 +84,35 @@ impl BookingSet {
     /// Every slot is at most 480 minutes long, so only bookings starting in
     /// `[span.start - 480 min, span.end)` can overlap: one binary search, then a short scan.
     pub fn blocking_overlaps(&self, span: Span) -> impl Iterator<Item = &Booking> + '_ {
-        let from = TimeDelta::try_minutes(MAX_SLOT_MINUTES)
-            .and_then(|d| span.start().checked_sub_signed(d));
-        let first = match from {
-            Some(from) => self.items.partition_point(|b| b.slot.start() < from),
-            None => 0,
-        };
-        self.items[first..]
-            .iter()
-            .take_while(move |b| b.slot.start() < span.end())
-            .filter(move |b| b.blocks() && b.slot.span().overlaps(&span))
+        self.meeting(span, (MAX_SLOT_MINUTES, 0), |b| b.slot.span())
     }
-}
 
-impl BookingSet {
     /// Blocking bookings whose range blocked for their doctor ([`Booking::blocked_span`])
     /// overlaps `span`, in start order: the doctor's side of the rule when buffers apply.
     ///
     /// Only bookings starting in `[span.start - 480 - 120 min, span.end + 120 min)` can
     /// overlap: one binary search, then a short scan.
     pub fn blocked_overlaps(&self, span: Span) -> impl Iterator<Item = &Booking> + '_ {
-        let from = TimeDelta::try_minutes(MAX_SLOT_MINUTES + MAX_BUFFER_MINUTES)
-            .and_then(|d| span.start().checked_sub_signed(d));
-        let until = TimeDelta::try_minutes(MAX_BUFFER_MINUTES)
-            .and_then(|d| span.end().checked_add_signed(d));
+        self.meeting(
+            span,
+            (MAX_SLOT_MINUTES + MAX_BUFFER_MINUTES, MAX_BUFFER_MINUTES),
+            Booking::blocked_span,
+        )
+    }
+
+    /// Blocking bookings whose `range` overlaps `span`, given that a booking's range starts
+    /// at most `reach.0` minutes before its start and its start lies at most `reach.1` minutes
+    /// after the range's start.
+    fn meeting(
+        &self,
+        span: Span,
+        reach: (i64, i64),
+        range: fn(&Booking) -> Span,
+    ) -> impl Iterator<Item = &Booking> + '_ {
+        let from =
+            TimeDelta::try_minutes(reach.0).and_then(|d| span.start().checked_sub_signed(d));
+        let until =
+            TimeDelta::try_minutes(reach.1).and_then(|d| span.end().checked_add_signed(d));
         let first = match from {
             Some(from) => self.items.partition_point(|b| b.slot.start() < from),
             None => 0,
@@ -115,7 +120,7 @@ impl BookingSet {
         self.items[first..]
             .iter()
             .take_while(move |b| until.is_none_or(|until| b.slot.start() < until))
-            .filter(move |b| b.blocks() && b.blocked_span().overlaps(&span))
+            .filter(move |b| b.blocks() && range(b).overlaps(&span))
     }
 }
 

@@ -328,6 +328,8 @@ pub struct Reply {
     pub status: u16,
     /// Body parsed as JSON, `Null` when empty or not JSON.
     pub body: Value,
+    /// The body as text.
+    pub text: String,
     /// All headers, lower-case names.
     pub headers: Vec<(String, String)>,
 }
@@ -422,6 +424,7 @@ impl Client {
         Reply {
             status,
             body,
+            text,
             headers,
         }
     }
@@ -458,6 +461,7 @@ impl Client {
         Ok(Reply {
             status,
             body,
+            text,
             headers,
         })
     }

@@ -5,6 +5,7 @@ pub mod appointments;
 pub mod audit;
 pub mod auth;
 pub mod availability;
+pub mod calendar;
 pub mod doctors;
 pub mod health;
 pub mod mappings;
