@@ -102,25 +102,40 @@ pub fn create(
         .returning(appointment_series::all_columns)
         .get_result(c))?;
     let series = row.id;
+    let current = now();
+    let book = |c: &mut DbConnection, start| {
+        appointments::book_in(
+            c,
+            &input.occurrence(start),
+            patients,
+            created_by,
+            Duration::zero(),
+            Some(series),
+        )
+    };
+    // The common case first: every occurrence books. All of them in one savepoint (two
+    // statements each); the first refusal undoes them and the occurrences are tried again one
+    // savepoint each, which lists every refusal.
+    if starts.iter().all(|&start| start >= current) {
+        let all = crate::db::savepoint(conn, |c| {
+            starts.iter().map(|&start| book(c, start)).collect()
+        });
+        match all {
+            Ok(created) => return Ok(row.into_domain(created, Vec::new())),
+            Err(e) => {
+                refusal(e)?;
+            }
+        }
+    }
     let mut created = Vec::new();
     let mut refused = Vec::new();
-    let current = now();
     for &start in starts {
         let occurrence = input.occurrence(start);
         let reason = if start < current {
             IN_THE_PAST.to_owned()
         } else {
             // A savepoint, so a refused occurrence leaves the others' work in place.
-            let booked = crate::db::savepoint(conn, |c| {
-                appointments::book_in(
-                    c,
-                    &occurrence,
-                    patients,
-                    created_by,
-                    Duration::zero(),
-                    Some(series),
-                )
-            });
+            let booked = crate::db::savepoint(conn, |c| book(c, start));
             match booked {
                 Ok(appointment) => {
                     created.push(appointment);

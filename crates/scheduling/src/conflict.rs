@@ -109,10 +109,8 @@ impl BookingSet {
         reach: (i64, i64),
         range: fn(&Booking) -> Span,
     ) -> impl Iterator<Item = &Booking> + '_ {
-        let from =
-            TimeDelta::try_minutes(reach.0).and_then(|d| span.start().checked_sub_signed(d));
-        let until =
-            TimeDelta::try_minutes(reach.1).and_then(|d| span.end().checked_add_signed(d));
+        let from = TimeDelta::try_minutes(reach.0).and_then(|d| span.start().checked_sub_signed(d));
+        let until = TimeDelta::try_minutes(reach.1).and_then(|d| span.end().checked_add_signed(d));
         let first = match from {
             Some(from) => self.items.partition_point(|b| b.slot.start() < from),
             None => 0,
