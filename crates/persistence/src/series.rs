@@ -70,8 +70,9 @@ impl SeriesRow {
 
 /// Books the series `input` whose occurrences start at `starts` (expanded in `timezone`), in
 /// the caller's write transaction. The patient must be visible in `patients`; the bookings a
-/// refused occurrence ran into show their ids where `seen` shows them. Each occurrence is
-/// tried in a savepoint of its own: one that is in the past, outside the doctor's hours or in
+/// refused occurrence ran into show their ids where `seen` shows them. All occurrences are
+/// booked in one savepoint first; after a refusal each is tried in a savepoint of its own: one
+/// that is in the past, outside the doctor's hours or in
 /// their time off, or refused by the no-overlap rule is skipped (`skip`), or makes the whole
 /// series fail (`fail`: [`StoreError::SeriesRefused`] listing every such occurrence, and the
 /// transaction rolls back: nothing is booked).
