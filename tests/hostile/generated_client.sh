@@ -151,15 +151,32 @@ generate() { # DOCUMENT OUT LOG
 #   array), so it is printed for any document with one object property, e.g.
 #   {"type": "object", "properties": {"a": {"type": "string"}}}. The same message from any
 #   other caller fails the run.
-check_generator_log() { # LOG
-    "$venv/bin/python" - "$1" <<'PY'
-import collections, re, sys
+# - "No application/json content media type found in response. ...": printed by
+#   ExamplesUtils.getExamplesFromContent once for each response whose content has no JSON media
+#   type (the `text/calendar` feeds): accepted exactly as many times as DOCUMENT has such
+#   responses, no more.
+check_generator_log() { # LOG [DOCUMENT]
+    "$venv/bin/python" - "$1" "${2:-}" <<'PY'
+import collections, json, re, sys
 BETA = ("OpenAPI 3.1 support is still in beta. To report an issue related to 3.1 spec, please "
         "kindly open an issue in the Github repo: https://github.com/openAPITools/openapi-generator.")
 NULL_REF = "Failed to get the schema name: null"
 NULL_REF_CALLERS = ("org.openapitools.codegen.languages.AbstractPythonCodegen.toDefaultValue(",
                     "org.openapitools.codegen.OpenAPINormalizer.isSelfReference(")
 line_re = re.compile(r"^\[[^\]]*\] (WARN|ERROR)\s+(\S+) - (.*?) \| Caller\+0 at (\S+) Caller\+1 at (\S+)\s*$")
+NOT_JSON = ("No application/json content media type found in response. Response examples can "
+            "currently only be generated for application/json media type.")
+not_json_responses = 0
+if sys.argv[2]:
+    document = json.load(open(sys.argv[2], encoding="utf-8"))
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                content = response.get("content") or {}
+                if content and "application/json" not in content:
+                    not_json_responses += 1
 known, bad = collections.Counter(), []
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     line = line.rstrip("\n")
@@ -169,6 +186,10 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     m = line_re.match(line)
     if m and m.group(1) == "WARN" and m.group(3) == BETA and m.group(2).endswith("DefaultCodegen"):
         known["the generator's own 3.1 beta notice"] += 1
+    elif (m and m.group(1) == "WARN" and m.group(3) == NOT_JSON
+          and m.group(4).startswith("org.openapitools.codegen.utils.ExamplesUtils.getExamplesFromContent(")
+          and known["a response without a JSON media type"] < not_json_responses):
+        known["a response without a JSON media type"] += 1
     elif m and m.group(1) == "WARN" and m.group(3) == NULL_REF and m.group(5).startswith(NULL_REF_CALLERS):
         caller = m.group(5).split("(")[0].rsplit(".", 2)
         known[f"{NULL_REF!r} from {caller[-2]}.{caller[-1]}"] += 1
@@ -182,10 +203,12 @@ if bad:
 PY
 }
 
-# The filter's own negative control: a warning it does not know, and the known message from
-# another caller, must each fail the check.
+# The filter's own negative control: a warning it does not know, the known message from
+# another caller, and the JSON-less response notice with no such response in a document, must
+# each fail the check.
 for line in "[main] WARN  o.o.codegen.DefaultCodegen - Unknown type found in the schema | Caller+0 at a.B.c(B.java:1) Caller+1 at a.D.e(D.java:2)" \
-    "[main] WARN  o.o.codegen.utils.ModelUtils - Failed to get the schema name: null | Caller+0 at org.openapitools.codegen.utils.ModelUtils.getSimpleRef(ModelUtils.java:387) Caller+1 at org.openapitools.codegen.DefaultCodegen.fromProperty(DefaultCodegen.java:1)"; do
+    "[main] WARN  o.o.codegen.utils.ModelUtils - Failed to get the schema name: null | Caller+0 at org.openapitools.codegen.utils.ModelUtils.getSimpleRef(ModelUtils.java:387) Caller+1 at org.openapitools.codegen.DefaultCodegen.fromProperty(DefaultCodegen.java:1)" \
+    "[main] WARN  o.o.codegen.utils.ExamplesUtils - No application/json content media type found in response. Response examples can currently only be generated for application/json media type. | Caller+0 at org.openapitools.codegen.utils.ExamplesUtils.getExamplesFromContent(ExamplesUtils.java:48) Caller+1 at org.openapitools.codegen.utils.ExamplesUtils.getExamplesFromResponse(ExamplesUtils.java:31)"; do
     printf '%s\n' "$line" >"$work/fake-generator.log"
     if check_generator_log "$work/fake-generator.log" >/dev/null 2>&1; then
         echo "FATAL: the generator log check accepted: $line" >&2
@@ -196,7 +219,7 @@ done
 echo "== generating the client from the served document"
 log="$target/generated-client-generator.log"
 generate "$work/openapi.json" "$work/client" "$log"
-check_generator_log "$log"
+check_generator_log "$log" "$work/openapi.json"
 echo "== generating the negative control's client (Doctor.license_number renamed)"
 generate "$work/broken.json" "$work/broken-client" "$work/broken-generator.log"
 
