@@ -28,20 +28,18 @@ fn digest(token: &str) -> String {
         .collect()
 }
 
-/// Makes the account's calendar token, replacing the one it had; returns the token (shown
-/// once: only its digest is kept).
-pub fn issue(conn: &mut DbConnection, user: UserId) -> StoreResult<String> {
-    let bytes: [u8; 32] = rand::random();
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+/// Stores `token` as the account's calendar token, replacing the one it had (only its digest
+/// is kept: the caller shows the token once).
+pub fn issue(conn: &mut DbConnection, user: UserId, token: &str) -> StoreResult<()> {
     revoke(conn, user)?;
     diesel::insert_into(calendar_tokens::table)
         .values((
             calendar_tokens::user_id.eq(user.0),
-            calendar_tokens::token_sha256.eq(digest(&token)),
+            calendar_tokens::token_sha256.eq(digest(token)),
             calendar_tokens::created_at.eq(to_db(now())),
         ))
         .execute(conn)?;
-    Ok(token)
+    Ok(())
 }
 
 /// Revokes the account's calendar token; whether it had one.

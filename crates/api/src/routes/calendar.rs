@@ -27,9 +27,15 @@ const MAX_TOKEN: usize = 128;
     security(("bearer" = [])))]
 pub async fn create_token(state: State, Caller(actor): Caller) -> ApiResult<HttpResponse> {
     let user = actor.user;
+    // A random 256-bit secret, as the server's own signing secret is made.
+    let token = healthcare_auth::generate_secret();
     state
         .write_answered(
-            move |c| calendar::issue(c, user).map(|token| CalendarToken { token }),
+            move |c| {
+                calendar::issue(c, user, &token).map(|()| CalendarToken {
+                    token: token.clone(),
+                })
+            },
             |made| Answer::json(StatusCode::CREATED, made),
         )
         .await
