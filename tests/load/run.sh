@@ -125,6 +125,20 @@ for backend in $BACKENDS; do
     read -r l_rps l_p50 l_p99 l_err < <(BENCH_PATH="/api/appointments/?doctor=$DID&date_from=$DATE_FROM&limit=50" wrk_run 16 get.lua)
     row "$backend" "GET list doctor+date_from limit 50" "$l_rps" "$(ms "$l_p50")" "$(ms "$l_p99")" \
         "$(awk -v a="$l_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$l_err"
+    # The FHIR facade's appointment search against the same REST list (docs/fhir.md "Speed"):
+    # one doctor's appointments over 30 days, 50 a page (NO_FHIR=1 leaves it out, for a build
+    # without the facade).
+    if [ -z "${NO_FHIR:-}" ]; then
+    DATE_TO=$(date -u -d '+32 days' +%Y-%m-%d)
+    DATE_LAST=$(date -u -d '+31 days' +%Y-%m-%d)
+    read -r r_rps r_p50 r_p99 r_err < <(BENCH_PATH="/api/appointments/?doctor=$DID&date_from=$DATE_FROM&date_to=$DATE_LAST&limit=50" wrk_run 16 get.lua)
+    row "$backend" "GET list doctor+30 days limit 50" "$r_rps" "$(ms "$r_p50")" "$(ms "$r_p99")" \
+        "$(awk -v a="$r_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$r_err"
+    read -r f_rps f_p50 f_p99 f_err < <(BENCH_PATH="/fhir/R4/Appointment?practitioner=$DID&date=ge$DATE_FROM&date=lt$DATE_TO&_count=50" wrk_run 16 get.lua)
+    row "$backend" "FHIR Appointment search, same" "$f_rps" "$(ms "$f_p50")" "$(ms "$f_p99")" \
+        "$(awk -v a="$f_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$f_err"
+    rows+=("|           | FHIR search against the REST list: $(awk -v a="$f_rps" -v b="$r_rps" 'BEGIN { printf "%.2f", a / b }') of its req/s, p99 $(awk -v a="$f_p99" -v b="$r_p99" 'BEGIN { printf "%.2f", a / b }')x | | | | | |")
+    fi
     read -r b_rps b_p50 b_p99 b_err < <(DOCTORS=$DOCTORS PATIENTS=$PATIENTS FIRST_DOCTOR=$FIRST_DOCTOR \
         FIRST_PATIENT=$FIRST_PATIENT wrk_run 64 book.lua)
     row "$backend" "POST /api/appointments/, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \

@@ -5,8 +5,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id;
 use crate::routes::{
-    appointments, auth, availability, calendar, doctors, health, mappings, patients, series, users,
-    webhooks,
+    appointments, auth, availability, calendar, doctors, fhir, health, mappings, patients, series,
+    users, webhooks,
 };
 use crate::state::{hashing_slots, AppState, Settings};
 use actix_web::body::MessageBody;
@@ -72,6 +72,8 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_owned())
                 .filter(|u| !u.is_empty()),
+            fhir_base: fhir_base(config.public_url.as_deref(), &config.bind),
+            fhir_slot_minutes: i64::from(config.fhir_slot_minutes),
             body_timeout: std::time::Duration::from_secs(config.body_timeout),
             hold: chrono::Duration::seconds(i64::from(config.hold_seconds)),
             calendar_domain: crate::ical::uid_domain(
@@ -90,6 +92,18 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
     })
 }
 
+/// The FHIR facade's absolute base: the public URL's, else the bind address's.
+fn fhir_base(public_url: Option<&str>, bind: &str) -> String {
+    let root = match public_url
+        .map(|u| u.trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+    {
+        Some(url) => url.to_owned(),
+        None => format!("http://{bind}"),
+    };
+    format!("{root}{}", healthcare_fhir::PATH)
+}
+
 impl Application {
     /// Opens the database and binds the listen address; call [`Application::run`] to serve.
     pub fn build(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
@@ -97,12 +111,18 @@ impl Application {
             let before = chrono::Duration::minutes(i64::from(config.mail.mail_reminder_minutes));
             (Arc::new(mailer), before)
         });
-        let state = web::Data::new(open_state(config)?);
+        let listener = TcpListener::bind(&config.bind)?;
+        let port = listener.local_addr()?.port();
+        let mut opened = open_state(config)?;
+        // Bound to port 0 (tests), the FHIR base names the port really bound.
+        opened.settings.fhir_base = fhir_base(
+            config.public_url.as_deref(),
+            &listener.local_addr()?.to_string(),
+        );
+        let state = web::Data::new(opened);
         let db = state.db.clone();
         let dispatch = state.dispatch.clone();
         let throttle_window = crate::routes::auth::longest_throttle_window(&state);
-        let listener = TcpListener::bind(&config.bind)?;
-        let port = listener.local_addr()?.port();
         let workers = config.workers;
         let server = HttpServer::new(move || {
             App::new()
@@ -241,30 +261,57 @@ async fn docs_redirect() -> HttpResponse {
 /// string but a resource with several patterns through a regular expression set, so the
 /// canonical (slash) spellings come first, hot paths at the top, and the slash-less ones after.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // A resource served at `path` whose audit rules are found at `rules` (its whole path).
+    let wrapped = |rules: &str, path: &str| {
+        let audited = crate::audit::Audited::of(rules);
+        let conditional = crate::conditional::Conditional::of(audited);
+        web::resource(path)
+            .default_service(web::to(method_not_allowed))
+            // Innermost: conditional requests (the `If-Match` is compared in the change's
+            // transaction; a 304 replaces a 200 the client already has).
+            .wrap(from_fn(move |req, next| {
+                crate::conditional::middleware(conditional, req, next)
+            }))
+            // Then idempotency keys (inside the audit trail, which records a replay as the
+            // read it is).
+            .wrap(from_fn(crate::idempotency::middleware))
+            // Then the audit trail sees the caller and the handler's answer, and
+            // withholds that answer until its event is written.
+            .wrap(from_fn(move |req, next| {
+                crate::audit::middleware(audited, req, next)
+            }))
+    };
+    // The FHIR facade: its own paths (no trailing slash), its answers made FHIR's in one layer.
+    let fhir = |path: &str| wrapped(&format!("{}{path}", healthcare_fhir::PATH), path);
+    cfg.service(
+        web::scope(healthcare_fhir::PATH)
+            .wrap(from_fn(crate::fhir_answers::middleware))
+            .service(fhir("/metadata").route(web::get().to(fhir::metadata)))
+            .service(fhir("/Patient").route(web::get().to(fhir::patient_search)))
+            .service(fhir("/Patient/{id}").route(web::get().to(fhir::patient_read)))
+            .service(fhir("/Practitioner").route(web::get().to(fhir::practitioner_search)))
+            .service(fhir("/Practitioner/{id}").route(web::get().to(fhir::practitioner_read)))
+            .service(
+                fhir("/Appointment")
+                    .route(web::get().to(fhir::appointment_search))
+                    .route(web::post().to(fhir::appointment_create)),
+            )
+            .service(fhir("/Appointment/{id}").route(web::get().to(fhir::appointment_read)))
+            .service(fhir("/Schedule").route(web::get().to(fhir::schedule_search)))
+            .service(fhir("/Schedule/{id}").route(web::get().to(fhir::schedule_read)))
+            .service(fhir("/Slot").route(web::get().to(fhir::slot_search)))
+            .default_service(web::to(not_found)),
+    );
     for slash in [true, false] {
         let resource = |path: &str| {
-            let audited = crate::audit::Audited::of(path);
-            let conditional = crate::conditional::Conditional::of(audited);
-            let path = if slash {
-                path
-            } else {
-                path.trim_end_matches('/')
-            };
-            web::resource(path)
-                .default_service(web::to(method_not_allowed))
-                // Innermost: conditional requests (the `If-Match` is compared in the change's
-                // transaction; a 304 replaces a 200 the client already has).
-                .wrap(from_fn(move |req, next| {
-                    crate::conditional::middleware(conditional, req, next)
-                }))
-                // Then idempotency keys (inside the audit trail, which records a replay as the
-                // read it is).
-                .wrap(from_fn(crate::idempotency::middleware))
-                // Then the audit trail sees the caller and the handler's answer, and
-                // withholds that answer until its event is written.
-                .wrap(from_fn(move |req, next| {
-                    crate::audit::middleware(audited, req, next)
-                }))
+            wrapped(
+                path,
+                if slash {
+                    path
+                } else {
+                    path.trim_end_matches('/')
+                },
+            )
         };
         cfg.service(resource("/api/health/").route(web::get().to(health::health)))
             .service(

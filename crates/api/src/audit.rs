@@ -292,6 +292,44 @@ pub const RULES: &[(&str, Option<Rule>)] = &[
     ("ready", None),
 ];
 
+/// The FHIR facade's audited operations, `(method, path, rule, success status)`: they are not
+/// in the OpenAPI document (the facade's `CapabilityStatement` describes them), and are
+/// recorded as the REST operations that read or write the same records (Practitioner,
+/// Schedule, Slot and `metadata` touch no patient data, as the doctors' directory and free
+/// slots).
+pub const FHIR_RULES: &[(&str, &str, Rule, u16)] = &[
+    (
+        "GET",
+        "/fhir/R4/Patient",
+        rule(List, Resource::Patient, Nothing),
+        200,
+    ),
+    (
+        "GET",
+        "/fhir/R4/Patient/{id}",
+        rule(Read, Resource::Patient, Path("id")),
+        200,
+    ),
+    (
+        "GET",
+        "/fhir/R4/Appointment",
+        rule(List, Resource::Appointment, Nothing),
+        200,
+    ),
+    (
+        "POST",
+        "/fhir/R4/Appointment",
+        rule(Create, Resource::Appointment, Created),
+        201,
+    ),
+    (
+        "GET",
+        "/fhir/R4/Appointment/{id}",
+        rule(Read, Resource::Appointment, Path("id")),
+        200,
+    ),
+];
+
 /// An audited route as the middleware finds it: its rule, the status of its success and its
 /// path as the document writes it (whose parameter names the rule's [`IdFrom`] uses).
 #[derive(Debug, Clone)]
@@ -349,6 +387,19 @@ fn routes() -> &'static HashMap<String, Vec<(Method, Route)>> {
                     },
                 ));
             }
+        }
+        for (method, path, rule, success) in FHIR_RULES {
+            let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+                continue;
+            };
+            map.entry(shape(path)).or_default().push((
+                method,
+                Route {
+                    rule: *rule,
+                    success: *success,
+                    pattern: (*path).to_owned(),
+                },
+            ));
         }
         map
     })

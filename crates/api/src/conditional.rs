@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::state::State;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
@@ -242,20 +242,23 @@ pub async fn middleware(
 
 /// A 200 whose `ETag` the client already has becomes a 304 with that `ETag` and no body.
 fn not_modified(res: ServiceResponse<BoxBody>, wanted: &IfMatch) -> ServiceResponse<BoxBody> {
-    let current = res
-        .headers()
-        .get(header::ETAG)
+    // The answer's tag, strong (the REST API) or weak (the FHIR facade's `W/"3"`).
+    let tag = res.headers().get(header::ETAG).cloned();
+    let current = tag
+        .as_ref()
         .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("W/").unwrap_or(v))
         .and_then(|v| v.strip_prefix('"')?.strip_suffix('"')?.parse::<i64>().ok());
-    let Some(current) = current.filter(|v| wanted.matches(*v)) else {
+    let (Some(tag), true) = (tag, current.is_some_and(|v| wanted.matches(v))) else {
         return res;
     };
     let (req, _) = res.into_parts();
-    let mut not_modified = HttpResponse::NotModified();
-    if let Ok(value) = HeaderValue::from_str(&etag(current)) {
-        not_modified.insert_header((header::ETAG, value));
-    }
-    ServiceResponse::new(req, not_modified.finish())
+    ServiceResponse::new(
+        req,
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish(),
+    )
 }
 
 #[cfg(test)]

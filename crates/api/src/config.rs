@@ -180,6 +180,9 @@ pub struct Config {
     /// Seconds a tentative booking (`"status": "PENDING"`) holds its slot before it expires.
     #[arg(long, env = "HEALTHCARE_HOLD_SECONDS", default_value_t = healthcare_persistence::appointments::DEFAULT_HOLD_SECONDS, value_parser = clap::value_parser!(u32).range(1..=86_400), global = true)]
     pub hold_seconds: u32,
+    /// Minutes of each free `Slot` the FHIR facade serves.
+    #[arg(long, env = "HEALTHCARE_FHIR_SLOT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(healthcare_domain::availability::MIN_SLOT_MINUTES..=healthcare_domain::availability::MAX_SLOT_MINUTES), global = true)]
+    pub fhir_slot_minutes: u32,
     /// Refuse a PATCH or DELETE of a versioned record without `If-Match` (428).
     #[arg(long, env = "HEALTHCARE_REQUIRE_IF_MATCH", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub require_if_match: bool,
@@ -378,6 +381,7 @@ impl Config {
             public_url: None,
             body_timeout: 10,
             hold_seconds: healthcare_persistence::appointments::DEFAULT_HOLD_SECONDS,
+            fhir_slot_minutes: 30,
             require_if_match: false,
             throttle: ThrottleConfig::default(),
             webhooks: WebhookConfig::default(),

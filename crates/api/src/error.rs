@@ -35,6 +35,9 @@ pub enum ApiError {
     Booking(BookingConflict),
     /// 422 `{"detail": ...}`: an idempotency key reused for another request.
     Unprocessable(String),
+    /// 422 with field-keyed messages: a FHIR resource that is well-formed but breaks a rule
+    /// (the FHIR facade answers it as an `OperationOutcome`).
+    Invalid(FieldErrors),
     /// 409 of a `fail` series: every occurrence that could not be booked.
     Series(SeriesConflict),
     /// 412: `If-Match` named a version that is not the record's.
@@ -204,7 +207,7 @@ impl ResponseError for ApiError {
             | Self::ConflictDetail(_)
             | Self::TimeOffConflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -219,7 +222,7 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         let detail = |d: String| ErrorBody::Detail(Detail::new(d));
         let body = match self {
-            Self::Validation(e) | Self::Conflict(e) => ErrorBody::Fields(e),
+            Self::Validation(e) | Self::Conflict(e) | Self::Invalid(e) => ErrorBody::Fields(e),
             Self::BadRequest(d) | Self::ConflictDetail(d) | Self::Unprocessable(d) => {
                 detail(d.clone())
             }

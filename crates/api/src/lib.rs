@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod fhir_answers;
 pub mod forwarded;
 pub mod ical;
 pub mod idempotency;

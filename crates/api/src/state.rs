@@ -25,6 +25,11 @@ pub struct Settings {
     /// Public base URL for absolute links (`HEALTHCARE_PUBLIC_URL`, no trailing slash); links
     /// are relative without it.
     pub public_url: Option<String>,
+    /// The FHIR facade's absolute base URL (`<public URL>/fhir/R4`, else `http://<bind
+    /// address>/fhir/R4`), for `fullUrl`s and Bundle links.
+    pub fhir_base: String,
+    /// The length of the FHIR `Slot`s served, in minutes.
+    pub fhir_slot_minutes: i64,
     /// How long a client has to send a request body.
     pub body_timeout: std::time::Duration,
     /// The domain of the calendar events' UIDs (the same in mails and feeds): the mail

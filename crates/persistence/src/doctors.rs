@@ -4,7 +4,7 @@ use crate::db::DbConnection;
 use crate::each;
 use crate::error::{StoreError, StoreResult};
 use crate::on_backend;
-use crate::page::{like_pattern, lower, Listed, Page};
+use crate::page::{like_pattern, lower, prefix_pattern, Listed, Page};
 use crate::schema::{doctors, users};
 use crate::time::{from_db, now, to_db};
 use chrono::NaiveDateTime;
@@ -108,6 +108,8 @@ pub struct DoctorFilter {
     pub search: Option<String>,
     /// Only this specialization.
     pub specialization: Option<Specialization>,
+    /// Case-insensitive start of the first or last name (FHIR's `name`).
+    pub name_prefix: Option<String>,
 }
 
 /// A linked account must exist and have the doctor role.
@@ -227,6 +229,19 @@ pub fn list(
                     .escape('\\')
                     .or(lower(doctors::last_name).like(pattern).escape('\\'))
                     .or(doctors::specialization.eq(s.trim().to_uppercase())),
+            );
+        }
+        if let Some(s) = filter
+            .name_prefix
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            let pattern = prefix_pattern(s);
+            q = q.filter(
+                lower(doctors::first_name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(doctors::last_name).like(pattern).escape('\\')),
             );
         }
         q

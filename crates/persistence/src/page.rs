@@ -32,10 +32,17 @@ pub struct Listed<T> {
     pub total: i64,
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`, lower-cased, wrapped in `%`.
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`, lower-cased, wrapped in `%`
+/// (a substring).
 pub fn like_pattern(search: &str) -> String {
+    let mut out = prefix_pattern(search);
+    out.insert(0, '%');
+    out
+}
+
+/// As [`like_pattern`], for the values that start with `search`.
+pub fn prefix_pattern(search: &str) -> String {
     let mut out = String::with_capacity(search.len() + 2);
-    out.push('%');
     for c in search.trim().to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');

@@ -4,7 +4,7 @@ use crate::db::DbConnection;
 use crate::each;
 use crate::error::{StoreError, StoreResult};
 use crate::on_backend;
-use crate::page::{like_pattern, lower, Listed, Page};
+use crate::page::{like_pattern, lower, prefix_pattern, Listed, Page};
 use crate::schema::{appointments, mappings, patients, users};
 use crate::time::{from_db, now, to_db};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
@@ -94,6 +94,12 @@ struct PatientUpdate<'a> {
 pub struct PatientFilter {
     /// Case-insensitive substring of the first or last name.
     pub search: Option<String>,
+    /// Case-insensitive start of the first or last name (FHIR's `name`).
+    pub name_prefix: Option<String>,
+    /// Born on or after this day.
+    pub born_from: Option<NaiveDate>,
+    /// Born before this day.
+    pub born_until: Option<NaiveDate>,
 }
 
 type Boxed<'a> = patients::BoxedQuery<'a, crate::db::MultiBackend>;
@@ -246,6 +252,25 @@ pub fn list(
                     .escape('\\')
                     .or(lower(patients::last_name).like(pattern).escape('\\')),
             );
+        }
+        if let Some(s) = filter
+            .name_prefix
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            let pattern = prefix_pattern(s);
+            q = q.filter(
+                lower(patients::first_name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(patients::last_name).like(pattern).escape('\\')),
+            );
+        }
+        if let Some(d) = filter.born_from {
+            q = q.filter(patients::date_of_birth.ge(d));
+        }
+        if let Some(d) = filter.born_until {
+            q = q.filter(patients::date_of_birth.lt(d));
         }
         q
     };

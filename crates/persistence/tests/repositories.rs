@@ -94,11 +94,21 @@ both_backends! {
         assert_eq!(mine.items[0].id, own.id);
         assert!(matches!(t.db.read(|c| patients::find(c, f.p1, Scope::OwnedBy(owner))), Err(StoreError::NotFound)));
         // Search with LIKE metacharacters is literal.
-        let s = PatientFilter { search: Some("an".into()) };
+        let s = PatientFilter { search: Some("an".into()), ..Default::default() };
         let found = t.db.read(|c| patients::list(c, Scope::All, &s, Page::default())).unwrap();
         assert_eq!(found.items.iter().map(|p| p.first_name.as_str()).collect::<Vec<_>>(), ["Ann"]);
-        let s = PatientFilter { search: Some("%".into()) };
+        let s = PatientFilter { search: Some("%".into()), ..Default::default() };
         assert_eq!(t.db.read(|c| patients::list(c, Scope::All, &s, Page::default())).unwrap().total, 0);
+        // A name prefix (FHIR's `name`) starts a first or a last name; birth dates are a range.
+        let count = |s: PatientFilter| t.db.read(move |c| patients::list(c, Scope::All, &s, Page::default())).unwrap().total;
+        assert_eq!(count(PatientFilter { name_prefix: Some("AN".into()), ..Default::default() }), 1);
+        assert_eq!(count(PatientFilter { name_prefix: Some("do".into()), ..Default::default() }), 3);
+        assert_eq!(count(PatientFilter { name_prefix: Some("oe".into()), ..Default::default() }), 0);
+        assert_eq!(count(PatientFilter { search: Some("oe".into()), ..Default::default() }), 3);
+        let day = |d| chrono::NaiveDate::from_ymd_opt(1990, 5, d);
+        assert_eq!(count(PatientFilter { born_from: day(17), born_until: day(18), ..Default::default() }), 3);
+        assert_eq!(count(PatientFilter { born_from: day(18), ..Default::default() }), 0);
+        assert_eq!(count(PatientFilter { born_until: day(17), ..Default::default() }), 0);
         // Pagination.
         let page = t.db.read(|c| patients::list(c, Scope::All, &PatientFilter::default(), Page { limit: 2, offset: 1 })).unwrap();
         assert_eq!((page.total, page.items.len()), (3, 2));
@@ -144,6 +154,10 @@ both_backends! {
         assert_eq!(t.db.read(|c| doctors::list(c, &by_search, Page::default())).unwrap().total, 1);
         let by_code = DoctorFilter { search: Some("car".into()), ..Default::default() };
         assert_eq!(t.db.read(|c| doctors::list(c, &by_code, Page::default())).unwrap().total, 1);
+        let by_prefix = DoctorFilter { name_prefix: Some("WIL".into()), ..Default::default() };
+        assert_eq!(t.db.read(|c| doctors::list(c, &by_prefix, Page::default())).unwrap().total, 1);
+        let inside = DoctorFilter { name_prefix: Some("ilson".into()), ..Default::default() };
+        assert_eq!(t.db.read(|c| doctors::list(c, &inside, Page::default())).unwrap().total, 0);
         // Archive refused with future appointments, allowed after cancelling.
         let a = book(t, &f, f.d2, f.p1, Utc::now() + Duration::days(3), 30).unwrap();
         assert!(matches!(t.db.write(move |c| doctors::archive(c, f.d2)), Err(StoreError::HasFutureAppointments { count: 1 })));

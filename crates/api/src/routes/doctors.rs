@@ -42,6 +42,7 @@ pub async fn list(
     let filter = DoctorFilter {
         search: params.get("search").map(str::to_owned),
         specialization,
+        ..DoctorFilter::default()
     };
     let listed = state.read(move |c| doctors::list(c, &filter, page)).await?;
     Ok(pagination::respond(&req, &params, page, &listed))

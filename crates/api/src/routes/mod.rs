@@ -7,6 +7,7 @@ pub mod auth;
 pub mod availability;
 pub mod calendar;
 pub mod doctors;
+pub mod fhir;
 pub mod health;
 pub mod mappings;
 pub mod patients;

@@ -33,6 +33,7 @@ pub async fn list(
     pagination::check(errors)?;
     let filter = PatientFilter {
         search: params.get("search").map(str::to_owned),
+        ..PatientFilter::default()
     };
     let listed = state
         .read(move |c| patients::list(c, scope, &filter, page))
