@@ -9,7 +9,8 @@ use crate::idempotency::Answer;
 use crate::state::State;
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
-use healthcare_domain::{Appointment, AppointmentId, DoctorId, PatientId, Scope};
+use healthcare_auth::{scope, Actor, ResourceKind};
+use healthcare_domain::{Appointment, AppointmentId, DoctorId, NewAppointment, PatientId, Scope};
 use healthcare_persistence::appointments;
 use healthcare_persistence::{DbConnection, StoreResult};
 
@@ -27,6 +28,39 @@ pub struct Wanted {
     pub end: DateTime<Utc>,
     /// The appointment being changed, if any.
     pub except: Option<AppointmentId>,
+}
+
+/// Books `input` for `actor` (after the policy allowed it): the patient must be in the
+/// actor's scope, the booking's creator is the actor, a hold lasts `HEALTHCARE_HOLD_SECONDS`;
+/// through [`take_slot`], answered by `answer` (the REST and the FHIR `POST`s).
+pub async fn book_new<A>(
+    state: &State,
+    actor: &Actor,
+    input: NewAppointment,
+    answer: A,
+) -> ApiResult<HttpResponse>
+where
+    A: Fn(&Appointment) -> ApiResult<Answer> + Clone + Send + 'static,
+{
+    let patients = scope(actor, ResourceKind::Patient);
+    let by = actor.user;
+    let hold = state.settings.hold;
+    let wanted = Wanted {
+        doctor: input.doctor,
+        patient: input.patient,
+        start: input.start,
+        end: input.end(),
+        except: None,
+    };
+    let seen = scope(actor, ResourceKind::Appointment);
+    take_slot(
+        state,
+        wanted,
+        seen,
+        move |c| appointments::book(c, &input, patients, by, hold),
+        answer,
+    )
+    .await
 }
 
 /// Runs `write` (the request's change) as `AppState::write_answered` does, answering with

@@ -118,29 +118,12 @@ pub async fn create(
     allow(&actor, Action::Create, &Target::Appointment)?;
     let input = NewAppointment::parse(&body)?;
     check(create_appointment(&actor, &input, Utc::now()))?;
-    let patients = scope(&actor, ResourceKind::Patient);
-    let by = actor.user;
-    let hold = state.settings.hold;
-    let wanted = Wanted {
-        doctor: input.doctor,
-        patient: input.patient,
-        start: input.start,
-        end: input.end(),
-        except: None,
-    };
-    let seen = scope(&actor, ResourceKind::Appointment);
-    booking::take_slot(
-        &state,
-        wanted,
-        seen,
-        move |c| appointments::book(c, &input, patients, by, hold),
-        |appointment| {
-            Answer::created(
-                format!("/api/appointments/{}/", appointment.id),
-                appointment,
-            )
-        },
-    )
+    booking::book_new(&state, &actor, input, |appointment| {
+        Answer::created(
+            format!("/api/appointments/{}/", appointment.id),
+            appointment,
+        )
+    })
     .await
 }
 

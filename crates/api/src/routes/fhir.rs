@@ -4,7 +4,7 @@
 //! `healthcare-fhir` crate; errors become `OperationOutcome`s in [`crate::fhir_answers`].
 
 use super::{allow, check, id};
-use crate::booking::{self, Wanted};
+use crate::booking;
 use crate::coalesce;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller, Params};
@@ -175,6 +175,23 @@ fn bundle(
     }))
 }
 
+/// A Bundle of one page of listed records, each made a resource by `to`.
+fn page_of<T>(
+    state: &State,
+    kind: &str,
+    search: &Search,
+    listed: &Listed<T>,
+    to: impl Fn(&T) -> Resource,
+) -> HttpResponse {
+    bundle(
+        state,
+        kind,
+        search,
+        listed.total,
+        listed.items.iter().map(to).collect(),
+    )
+}
+
 /// A read's answer: the resource with its weak `ETag` (`W/"<versionId>"`).
 fn read(resource: Resource, version: Option<i64>) -> HttpResponse {
     let mut res = HttpResponse::Ok();
@@ -187,7 +204,9 @@ fn read(resource: Resource, version: Option<i64>) -> HttpResponse {
 /// The server's `CapabilityStatement` (no token needed).
 pub async fn metadata(state: State) -> HttpResponse {
     static STARTED: OnceLock<String> = OnceLock::new();
-    let date = STARTED.get_or_init(|| map::instant(Utc::now()));
+    // The statement changes only with the binary: it is dated from this process's start.
+    let date =
+        STARTED.get_or_init(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     HttpResponse::Ok().json(capability::statement(
         &state.settings.fhir_base,
         env!("CARGO_PKG_NAME"),
@@ -231,12 +250,9 @@ pub async fn patient_search(
     let listed = state
         .read(move |c| patients::list(c, seen, &filter, page))
         .await?;
-    let found = listed
-        .items
-        .iter()
-        .map(|p| Resource::Patient(map::patient(p)))
-        .collect();
-    Ok(bundle(&state, "Patient", &search, listed.total, found))
+    Ok(page_of(&state, "Patient", &search, &listed, |p| {
+        Resource::Patient(map::patient(p))
+    }))
 }
 
 /// `GET Practitioner/{id}`.
@@ -323,12 +339,9 @@ pub async fn practitioner_search(
     let search = Search::new(&req, params, &["name"]).checked()?;
     let name = search.value("name").map(str::to_owned);
     let listed = doctors_of(&state, &search, None, name).await?;
-    let found = listed
-        .items
-        .iter()
-        .map(|d| Resource::Practitioner(map::practitioner(d)))
-        .collect();
-    Ok(bundle(&state, "Practitioner", &search, listed.total, found))
+    Ok(page_of(&state, "Practitioner", &search, &listed, |d| {
+        Resource::Practitioner(map::practitioner(d))
+    }))
 }
 
 /// `GET Schedule/{id}` (a doctor's schedule has the doctor's id).
@@ -356,12 +369,9 @@ pub async fn schedule_search(
         .then(|| search.reference("actor", "Practitioner"));
     let search = search.checked()?;
     let listed = doctors_of(&state, &search, only, None).await?;
-    let found = listed
-        .items
-        .iter()
-        .map(|d| Resource::Schedule(map::schedule(d)))
-        .collect();
-    Ok(bundle(&state, "Schedule", &search, listed.total, found))
+    Ok(page_of(&state, "Schedule", &search, &listed, |d| {
+        Resource::Schedule(map::schedule(d))
+    }))
 }
 
 /// The FHIR `Slot.status` codes; only `free` slots are served.
@@ -563,12 +573,9 @@ pub async fn appointment_search(
     let listed = state
         .read(move |c| appointments::list(c, seen, &filter, page))
         .await?;
-    let found = listed
-        .items
-        .iter()
-        .map(|a| Resource::Appointment(map::appointment(a)))
-        .collect();
-    Ok(bundle(&state, "Appointment", &search, listed.total, found))
+    Ok(page_of(&state, "Appointment", &search, &listed, |a| {
+        Resource::Appointment(map::appointment(a))
+    }))
 }
 
 /// `POST Appointment`: books as `POST /api/appointments/` does (`booked`, or `pending` for a
@@ -591,33 +598,16 @@ pub async fn appointment_create(
         }
         other => check(other)?,
     }
-    let patients = scope(&actor, ResourceKind::Patient);
-    let by = actor.user;
-    let hold = state.settings.hold;
-    let wanted = Wanted {
-        doctor: input.doctor,
-        patient: input.patient,
-        start: input.start,
-        end: input.end(),
-        except: None,
-    };
-    let seen = scope(&actor, ResourceKind::Appointment);
     let base = state.settings.fhir_base.clone();
-    booking::take_slot(
-        &state,
-        wanted,
-        seen,
-        move |c| appointments::book(c, &input, patients, by, hold),
-        move |a| {
-            let mut answer = Answer::json(
-                StatusCode::CREATED,
-                &Resource::Appointment(map::appointment(a)),
-            )?;
-            answer.location = Some(format!("{base}/Appointment/{}", a.id));
-            answer.etag = Some(format!("W/\"{}\"", a.version));
-            Ok(answer)
-        },
-    )
+    booking::book_new(&state, &actor, input, move |a| {
+        let mut answer = Answer::json(
+            StatusCode::CREATED,
+            &Resource::Appointment(map::appointment(a)),
+        )?;
+        answer.location = Some(format!("{base}/Appointment/{}", a.id));
+        answer.etag = Some(format!("W/\"{}\"", a.version));
+        Ok(answer)
+    })
     .await
     .map_err(|e| match e {
         // What the write refused as invalid breaks a rule of a well-formed resource.
