@@ -11,6 +11,9 @@
 #   BIN=/path/to/older/healthcare tests/load/run.sh   # another build, for before/after
 #   NO_WEBHOOK=1 BIN=... tests/load/run.sh           # a build from before webhooks figures
 #   SMAPS=1 BACKENDS=sqlite tests/load/run.sh        # also where the resident memory is, after the load
+#   METRICS=1 tests/load/run.sh      # with HEALTHCARE_METRICS_BIND on, /metrics scraped every second
+#                                    # during the c64 bookings (docs/operations.md "Metrics")
+#   NO_FHIR=1 BIN=... tests/load/run.sh               # a build from before the FHIR facade
 #
 # PostgreSQL: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database
 # hc_bench is created next to it and dropped afterwards. The server reaches it over loopback
@@ -27,6 +30,9 @@ DURATION=${DURATION:-10}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-18080}
+if [ -n "${METRICS:-}" ]; then
+    export HEALTHCARE_METRICS_BIND="127.0.0.1:$((PORT + 1))"
+fi
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 command -v sqlite3 >/dev/null || { echo "sqlite3 is missing: apt-get install sqlite3" >&2; exit 1; }
 
@@ -139,10 +145,23 @@ for backend in $BACKENDS; do
         "$(awk -v a="$f_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$f_err"
     rows+=("|           | FHIR search against the REST list: $(awk -v a="$f_rps" -v b="$r_rps" 'BEGIN { printf "%.2f", a / b }') of its req/s, p99 $(awk -v a="$f_p99" -v b="$r_p99" 'BEGIN { printf "%.2f", a / b }')x | | | | | |")
     fi
+    if [ -n "${METRICS:-}" ]; then
+        # A Prometheus scrape every second while the bookings run.
+        (for _ in $(seq 1 "$DURATION"); do
+            curl -sf -m 2 "http://$HEALTHCARE_METRICS_BIND/metrics" -o /dev/null && echo ok; sleep 1
+        done) > "$WORK/scrapes-$backend" &
+        SCRAPER=$!
+    fi
     read -r b_rps b_p50 b_p99 b_err < <(DOCTORS=$DOCTORS PATIENTS=$PATIENTS FIRST_DOCTOR=$FIRST_DOCTOR \
         FIRST_PATIENT=$FIRST_PATIENT wrk_run 64 book.lua)
     row "$backend" "POST /api/appointments/, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
         "$(awk -v a="$b_rps" -v b="$h_rps" 'BEGIN { printf "%.2f", a / b }')" "$b_err"
+    if [ -n "${METRICS:-}" ]; then
+        wait "$SCRAPER" || true
+        counted=$(curl -sf "http://$HEALTHCARE_METRICS_BIND/metrics" \
+            | awk '/^healthcare_http_requests_total[{]method="POST",route="[/]api[/]appointments[/]",status="201"[}]/ { print $2 }')
+        rows+=("|           | metrics: $(grep -c ok "$WORK/scrapes-$backend") scrapes answered during the bookings; bookings counted (201): ${counted:-none} | | | | | |")
+    fi
     # The same with one active webhook subscription for appointment.created and its receiver:
     # then how fast the dispatcher delivered every booking's event, and each event's delay from
     # its commit to its arrival (NO_WEBHOOK=1 leaves it out, for a build without webhooks).

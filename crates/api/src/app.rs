@@ -32,6 +32,8 @@ pub struct Application {
     dispatch: Arc<tokio::sync::Notify>,
     /// The mailer and how long before a start its reminder goes out, when mail is on.
     mail: Option<(Arc<crate::mailer::Mailer>, chrono::Duration)>,
+    /// The `/metrics` server, when `HEALTHCARE_METRICS_BIND` is set.
+    metrics: Option<Server>,
 }
 
 /// Opens the database, applies migrations and loads (or creates) the signing key.
@@ -89,6 +91,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
         connections: tokio::sync::Semaphore::new(config.pool_size.max(1) as usize),
         hashing: Default::default(),
         audit: Default::default(),
+        metrics: None,
     })
 }
 
@@ -119,6 +122,20 @@ impl Application {
             config.public_url.as_deref(),
             &listener.local_addr()?.to_string(),
         );
+        let metrics = match &config.metrics_bind {
+            Some(bind) => {
+                let metrics = crate::metrics::Metrics::new(&opened.db);
+                opened.metrics = Some(metrics.clone());
+                let listener = TcpListener::bind(bind)?;
+                tracing::info!(bind = %listener.local_addr()?, "metrics at /metrics");
+                Some(crate::metrics::server(
+                    listener,
+                    metrics,
+                    opened.db.clone(),
+                )?)
+            }
+            None => None,
+        };
         let state = web::Data::new(opened);
         let db = state.db.clone();
         let dispatch = state.dispatch.clone();
@@ -130,6 +147,8 @@ impl Application {
                 .app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
                 .configure(routes)
                 .wrap(from_fn(headers_and_logs))
+                // Counted and timed (when metrics are on), in the request's span.
+                .wrap(from_fn(crate::metrics::middleware))
                 // Outermost (the last wrapped runs first): every answer, the default
                 // service's and actix's own included, carries the id, and the request log
                 // line of `headers_and_logs` is written inside its span.
@@ -152,6 +171,7 @@ impl Application {
             webhooks: config.webhooks.delivery(),
             dispatch,
             mail,
+            metrics,
         })
     }
 
@@ -199,7 +219,15 @@ impl Application {
             mailer,
             self.dispatch.clone(),
         );
+        let metrics = self.metrics.map(|server| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         // Stopped (SIGTERM, Ctrl-C): the tasks finish their pass and give their leases up.
         tasks.stop().await;
         // Stopped cleanly: leave SQLite's write-ahead log empty for the next start.

@@ -17,14 +17,22 @@ use std::io::{BufRead, IsTerminal, Write};
 /// Boxed error for commands.
 pub type CliResult = Result<(), Box<dyn Error>>;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or one JSON object per
+/// line (with the fields of the request's span, its `request_id` among them).
+pub fn init_tracing(format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Text => logs.try_init(),
+        crate::config::LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Serves until SIGTERM or Ctrl-C.

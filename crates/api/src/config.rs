@@ -183,6 +183,13 @@ pub struct Config {
     /// Minutes of each free `Slot` the FHIR facade serves.
     #[arg(long, env = "HEALTHCARE_FHIR_SLOT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(healthcare_domain::availability::MIN_SLOT_MINUTES..=healthcare_domain::availability::MAX_SLOT_MINUTES), global = true)]
     pub fhir_slot_minutes: u32,
+    /// Where Prometheus metrics are served (`/metrics`, its own address, e.g. `127.0.0.1:9100`);
+    /// off when unset.
+    #[arg(long, env = "HEALTHCARE_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+    /// Log lines as text, or one JSON object per line (`json`).
+    #[arg(long, env = "HEALTHCARE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     /// Refuse a PATCH or DELETE of a versioned record without `If-Match` (428).
     #[arg(long, env = "HEALTHCARE_REQUIRE_IF_MATCH", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub require_if_match: bool,
@@ -382,10 +389,21 @@ impl Config {
             body_timeout: 10,
             hold_seconds: healthcare_persistence::appointments::DEFAULT_HOLD_SECONDS,
             fhir_slot_minutes: 30,
+            metrics_bind: None,
+            log_format: LogFormat::Text,
             require_if_match: false,
             throttle: ThrottleConfig::default(),
             webhooks: WebhookConfig::default(),
             mail: MailConfig::default(),
         }
     }
+}
+
+/// How log lines are written (`HEALTHCARE_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, the request's span (with its `request_id`) included.
+    Json,
 }

@@ -20,6 +20,7 @@ pub mod forwarded;
 pub mod ical;
 pub mod idempotency;
 pub mod mailer;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;

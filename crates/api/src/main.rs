@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
-    cli::init_tracing();
+    cli::init_tracing(args.config.log_format);
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Serve => cli::serve(&args.config),
         Command::Migrate => cli::migrate(&args.config),

@@ -68,6 +68,8 @@ pub struct AppState {
     pub hashing: Hashing,
     /// The audit events of reads and refused requests, group-committed.
     pub audit: crate::audit::GroupCommit,
+    /// Prometheus metrics, when `HEALTHCARE_METRICS_BIND` is set.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// The state as handlers receive it.

@@ -349,6 +349,12 @@ impl Database {
         self.pool.max_size()
     }
 
+    /// The pool now: `(open connections, idle ones)`.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     /// A connection from the pool (blocking; call from a blocking thread).
     pub fn conn(&self) -> Result<PooledConn, StoreError> {
         Ok(self.pool.get()?)

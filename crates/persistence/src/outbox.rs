@@ -8,7 +8,9 @@
 use crate::db::DbConnection;
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Listed, Page};
-use crate::schema::{appointments, outbox_events, reminders, webhook_deliveries, webhook_messages};
+use crate::schema::{
+    appointments, mail_messages, outbox_events, reminders, webhook_deliveries, webhook_messages,
+};
 use crate::time::{from_db, now, to_db};
 use crate::webhooks::{self, WebhookRow};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -659,6 +661,24 @@ pub fn queue_reminders(conn: &mut DbConnection, limit: i64) -> StoreResult<usize
         }
     }
     Ok(queued)
+}
+
+/// What the dispatcher has yet to do: events not fanned out yet, and webhook and mail messages
+/// waiting for a delivery attempt (`healthcare_outbox_pending`).
+pub fn pending(conn: &mut DbConnection) -> StoreResult<i64> {
+    let events: i64 = outbox_events::table
+        .filter(outbox_events::fanned_out.eq(false))
+        .count()
+        .get_result(conn)?;
+    let hooks: i64 = webhook_messages::table
+        .filter(webhook_messages::state.eq("pending"))
+        .count()
+        .get_result(conn)?;
+    let mails: i64 = mail_messages::table
+        .filter(mail_messages::state.eq("pending"))
+        .count()
+        .get_result(conn)?;
+    Ok(events + hooks + mails)
 }
 
 #[cfg(test)]

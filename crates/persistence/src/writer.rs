@@ -16,7 +16,7 @@ use crate::error::StoreError;
 use diesel::connection::SimpleConnection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// Most jobs committed together.
 pub const MAX_BATCH: usize = 64;
@@ -100,10 +100,15 @@ where
     }
 }
 
+/// What is told the size of each batch the writer commits (the API's metrics).
+type BatchObserver = Arc<OnceLock<Box<dyn Fn(usize) + Send + Sync>>>;
+
 /// The queue in front of the writer thread.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Writer {
     queue: SyncSender<Box<dyn Job>>,
+    /// Told the size of every committed batch, once someone asked ([`Writer::observe_batches`]).
+    observer: BatchObserver,
     /// The checkpointer stops once every handle on this writer is gone.
     _alive: Arc<()>,
 }
@@ -121,13 +126,21 @@ where
     })
 }
 
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
 impl Writer {
     /// Starts the writer thread on `conn` and the checkpointer thread on `checkpoints`.
     pub fn spawn(conn: DbConnection, checkpoints: DbConnection) -> Result<Self, StoreError> {
         let (queue, jobs) = mpsc::sync_channel::<Box<dyn Job>>(QUEUE_LEN);
+        let observer = BatchObserver::default();
+        let observed = observer.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs))
+            .spawn(move || writer_loop(conn, jobs, &observed))
             .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
         let alive = Arc::new(());
         let watch = Arc::downgrade(&alive);
@@ -137,8 +150,15 @@ impl Writer {
             .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
         Ok(Self {
             queue,
+            observer,
             _alive: alive,
         })
+    }
+
+    /// Tells `observe` the number of jobs of every batch committed from now on (the first
+    /// observer stays; a second call changes nothing and answers false).
+    pub fn observe_batches(&self, observe: impl Fn(usize) + Send + Sync + 'static) -> bool {
+        self.observer.set(Box::new(observe)).is_ok()
     }
 
     /// Runs `f` in the next batch and waits until that batch is committed (blocking: call from
@@ -187,7 +207,11 @@ fn exec(conn: &mut DbConnection, sql: &'static str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn writer_loop(mut conn: DbConnection, jobs: Receiver<Box<dyn Job>>) {
+fn writer_loop(
+    mut conn: DbConnection,
+    jobs: Receiver<Box<dyn Job>>,
+    observer: &OnceLock<Box<dyn Fn(usize) + Send + Sync>>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -219,6 +243,9 @@ fn writer_loop(mut conn: DbConnection, jobs: Receiver<Box<dyn Job>>) {
             let _ = exec(&mut conn, "ROLLBACK");
         }
         next_transaction(false);
+        if let (Some(observe), Ok(())) = (observer.get(), &commit) {
+            observe(batch.len());
+        }
         for job in batch {
             job.finish(commit.clone());
         }
