@@ -20,15 +20,32 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Config(format!("migration failed: {e}"))
 }
 
-/// Applies every pending migration of the connection's backend; returns their versions.
+/// The PostgreSQL advisory lock that lets one process at a time migrate a database.
+const MIGRATION_LOCK: i64 = 0x6865_616c_7468_6d67; // "healthmg"
+
+/// Applies every pending migration of the connection's backend; returns their versions. Processes
+/// starting together on one database take turns: on PostgreSQL under a session advisory lock, on
+/// SQLite in one IMMEDIATE transaction (the write lock held from its start); the second finds
+/// nothing pending.
 pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
+    use diesel::connection::SimpleConnection;
     let set = set_for(conn);
+    let versions = |v: Vec<diesel::migration::MigrationVersion<'_>>| {
+        v.iter().map(ToString::to_string).collect::<Vec<_>>()
+    };
     match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(set),
-        DbConnection::Postgresql(c) => c.run_pending_migrations(set),
+        DbConnection::Sqlite(c) => {
+            c.immediate_transaction(|c| c.run_pending_migrations(set).map(versions).map_err(err))
+        }
+        DbConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let applied = c.run_pending_migrations(set).map(versions).map_err(err);
+            let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+            let applied = applied?;
+            unlocked?;
+            Ok(applied)
+        }
     }
-    .map(|v| v.iter().map(ToString::to_string).collect())
-    .map_err(err)
 }
 
 /// Whether every embedded migration has been applied (readiness).

@@ -98,10 +98,16 @@ pub fn with_database(url: &str, name: &str) -> String {
 impl TestDb {
     /// A fresh SQLite database file, migrated.
     pub fn sqlite() -> Result<Self, StoreError> {
+        let made = Self::sqlite_unmigrated()?;
+        made.db.migrate()?;
+        Ok(made)
+    }
+
+    /// A fresh SQLite database file, not migrated.
+    pub fn sqlite_unmigrated() -> Result<Self, StoreError> {
         let path = std::env::temp_dir().join(format!("{}.db", unique_name("healthcare_test")));
         let url = format!("sqlite://{}", path.display());
         let db = Database::connect(&DbConfig::new(url.clone()))?;
-        db.migrate()?;
         Ok(Self {
             url,
             db,
@@ -112,6 +118,15 @@ impl TestDb {
     /// A fresh PostgreSQL database, migrated; `None` (after announcing the skip) when
     /// `TEST_DATABASE_URL` is unset.
     pub fn postgres() -> Result<Option<Self>, StoreError> {
+        let made = Self::postgres_unmigrated()?;
+        if let Some(made) = &made {
+            made.db.migrate()?;
+        }
+        Ok(made)
+    }
+
+    /// A fresh PostgreSQL database, not migrated; `None` as for [`TestDb::postgres`].
+    pub fn postgres_unmigrated() -> Result<Option<Self>, StoreError> {
         let Some(admin_url) = postgres_admin_url() else {
             announce_skip();
             return Ok(None);
@@ -123,7 +138,6 @@ impl TestDb {
         let url = with_database(&admin_url, &name);
         let cleanup = Cleanup::Postgres { admin_url, name };
         let db = Database::connect(&DbConfig::new(url.clone()))?;
-        db.migrate()?;
         Ok(Some(Self { url, db, cleanup }))
     }
 }

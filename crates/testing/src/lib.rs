@@ -268,6 +268,14 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends SIGTERM (a graceful stop) and waits for the process to end: its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
     /// Sends SIGKILL and waits.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -363,6 +371,17 @@ pub struct Client {
 }
 
 impl Client {
+    /// An anonymous client of the server at `base` (`http://127.0.0.1:PORT`), such as a
+    /// balancer in front of several [`Server`]s.
+    pub fn new(base: &str) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token: None,
+            headers: Vec::new(),
+            agent: agent(),
+        }
+    }
+
     /// The same server, with a bearer token.
     pub fn with_token(&self, token: &str) -> Client {
         Client {
@@ -663,6 +682,117 @@ pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
         std::fs::write(&ready, &wanted).unwrap();
     }
     python
+}
+
+/// The files of the Debian package `name` (this machine's release, as `apt-get download` finds
+/// it), unpacked without installing (no maintainer scripts run, no service starts) into
+/// `target/debian-NAME`, made once and reused: the folder to find its programs in
+/// (`.../usr/sbin/nginx`). Panics (the test fails, never skips) when it cannot be had.
+pub fn debian_package(name: &str) -> PathBuf {
+    static MADE: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let root = workspace_root().join(format!("target/debian-{name}"));
+    let ready = root.join(".unpacked");
+    if !ready.exists() {
+        let download = root.join("download");
+        std::fs::create_dir_all(&download).unwrap();
+        let fetched = Command::new("apt-get")
+            .args(["download", "-q", name])
+            .current_dir(&download)
+            .status()
+            .expect("apt-get");
+        assert!(fetched.success(), "apt-get download {name} failed");
+        let deb = std::fs::read_dir(&download)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "deb"))
+            .unwrap_or_else(|| panic!("apt-get download {name} left no .deb"));
+        let unpacked = Command::new("dpkg")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&root)
+            .status()
+            .expect("dpkg");
+        assert!(unpacked.success(), "dpkg -x {} failed", deb.display());
+        std::fs::write(&ready, deb.display().to_string()).unwrap();
+    }
+    root
+}
+
+/// A main nginx configuration for tests: everything under `prefix` (pid, logs, temporary
+/// files), no access log, and `site` (a file of `upstream` / `server` blocks, as
+/// `deploy/nginx.conf`) included in its `http` block.
+pub fn nginx_main_conf(prefix: &std::path::Path, site: &std::path::Path) -> String {
+    let p = prefix.display();
+    format!(
+        "pid {p}/nginx.pid;\nerror_log {p}/error.log;\nevents {{}}\nhttp {{\n    access_log off;\n    \
+         client_body_temp_path {p}/body;\n    proxy_temp_path {p}/proxy;\n    \
+         fastcgi_temp_path {p}/fastcgi;\n    uwsgi_temp_path {p}/uwsgi;\n    \
+         scgi_temp_path {p}/scgi;\n    include {};\n}}\n",
+        site.display()
+    )
+}
+
+/// nginx (Debian's, [`debian_package`]) serving `site` (the text of a site file) from a
+/// folder of its own, in the background; stopped, and its folder removed, on drop.
+pub struct Nginx {
+    prefix: PathBuf,
+    binary: PathBuf,
+}
+
+impl Nginx {
+    /// Starts nginx on `site`; panics when it does not start.
+    pub fn start(site: &str) -> Nginx {
+        let binary = debian_package("nginx").join("usr/sbin/nginx");
+        let prefix = std::env::temp_dir().join(format!(
+            "healthcare-nginx-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&prefix).unwrap();
+        let site_file = prefix.join("site.conf");
+        std::fs::write(&site_file, site).unwrap();
+        let main = prefix.join("main.conf");
+        std::fs::write(&main, nginx_main_conf(&prefix, &site_file)).unwrap();
+        let out = Command::new(&binary)
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(&main)
+            .output()
+            .expect("nginx");
+        assert!(
+            out.status.success(),
+            "nginx did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Nginx { prefix, binary }
+    }
+
+    /// What nginx wrote to its error log.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.prefix.join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.binary)
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg("-c")
+            .arg(self.prefix.join("main.conf"))
+            .args(["-s", "stop"])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.prefix);
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// The workspace's root folder.
