@@ -48,6 +48,34 @@ pub fn serve(config: &Config) -> CliResult {
     })
 }
 
+/// Exit 0 when the server bound to `HEALTHCARE_BIND` answers `/api/health/` with 200 (an
+/// unspecified address, `0.0.0.0` or `[::]`, is asked on loopback).
+pub fn health_check(config: &Config) -> CliResult {
+    let addr: std::net::SocketAddr = config
+        .bind
+        .parse()
+        .map_err(|e| format!("HEALTHCARE_BIND {}: {e}", config.bind))?;
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    let url = format!("http://{host}:{}/api/health/", addr.port());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(3)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = agent.get(&url).call()?.status().as_u16();
+    if status == 200 {
+        println!("healthy: {url}");
+        Ok(())
+    } else {
+        Err(format!("{url} answered {status}").into())
+    }
+}
+
 /// Applies migrations.
 pub fn migrate(config: &Config) -> CliResult {
     open_state(config)?;

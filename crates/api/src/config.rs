@@ -46,6 +46,9 @@ pub enum Command {
     /// The audit trail: verify its hash chain, export it, prune old events (docs/audit.md).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ask the server on `HEALTHCARE_BIND` (this machine) for `/api/health/`: exit 0 when it
+    /// answers 200 within 3 seconds (a container's or a supervisor's health check).
+    HealthCheck,
 }
 
 /// `healthcare audit ...`.

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         } => cli::create_user(&args.config, &username, role, &email, password_stdin),
         Command::SeedDemo(opts) => cli::seed_demo(&args.config, &opts),
         Command::Audit(command) => cli::audit(&args.config, &command),
+        Command::HealthCheck => cli::health_check(&args.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
