@@ -41,6 +41,8 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
     let mut db_config = DbConfig::new(config.database_url.clone());
     db_config.sqlite_sync = config.sqlite_sync;
     db_config.pool_size = config.pool_size;
+    db_config.read_url = config.database_read_url.clone();
+    db_config.max_replica_lag = std::time::Duration::from_millis(config.replica_max_lag_ms);
     let db = Database::connect(&db_config)?;
     let applied = db.migrate()?;
     if !applied.is_empty() {
@@ -92,6 +94,9 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
         hashing: Default::default(),
         audit: Default::default(),
         metrics: None,
+        recent_writers: crate::read_routing::RecentWriters::new(std::time::Duration::from_millis(
+            config.replica_max_lag_ms,
+        )),
     })
 }
 
@@ -147,6 +152,8 @@ impl Application {
                 .app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
                 .configure(routes)
                 .wrap(from_fn(headers_and_logs))
+                // Who asked for a change (their lists then skip the read replica a while).
+                .wrap(from_fn(crate::read_routing::middleware))
                 // Counted and timed (when metrics are on), in the request's span.
                 .wrap(from_fn(crate::metrics::middleware))
                 // Outermost (the last wrapped runs first): every answer, the default

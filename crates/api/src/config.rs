@@ -186,6 +186,14 @@ pub struct Config {
     /// Minutes of each free `Slot` the FHIR facade serves.
     #[arg(long, env = "HEALTHCARE_FHIR_SLOT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(healthcare_domain::availability::MIN_SLOT_MINUTES..=healthcare_domain::availability::MAX_SLOT_MINUTES), global = true)]
     pub fhir_slot_minutes: u32,
+    /// A PostgreSQL read replica of `DATABASE_URL` for list and search reads (docs/deployment.md
+    /// "Read replicas"); none when unset.
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true, global = true)]
+    pub database_read_url: Option<String>,
+    /// The replica's replay lag (milliseconds) above which reads go to the primary; also how
+    /// long an account's lists are read from the primary after a change it asked for.
+    #[arg(long, env = "HEALTHCARE_REPLICA_MAX_LAG_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+    pub replica_max_lag_ms: u64,
     /// Where Prometheus metrics are served (`/metrics`, its own address, e.g. `127.0.0.1:9100`);
     /// off when unset.
     #[arg(long, env = "HEALTHCARE_METRICS_BIND", global = true)]
@@ -393,6 +401,8 @@ impl Config {
             hold_seconds: healthcare_persistence::appointments::DEFAULT_HOLD_SECONDS,
             fhir_slot_minutes: 30,
             metrics_bind: None,
+            database_read_url: None,
+            replica_max_lag_ms: 1000,
             log_format: LogFormat::Text,
             require_if_match: false,
             throttle: ThrottleConfig::default(),

@@ -23,6 +23,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod read_routing;
 pub mod request_id;
 pub mod routes;
 pub mod state;

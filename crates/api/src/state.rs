@@ -6,6 +6,7 @@ use crate::idempotency::Answer;
 use actix_web::web;
 use actix_web::HttpResponse;
 use healthcare_auth::Keys;
+use healthcare_domain::UserId;
 use healthcare_persistence::{Database, DbConnection, StoreError, StoreResult};
 use std::sync::Arc;
 
@@ -70,6 +71,8 @@ pub struct AppState {
     pub audit: crate::audit::GroupCommit,
     /// Prometheus metrics, when `HEALTHCARE_METRICS_BIND` is set.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The accounts whose lists are read from the primary for now (a read replica is set).
+    pub recent_writers: crate::read_routing::RecentWriters,
 }
 
 /// The state as handlers receive it.
@@ -106,6 +109,31 @@ impl AppState {
             return self.write_in(f, true).await;
         }
         self.read_pooled(f).await
+    }
+
+    /// Runs a list or search read for `user` as [`AppState::read`] does, on the read replica
+    /// when one is in use and `user` has not asked for a change lately
+    /// ([`crate::read_routing`]); else, and when the replica fails it, on the primary.
+    pub async fn read_list<T, F>(&self, user: UserId, f: F) -> ApiResult<T>
+    where
+        T: Traced + Send + 'static,
+        F: Fn(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        let replicated =
+            self.db.replica().is_some_and(|r| r.usable()) && !self.recent_writers.recently(user);
+        if !replicated {
+            return self.read(f).await;
+        }
+        let _turn = self.turn().await?;
+        let db = self.db.clone();
+        let span = tracing::Span::current();
+        let value = web::block(move || {
+            let _request = span.enter();
+            db.read_replicated(&f)
+        })
+        .await??;
+        audit::touched(&value);
+        Ok(value)
     }
 
     /// Runs `f` on a pooled connection on the blocking pool, again on another connection while

@@ -123,6 +123,10 @@ pub struct DbConfig {
     /// background thread when the process exits (libpq's and OpenSSL's exit handlers crash a
     /// process that exits in the middle of a connect).
     pub min_idle: u32,
+    /// A PostgreSQL read replica of `url` (`DATABASE_READ_URL`), for the reads that may lag.
+    pub read_url: Option<String>,
+    /// The replay lag above which the replica is not read.
+    pub max_replica_lag: Duration,
 }
 
 impl DbConfig {
@@ -133,6 +137,8 @@ impl DbConfig {
             pool_size: 8,
             sqlite_sync: SqliteSync::Full,
             min_idle: 1,
+            read_url: None,
+            max_replica_lag: Duration::from_millis(1000),
         }
     }
 }
@@ -279,6 +285,8 @@ pub struct Database {
     /// SQLite allows one writer at a time: this process's writes go through one writer thread
     /// with group commit instead of fighting for the lock.
     writer: Option<Writer>,
+    /// A PostgreSQL read replica, when one is configured.
+    replica: Option<crate::replica::Replica>,
 }
 
 impl std::fmt::Debug for Database {
@@ -332,11 +340,70 @@ impl Database {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| StoreError::Config(format!("cannot build the pool: {e}")))?;
+        let replica = match (&config.read_url, backend) {
+            (None, _) => None,
+            (Some(read_url), Backend::Postgres) => {
+                let (read_backend, target) = parse_url(read_url)?;
+                if read_backend != Backend::Postgres {
+                    return Err(StoreError::Config(
+                        "DATABASE_READ_URL must be a PostgreSQL URL".into(),
+                    ));
+                }
+                let manager = Manager {
+                    backend: Backend::Postgres,
+                    target,
+                    sync: config.sqlite_sync,
+                };
+                // Built lazily: a replica that is down at start is only out of use.
+                let replica_pool = r2d2::Pool::builder()
+                    .max_size(config.pool_size.max(1))
+                    .min_idle(Some(0))
+                    .test_on_check_out(false)
+                    .connection_timeout(Duration::from_secs(1))
+                    .build_unchecked(manager);
+                Some(crate::replica::Replica::start(
+                    replica_pool,
+                    pool.clone(),
+                    config.max_replica_lag,
+                ))
+            }
+            (Some(_), Backend::Sqlite) => {
+                return Err(StoreError::Config(
+                    "DATABASE_READ_URL needs DATABASE_URL on PostgreSQL".into(),
+                ))
+            }
+        };
         Ok(Self {
             pool,
             backend,
             writer,
+            replica,
         })
+    }
+
+    /// Runs the read `f` on the read replica while it is in use (its lag under the bound, and
+    /// answering), else on the primary; a replica that fails it is taken out of use and `f`
+    /// runs on the primary. For reads that may show a past state a little (lists), never for a
+    /// read in a write's path.
+    pub fn read_replicated<T>(
+        &self,
+        f: impl Fn(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Some(replica) = self.replica.as_ref().filter(|r| r.state.usable()) {
+            match replica.pool.get() {
+                Ok(mut conn) => match conn.run(&f) {
+                    Err(StoreError::ConnectionLost) => replica.state.failed(),
+                    other => return other,
+                },
+                Err(_) => replica.state.failed(),
+            }
+        }
+        self.read(f)
+    }
+
+    /// The read replica's state, when one is configured.
+    pub fn replica(&self) -> Option<&crate::replica::ReplicaState> {
+        self.replica.as_ref().map(|r| &*r.state)
     }
 
     /// The backend in use.

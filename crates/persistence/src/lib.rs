@@ -23,6 +23,7 @@ pub mod migrations;
 pub mod outbox;
 pub mod page;
 pub mod patients;
+pub mod replica;
 pub mod schema;
 pub mod series;
 pub mod testing;

@@ -99,7 +99,9 @@ pub async fn list(
     let filter = filter(&params, &mut errors);
     pagination::check(errors)?;
     let listed = state
-        .read(move |c| appointments::list(c, scope, &filter, page))
+        .read_list(actor.user, move |c| {
+            appointments::list(c, scope, &filter, page)
+        })
         .await?;
     Ok(pagination::respond(&req, &params, page, &listed))
 }

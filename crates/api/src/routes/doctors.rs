@@ -44,7 +44,9 @@ pub async fn list(
         specialization,
         ..DoctorFilter::default()
     };
-    let listed = state.read(move |c| doctors::list(c, &filter, page)).await?;
+    let listed = state
+        .read_list(actor.user, move |c| doctors::list(c, &filter, page))
+        .await?;
     Ok(pagination::respond(&req, &params, page, &listed))
 }
 

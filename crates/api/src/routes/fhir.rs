@@ -248,7 +248,7 @@ pub async fn patient_search(
     let search = search.checked()?;
     let page = search.page;
     let listed = state
-        .read(move |c| patients::list(c, seen, &filter, page))
+        .read_list(actor.user, move |c| patients::list(c, seen, &filter, page))
         .await?;
     Ok(page_of(&state, "Patient", &search, &listed, |p| {
         Resource::Patient(map::patient(p))
@@ -571,7 +571,9 @@ pub async fn appointment_search(
     };
     let page = search.page;
     let listed = state
-        .read(move |c| appointments::list(c, seen, &filter, page))
+        .read_list(actor.user, move |c| {
+            appointments::list(c, seen, &filter, page)
+        })
         .await?;
     Ok(page_of(&state, "Appointment", &search, &listed, |a| {
         Resource::Appointment(map::appointment(a))

@@ -47,7 +47,7 @@ pub async fn list(
     };
     pagination::check(errors)?;
     let listed = state
-        .read(move |c| mappings::list(c, scope, filter, page))
+        .read_list(actor.user, move |c| mappings::list(c, scope, filter, page))
         .await?;
     Ok(pagination::respond(&req, &params, page, &listed))
 }

@@ -36,7 +36,7 @@ pub async fn list(
         ..PatientFilter::default()
     };
     let listed = state
-        .read(move |c| patients::list(c, scope, &filter, page))
+        .read_list(actor.user, move |c| patients::list(c, scope, &filter, page))
         .await?;
     Ok(pagination::respond(&req, &params, page, &listed))
 }
