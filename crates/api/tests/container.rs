@@ -65,17 +65,9 @@ fn base_image(scratch: &Path) {
     std::fs::remove_file(&tar).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A container of `image` on `volume`, published on a free local port: (its id, the port).
 fn start(image: &str, volume: &str) -> (String, u16) {
-    let port = free_port();
+    let port = healthcare_testing::free_port();
     let id = text(&run(podman()
         .args(["run", "-d"])
         .args(ULIMITS)

@@ -9,15 +9,6 @@ use serde_json::{json, Value};
 
 const PW: &str = "correct horse battery";
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The value of the sample `name{labels}` (labels as written, in order), if present.
 fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines()
@@ -37,7 +28,7 @@ fn scrape(port: u16) -> String {
 }
 
 fn metrics_and_json_logs(backend: &str) {
-    let port = free_port();
+    let port = healthcare_testing::free_port();
     let Some(app) = TestApp::on(backend)
         .env("HEALTHCARE_METRICS_BIND", &format!("127.0.0.1:{port}"))
         .env("HEALTHCARE_LOG_FORMAT", "json")

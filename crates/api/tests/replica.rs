@@ -18,14 +18,6 @@ use std::time::{Duration, Instant};
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 const PW: &str = "correct horse battery";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A PostgreSQL program run as the `postgres` user (the server refuses root).
 fn pg(program: &str, args: &[&str]) {
     let out = Command::new("runuser")
@@ -156,7 +148,10 @@ fn lists_come_from_a_fresh_enough_replica_and_own_writes_from_the_primary() {
         .unwrap();
     assert!(chowned.success());
     let (primary_dir, replica_dir) = (root.join("primary"), root.join("replica"));
-    let (primary_port, replica_port) = (free_port(), free_port());
+    let (primary_port, replica_port) = (
+        healthcare_testing::free_port(),
+        healthcare_testing::free_port(),
+    );
     pg(
         "initdb",
         &[

@@ -15,14 +15,6 @@ use std::time::{Duration, Instant};
 const PW: &str = "correct horse battery";
 const SECRET: &str = "scale-test-signing-key-0123456789abcdef0123";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `deploy/nginx.conf` with the test's ports.
 fn site(upstreams: &[u16], listen: u16) -> String {
     let shipped =
@@ -82,8 +74,12 @@ fn rolling_restart_behind_nginx_loses_nothing() {
     let Some(db) = TestApp::postgres().database() else {
         return;
     };
-    let ports = [free_port(), free_port(), free_port()];
-    let front = free_port();
+    let ports = [
+        healthcare_testing::free_port(),
+        healthcare_testing::free_port(),
+        healthcare_testing::free_port(),
+    ];
+    let front = healthcare_testing::free_port();
     let public = format!("http://127.0.0.1:{front}");
     let mut servers: Vec<Server> = ports
         .iter()
