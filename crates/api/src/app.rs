@@ -300,6 +300,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let wrapped = |rules: &str, path: &str| {
         let audited = crate::audit::Audited::of(rules);
         let conditional = crate::conditional::Conditional::of(audited);
+        let label = crate::metrics::label(rules);
         web::resource(path)
             .default_service(web::to(method_not_allowed))
             // Innermost: conditional requests (the `If-Match` is compared in the change's
@@ -314,6 +315,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             // withholds that answer until its event is written.
             .wrap(from_fn(move |req, next| {
                 crate::audit::middleware(audited, req, next)
+            }))
+            // Its route template for the metrics (when they are on).
+            .wrap(from_fn(move |req, next| {
+                crate::metrics::route(label, req, next)
             }))
     };
     // The FHIR facade: its own paths (no trailing slash), its answers made FHIR's in one layer.

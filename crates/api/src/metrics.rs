@@ -6,7 +6,7 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use healthcare_persistence::{audit, outbox, Database};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,15 +20,53 @@ use std::time::Instant;
 /// `healthcare_http_requests_total`'s labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: &'static str,
     status: u16,
 }
 
 /// A route template (`/api/patients/{id}/`), never a raw path.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
+}
+
+/// The route template of the resource that served a request, put in its extensions by
+/// [`route`] (so that no request walks the router again to find it).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(&'static str);
+
+/// The one copy of each route label (the routes are a fixed, small set).
+pub fn label(pattern: &str) -> &'static str {
+    static LABELS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, &'static str>>,
+    > = std::sync::OnceLock::new();
+    let templated = route_of(Some(pattern.to_owned()));
+    let mut labels = LABELS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = labels.get(&templated) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(templated.clone().into_boxed_str());
+    labels.insert(templated, leaked);
+    leaked
+}
+
+/// The label of a method (the standard ones; any other counts as `OTHER`).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// `healthcare_db_pool_connections`'s label: `idle` or `busy`.
@@ -108,15 +146,13 @@ impl Metrics {
     }
 
     /// Counts one answered request.
-    fn record(&self, method: &str, route: String, status: u16, seconds: f64) {
+    fn record(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
         self.durations
-            .get_or_create(&RouteLabels {
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(seconds);
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
+                method,
                 route,
                 status,
             })
@@ -172,15 +208,39 @@ pub async fn middleware(
         return next.call(req).await;
     };
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let res = next.call(req).await;
     let seconds = started.elapsed().as_secs_f64();
     let (route, status) = match &res {
-        Ok(res) => (res.request().match_pattern(), res.status().as_u16()),
-        Err(e) => (None, e.as_response_error().status_code().as_u16()),
+        Ok(res) => {
+            let request = res.request();
+            let labelled = request.extensions().get::<RouteLabel>().map(|l| l.0);
+            // A route outside the audited resources (the Swagger UI, the schema) is found the
+            // slow way; a path no route serves is `unmatched`.
+            let route = labelled
+                .unwrap_or_else(|| request.match_pattern().map_or("unmatched", |p| label(&p)));
+            (route, res.status().as_u16())
+        }
+        Err(e) => ("unmatched", e.as_response_error().status_code().as_u16()),
     };
-    metrics.record(method.as_str(), route_of(route), status, seconds);
+    metrics.record(method, route, status, seconds);
     res
+}
+
+/// Labels a request with its resource's route template, when metrics are on (one layer of
+/// every resource `app::routes` builds).
+pub async fn route(
+    route: &'static str,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let on = req
+        .app_data::<crate::state::State>()
+        .is_some_and(|state| state.metrics.is_some());
+    if on {
+        req.extensions_mut().insert(RouteLabel(route));
+    }
+    next.call(req).await
 }
 
 /// The `/metrics` server on its own address: one worker, one route.
