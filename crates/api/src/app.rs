@@ -321,27 +321,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 crate::metrics::route(label, req, next)
             }))
     };
-    // The FHIR facade: its own paths (no trailing slash), its answers made FHIR's in one layer.
-    let fhir = |path: &str| wrapped(&format!("{}{path}", healthcare_fhir::PATH), path);
-    cfg.service(
-        web::scope(healthcare_fhir::PATH)
-            .wrap(from_fn(crate::fhir_answers::middleware))
-            .service(fhir("/metadata").route(web::get().to(fhir::metadata)))
-            .service(fhir("/Patient").route(web::get().to(fhir::patient_search)))
-            .service(fhir("/Patient/{id}").route(web::get().to(fhir::patient_read)))
-            .service(fhir("/Practitioner").route(web::get().to(fhir::practitioner_search)))
-            .service(fhir("/Practitioner/{id}").route(web::get().to(fhir::practitioner_read)))
-            .service(
-                fhir("/Appointment")
-                    .route(web::get().to(fhir::appointment_search))
-                    .route(web::post().to(fhir::appointment_create)),
-            )
-            .service(fhir("/Appointment/{id}").route(web::get().to(fhir::appointment_read)))
-            .service(fhir("/Schedule").route(web::get().to(fhir::schedule_search)))
-            .service(fhir("/Schedule/{id}").route(web::get().to(fhir::schedule_read)))
-            .service(fhir("/Slot").route(web::get().to(fhir::slot_search)))
-            .default_service(web::to(not_found)),
-    );
     for slash in [true, false] {
         let resource = |path: &str| {
             wrapped(
@@ -486,6 +465,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::patch().to(users::update)),
             );
     }
+    // The FHIR facade: its own paths (no trailing slash), its answers made FHIR's in one layer.
+    let fhir = |path: &str| wrapped(&format!("{}{path}", healthcare_fhir::PATH), path);
+    cfg.service(
+        web::scope(healthcare_fhir::PATH)
+            .wrap(from_fn(crate::fhir_answers::middleware))
+            .service(fhir("/metadata").route(web::get().to(fhir::metadata)))
+            .service(fhir("/Patient").route(web::get().to(fhir::patient_search)))
+            .service(fhir("/Patient/{id}").route(web::get().to(fhir::patient_read)))
+            .service(fhir("/Practitioner").route(web::get().to(fhir::practitioner_search)))
+            .service(fhir("/Practitioner/{id}").route(web::get().to(fhir::practitioner_read)))
+            .service(
+                fhir("/Appointment")
+                    .route(web::get().to(fhir::appointment_search))
+                    .route(web::post().to(fhir::appointment_create)),
+            )
+            .service(fhir("/Appointment/{id}").route(web::get().to(fhir::appointment_read)))
+            .service(fhir("/Schedule").route(web::get().to(fhir::schedule_search)))
+            .service(fhir("/Schedule/{id}").route(web::get().to(fhir::schedule_read)))
+            .service(fhir("/Slot").route(web::get().to(fhir::slot_search)))
+            .default_service(web::to(not_found)),
+    );
     cfg.route("/api/schema/", web::get().to(schema))
         .service(
             SwaggerUi::new("/api/docs/{_:.*}")

@@ -56,10 +56,16 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let state = req.app_data::<crate::state::State>().cloned();
+    // Only a change, and only when there is a replica to steer reads away from.
+    let state = match *req.method() {
+        Method::GET | Method::HEAD | Method::OPTIONS => None,
+        _ => req
+            .app_data::<crate::state::State>()
+            .filter(|state| state.db.replica().is_some())
+            .cloned(),
+    };
     let res = next.call(req).await;
-    if let (true, Some(state), Ok(res)) = (changes, state, &res) {
+    if let (Some(state), Ok(res)) = (state, &res) {
         if let Some(user) = res.request().extensions().get::<UserId>().copied() {
             state.recent_writers.wrote(user);
         }
