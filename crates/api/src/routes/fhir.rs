@@ -17,7 +17,7 @@ use healthcare_auth::{create_appointment, scope, Action, Denied, ResourceKind, T
 use healthcare_domain::availability::MAX_RANGE_DAYS;
 use healthcare_domain::{
     Appointment, AppointmentId, AppointmentStatus, Doctor, DoctorId, FieldErrors, Patient,
-    PatientId,
+    PatientId, UserId,
 };
 use healthcare_fhir::resources::{Bundle, BundleEntry, BundleLink, EntrySearch, Resource};
 use healthcare_fhir::search::{self as fhir_search, Range};
@@ -286,9 +286,11 @@ async fn readable_doctor(
     Ok(doctor)
 }
 
-/// The doctors a search names (`None`: every doctor, paged).
+/// The doctors a search by `user` names (`None`: every doctor, paged; a list that may come
+/// from the read replica).
 async fn doctors_of(
     state: &State,
+    user: UserId,
     search: &Search,
     only: Option<Option<i64>>,
     name: Option<String>,
@@ -323,7 +325,9 @@ async fn doctors_of(
                 name_prefix: name,
                 ..DoctorFilter::default()
             };
-            state.read(move |c| doctors::list(c, &filter, page)).await
+            state
+                .read_list(user, move |c| doctors::list(c, &filter, page))
+                .await
         }
     }
 }
@@ -338,7 +342,7 @@ pub async fn practitioner_search(
     allow(&actor, Action::List, &Target::Doctor { linked_user: None })?;
     let search = Search::new(&req, params, &["name"]).checked()?;
     let name = search.value("name").map(str::to_owned);
-    let listed = doctors_of(&state, &search, None, name).await?;
+    let listed = doctors_of(&state, actor.user, &search, None, name).await?;
     Ok(page_of(&state, "Practitioner", &search, &listed, |d| {
         Resource::Practitioner(map::practitioner(d))
     }))
@@ -368,7 +372,7 @@ pub async fn schedule_search(
         .is_some()
         .then(|| search.reference("actor", "Practitioner"));
     let search = search.checked()?;
-    let listed = doctors_of(&state, &search, only, None).await?;
+    let listed = doctors_of(&state, actor.user, &search, only, None).await?;
     Ok(page_of(&state, "Schedule", &search, &listed, |d| {
         Resource::Schedule(map::schedule(d))
     }))
