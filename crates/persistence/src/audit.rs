@@ -433,12 +433,13 @@ fn forget_chain_end() {
 /// SQLite: where the chain ends now, read from the database, with the events an older version
 /// left unsealed sealed first (they come first in the chain).
 fn chain_end(conn: &mut DbConnection) -> Result<ChainEnd, StoreError> {
-    let unsealed: Option<i64> = crate::on_backend!(conn, |c| audit_events::table
-        .filter(audit_events::seq.is_null())
-        .select(audit_events::id)
-        .first(c)
-        .optional())?;
-    if unsealed.is_some() {
+    // No `LIMIT` in these lookups: the bundled SQLite compiles a statement with a bound
+    // `LIMIT ?` again every time it runs (docs/persistence.md, "Statements without LIMIT").
+    let unsealed: bool = crate::on_backend!(conn, |c| diesel::select(diesel::dsl::exists(
+        audit_events::table.filter(audit_events::seq.is_null())
+    ))
+    .get_result(c))?;
+    if unsealed {
         seal(conn, usize::MAX)?;
     }
     let (seq, hash) = tip(conn)?;
@@ -446,7 +447,7 @@ fn chain_end(conn: &mut DbConnection) -> Result<ChainEnd, StoreError> {
     let highest: Option<i64> = crate::on_backend!(conn, |c| sqlite_sequence::table
         .filter(sqlite_sequence::name.eq("audit_events"))
         .select(sqlite_sequence::seq)
-        .first(c)
+        .get_result(c)
         .optional())?;
     Ok(ChainEnd {
         id: highest.unwrap_or(0),
@@ -766,19 +767,23 @@ pub fn event_hash(event: &AuditEvent, seq: i64, prev_hash: &str) -> String {
 fn anchor(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
     let found: Option<(i64, String)> = crate::on_backend!(conn, |c| audit_anchor::table
         .select((audit_anchor::seq, audit_anchor::hash))
-        .first(c)
+        .get_result(c)
         .optional())?;
     Ok(found.unwrap_or_else(|| (0, GENESIS.to_owned())))
 }
 
-/// The last sealed event's position and hash, else the anchor.
+/// The last sealed event's position and hash, else the anchor. (The highest position by
+/// `max`, not by `ORDER BY ... LIMIT 1`: see [`chain_end`].)
 fn tip(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
+    let other = diesel::alias!(audit_events as highest);
+    let highest = other
+        .select(diesel::dsl::max(other.field(audit_events::seq)))
+        .single_value();
     let last: Option<(Option<i64>, Option<String>)> =
         crate::on_backend!(conn, |c| audit_events::table
-            .filter(audit_events::seq.is_not_null())
-            .order(audit_events::seq.desc())
+            .filter(audit_events::seq.eq(highest))
             .select((audit_events::seq, audit_events::hash))
-            .first(c)
+            .get_result(c)
             .optional())?;
     match last {
         Some((Some(seq), Some(hash))) => Ok((seq, hash)),

@@ -198,13 +198,59 @@ impl Writer {
     }
 }
 
-/// Runs one transaction-control statement; it is prepared once and then found in the
-/// connection's statement cache (`batch_execute` would compile it again on every call).
-fn exec(conn: &mut DbConnection, sql: &'static str) -> Result<(), String> {
-    use diesel::RunQueryDsl;
-    crate::on_backend!(conn, |c| diesel::sql_query(sql).execute(c))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// The writer's transaction-control statements, each a type of its own of fixed text: Diesel
+/// prepares it once per connection and then finds it in its statement cache by that type
+/// (`sql_query` text is never cached: it was compiled again on every call, twice a job and twice
+/// a batch).
+mod control {
+    use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+    use diesel::sqlite::{Sqlite, SqliteConnection};
+
+    macro_rules! statement {
+        ($(#[$doc:meta] $name:ident = $sql:literal;)*) => {$(
+            #[$doc]
+            #[derive(Debug, Clone, Copy, QueryId)]
+            pub(super) struct $name;
+
+            impl QueryFragment<Sqlite> for $name {
+                fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> diesel::QueryResult<()> {
+                    out.push_sql($sql);
+                    Ok(())
+                }
+            }
+
+            impl diesel::RunQueryDsl<SqliteConnection> for $name {}
+        )*};
+    }
+
+    statement! {
+        /// Opens the batch's transaction, taking the write lock at once.
+        Begin = "BEGIN IMMEDIATE";
+        /// Opens a job's savepoint.
+        Savepoint = "SAVEPOINT job";
+        /// Undoes what the failed job wrote.
+        RollbackTo = "ROLLBACK TO job";
+        /// Closes a job's savepoint.
+        Release = "RELEASE job";
+        /// Commits the batch.
+        Commit = "COMMIT";
+        /// Abandons a batch whose commit failed.
+        Rollback = "ROLLBACK";
+    }
+}
+
+/// Runs one of the writer's transaction-control statements ([`control`]), prepared once per
+/// connection. The writer runs on SQLite only.
+fn exec<S>(conn: &mut DbConnection, statement: S) -> Result<(), String>
+where
+    S: diesel::query_dsl::methods::ExecuteDsl<diesel::SqliteConnection>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => S::execute(statement, c)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        DbConnection::Postgresql(_) => Err("the writer runs on SQLite only".into()),
+    }
 }
 
 fn writer_loop(
@@ -220,7 +266,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&mut conn, control::Begin) {
             for job in batch {
                 job.finish(Err(e.clone()));
             }
@@ -228,19 +274,19 @@ fn writer_loop(
         }
         next_transaction(true);
         for job in batch.iter_mut() {
-            if exec(&mut conn, "SAVEPOINT job").is_err() {
+            if exec(&mut conn, control::Savepoint).is_err() {
                 continue;
             }
             let ok = job.run(&mut conn);
             if !ok {
-                let _ = exec(&mut conn, "ROLLBACK TO job");
+                let _ = exec(&mut conn, control::RollbackTo);
                 next_transaction(true);
             }
-            let _ = exec(&mut conn, "RELEASE job");
+            let _ = exec(&mut conn, control::Release);
         }
-        let commit = exec(&mut conn, "COMMIT");
+        let commit = exec(&mut conn, control::Commit);
         if commit.is_err() {
-            let _ = exec(&mut conn, "ROLLBACK");
+            let _ = exec(&mut conn, control::Rollback);
         }
         next_transaction(false);
         if let (Some(observe), Ok(())) = (observer.get(), &commit) {
