@@ -1,10 +1,11 @@
 //! Concurrent reads of single records, taken to the database together.
 //!
-//! Each HTTP worker thread keeps the single-record reads of one kind (`GET
-//! /api/{appointments,patients,doctors,mappings}/{id}/`) that arrive while one batch of that
-//! kind is with the database, and sends them as the next batch when it returns: one hop to the
-//! blocking pool and (on PostgreSQL) one query for all of them, instead of one each. At low
-//! load every read goes alone and nothing waits; under load the batches grow with it. Every
+//! The process keeps the single-record reads of one kind (`GET
+//! /api/{appointments,patients,doctors,mappings}/{id}/`) that arrive, on any HTTP worker, while
+//! as many batches of that kind as it allows (`in_flight_limit`) are with the database, and
+//! sends them as the next batch when one returns: one hop to the blocking pool and (on
+//! PostgreSQL) one query for all of them, instead of one each. At low load every read goes
+//! alone and nothing waits; under load the batches grow with it. Every
 //! read keeps its own scope (the WHERE clause of its kind's `find`).
 //!
 //! The audit events of audited reads travel with them: the visit that reads a batch also
@@ -14,7 +15,7 @@
 //! its event.
 //!
 //! A kind takes part by implementing [`Batched`]: its key, its single read, its batch read and
-//! its own per-thread queue (`pending_of!`). [`find`] is the one way in, for every kind.
+//! its own process-wide queue (`pending_of!`). [`find`] is the one way in, for every kind.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::State;
@@ -24,9 +25,8 @@ use healthcare_domain::{
 use healthcare_persistence::audit::{self, NewAuditEvent};
 use healthcare_persistence::{appointments, doctors, mappings, patients};
 use healthcare_persistence::{DbConnection, StoreError, StoreResult};
-use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::thread::LocalKey;
+use std::sync::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 /// A kind of record read by id through [`find`], alone or in batches.
@@ -41,18 +41,16 @@ pub trait Batched: crate::audit::Traced + Sized + Send + 'static {
     /// [`Batched::find`] sees it, or `None` where that answers not found.
     fn find_each(conn: &mut DbConnection, keys: &[Self::Key]) -> StoreResult<Vec<Option<Self>>>;
 
-    /// The reads of this kind waiting on this worker thread (a `thread_local` of the kind's
-    /// own, declared with `pending_of!`: statics cannot be generic).
-    fn pending() -> &'static LocalKey<RefCell<Pending<Self>>>;
+    /// The reads of this kind waiting for a visit (a `static` of the kind's own, declared with
+    /// `pending_of!`: statics cannot be generic).
+    fn pending() -> &'static Mutex<Pending<Self>>;
 }
 
-/// Declares the per-thread queue of one kind, as the body of [`Batched::pending`].
+/// Declares the process-wide queue of one kind, as the body of [`Batched::pending`].
 macro_rules! pending_of {
     ($kind:ty) => {
-        fn pending() -> &'static LocalKey<RefCell<Pending<Self>>> {
-            thread_local! {
-                static PENDING: RefCell<Pending<$kind>> = const { RefCell::new(Pending::new()) };
-            }
+        fn pending() -> &'static Mutex<Pending<Self>> {
+            static PENDING: Mutex<Pending<$kind>> = Mutex::new(Pending::new());
             &PENDING
         }
     };
@@ -115,6 +113,36 @@ impl Batched for Mapping {
     pending_of!(Mapping);
 }
 
+/// How many visits of one kind may be with the database at once. PostgreSQL: one, so that
+/// every read arriving meanwhile, on any worker, shares the next visit's one query and (for
+/// audited reads) one INSERT and commit. SQLite, which has no array parameters and reads each
+/// key of a batch in turn: one per core, so that the reads of a batch do not wait for one
+/// another while a core is free.
+fn in_flight_limit(state: &State) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    match state.db.writer() {
+        Some(_) => {
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+        }
+        None => 1,
+    }
+}
+
+/// Whether a read may go to the database now: a visit's place is free, and this read takes it.
+fn takes_a_place<T: Batched>(state: &State, pending: &'static Mutex<Pending<T>>) -> bool {
+    let mut p = lock(pending);
+    let free = p.in_flight < in_flight_limit(state);
+    p.in_flight += usize::from(free);
+    free
+}
+
+/// The queue of one kind, held only to look at it or change it (never across an await).
+fn lock<T: Batched>(pending: &'static Mutex<Pending<T>>) -> MutexGuard<'static, Pending<T>> {
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What a read is told: the record (or why not), and whether its audit event was recorded with
 /// it.
 type Answer<T> = (ApiResult<T>, bool);
@@ -127,10 +155,10 @@ struct Waiter<T: Batched> {
     answer: oneshot::Sender<Answer<T>>,
 }
 
-/// The reads of one kind waiting on a worker thread, and whether a batch of that kind is with
-/// the database now.
+/// The reads of one kind waiting for a visit, and how many visits of that kind are with the
+/// database now.
 pub struct Pending<T: Batched> {
-    busy: bool,
+    in_flight: usize,
     waiting: Vec<Waiter<T>>,
 }
 
@@ -138,21 +166,22 @@ impl<T: Batched> Pending<T> {
     /// Nothing waiting, nothing with the database.
     const fn new() -> Self {
         Self {
-            busy: false,
+            in_flight: 0,
             waiting: Vec::new(),
         }
     }
 }
 
-/// The record `key` names, as its scope sees it (404 when it cannot). A read that finds no
-/// batch of its kind with the database goes at once, alone, the plain way; one that finds a
-/// batch there waits and goes with the others that wait, as the next batch.
+/// The record `key` names, as its scope sees it (404 when it cannot). A read that finds fewer
+/// visits of its kind with the database than `in_flight_limit` allows goes at once, alone,
+/// the plain way; one that finds them all taken waits and goes with the others that wait, as
+/// the next batch.
 ///
 /// The audit event of an audited read goes with it and is written in the same visit to the
 /// database ([`crate::audit::read_event`]): the handler must not refuse the request after
 /// this read (its checks come first). On SQLite an audited read always goes at once: its visit
 /// is a job of the writer thread, which already takes every job queued while it commits into
-/// its next transaction; waiting here for this thread's previous batch would only add that
+/// its next transaction; waiting here for a previous batch would only add that
 /// batch's commit to the read's wait (measured in docs/performance.md). On PostgreSQL the
 /// batch is what shares one INSERT, and one commit, among the reads.
 ///
@@ -165,13 +194,13 @@ pub async fn find<T: Batched>(state: &State, key: T::Key) -> ApiResult<T> {
     let (record, recorded) = if goes_alone {
         let mut answers = visit::<T>(state, vec![key], vec![event]).await;
         answers.pop().unwrap_or((Err(ApiError::Unavailable), false))
-    } else if pending.with_borrow_mut(|p| !std::mem::replace(&mut p.busy, true)) {
+    } else if takes_a_place(state, pending) {
         let _next = HandOver::<T>(state.clone(), PhantomData);
         let mut answers = visit::<T>(state, vec![key], vec![event]).await;
         answers.pop().unwrap_or((Err(ApiError::Unavailable), false))
     } else {
         let (answer, receiver) = oneshot::channel();
-        pending.with_borrow_mut(|p| p.waiting.push(Waiter { key, event, answer }));
+        lock(pending).waiting.push(Waiter { key, event, answer });
         // The sender is dropped unanswered only if the worker is shutting down.
         receiver
             .await
@@ -246,10 +275,13 @@ struct HandOver<T: Batched>(State, PhantomData<fn() -> T>);
 
 impl<T: Batched> Drop for HandOver<T> {
     fn drop(&mut self) {
-        let waiting = T::pending().with_borrow_mut(|p| {
-            p.busy = !p.waiting.is_empty();
-            p.busy
-        });
+        // With reads waiting, this visit's place passes to their batch.
+        let waiting = {
+            let mut p = lock(T::pending());
+            let waiting = !p.waiting.is_empty();
+            p.in_flight -= usize::from(!waiting);
+            waiting
+        };
         if waiting {
             actix_web::rt::spawn(run_batches::<T>(self.0.clone()));
         }
@@ -259,10 +291,11 @@ impl<T: Batched> Drop for HandOver<T> {
 /// Sends the waiting reads of one kind to the database, batch after batch, until none wait.
 async fn run_batches<T: Batched>(state: State) {
     loop {
-        let mut batch = T::pending().with_borrow_mut(|p| {
-            p.busy = !p.waiting.is_empty();
+        let mut batch = {
+            let mut p = lock(T::pending());
+            p.in_flight -= usize::from(p.waiting.is_empty());
             std::mem::take(&mut p.waiting)
-        });
+        };
         if batch.is_empty() {
             return;
         }
