@@ -62,6 +62,7 @@ pub fn open_state(config: &Config) -> Result<AppState, StoreError> {
         )));
     }
     Ok(AppState {
+        coalesced: crate::coalesce::Queues::new(&db),
         db: Arc::new(db),
         dispatch: Default::default(),
         keys: Keys::from_secret(secret.as_bytes()),

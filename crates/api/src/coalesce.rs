@@ -1,9 +1,9 @@
 //! Concurrent reads of single records, taken to the database together.
 //!
-//! The process keeps the single-record reads of one kind (`GET
+//! The application keeps the single-record reads of one kind (`GET
 //! /api/{appointments,patients,doctors,mappings}/{id}/`) that arrive, on any HTTP worker, while
-//! as many batches of that kind as it allows (`in_flight_limit`) are with the database, and
-//! sends them as the next batch when one returns: one hop to the blocking pool and (on
+//! as many batches of that kind as it allows ([`Queues`]) are with the database, and sends them
+//! as the next batch when one returns: one hop to the blocking pool and (on
 //! PostgreSQL) one query for all of them, instead of one each. At low load every read goes
 //! alone and nothing waits; under load the batches grow with it. Every
 //! read keeps its own scope (the WHERE clause of its kind's `find`).
@@ -15,7 +15,7 @@
 //! its event.
 //!
 //! A kind takes part by implementing [`Batched`]: its key, its single read, its batch read and
-//! its own process-wide queue (`pending_of!`). [`find`] is the one way in, for every kind.
+//! its queue in [`Queues`]. [`find`] is the one way in, for every kind.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::State;
@@ -24,9 +24,9 @@ use healthcare_domain::{
 };
 use healthcare_persistence::audit::{self, NewAuditEvent};
 use healthcare_persistence::{appointments, doctors, mappings, patients};
-use healthcare_persistence::{DbConnection, StoreError, StoreResult};
+use healthcare_persistence::{Database, DbConnection, StoreError, StoreResult};
 use std::marker::PhantomData;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 
 /// A kind of record read by id through [`find`], alone or in batches.
@@ -41,19 +41,40 @@ pub trait Batched: crate::audit::Traced + Sized + Send + 'static {
     /// [`Batched::find`] sees it, or `None` where that answers not found.
     fn find_each(conn: &mut DbConnection, keys: &[Self::Key]) -> StoreResult<Vec<Option<Self>>>;
 
-    /// The reads of this kind waiting for a visit (a `static` of the kind's own, declared with
-    /// `pending_of!`: statics cannot be generic).
-    fn pending() -> &'static Mutex<Pending<Self>>;
+    /// The reads of this kind waiting for a visit: its queue in `queues`.
+    fn pending(queues: &Queues) -> &Mutex<Pending<Self>>;
 }
 
-/// Declares the process-wide queue of one kind, as the body of [`Batched::pending`].
-macro_rules! pending_of {
-    ($kind:ty) => {
-        fn pending() -> &'static Mutex<Pending<Self>> {
-            static PENDING: Mutex<Pending<$kind>> = Mutex::new(Pending::new());
-            &PENDING
+/// The reads of each kind waiting for a visit to the database, and how many visits of one kind
+/// may be with it at once: one application's (a field of its state), shared by its HTTP
+/// workers.
+pub struct Queues {
+    places: usize,
+    appointments: Mutex<Pending<Appointment>>,
+    patients: Mutex<Pending<Patient>>,
+    doctors: Mutex<Pending<Doctor>>,
+    mappings: Mutex<Pending<Mapping>>,
+}
+
+impl Queues {
+    /// Empty queues for reads of `db`. Visits of one kind at once: on PostgreSQL one, so that
+    /// every read arriving meanwhile, on any worker, shares the next visit's one query and (for
+    /// audited reads) one INSERT and commit; on SQLite, which has no array parameters and reads
+    /// each key of a batch in turn, one per core, so that the reads of a batch do not wait for
+    /// one another while a core is free.
+    pub fn new(db: &Database) -> Self {
+        let places = match db.writer() {
+            Some(_) => std::thread::available_parallelism().map_or(1, usize::from),
+            None => 1,
+        };
+        Self {
+            places,
+            appointments: Mutex::default(),
+            patients: Mutex::default(),
+            doctors: Mutex::default(),
+            mappings: Mutex::default(),
         }
-    };
+    }
 }
 
 impl Batched for Appointment {
@@ -67,7 +88,9 @@ impl Batched for Appointment {
         appointments::find_each(conn, keys)
     }
 
-    pending_of!(Appointment);
+    fn pending(queues: &Queues) -> &Mutex<Pending<Self>> {
+        &queues.appointments
+    }
 }
 
 impl Batched for Patient {
@@ -81,7 +104,9 @@ impl Batched for Patient {
         patients::find_each(conn, keys)
     }
 
-    pending_of!(Patient);
+    fn pending(queues: &Queues) -> &Mutex<Pending<Self>> {
+        &queues.patients
+    }
 }
 
 /// Doctors have no scope: the directory is visible to every role.
@@ -96,7 +121,9 @@ impl Batched for Doctor {
         doctors::find_each(conn, keys)
     }
 
-    pending_of!(Doctor);
+    fn pending(queues: &Queues) -> &Mutex<Pending<Self>> {
+        &queues.doctors
+    }
 }
 
 impl Batched for Mapping {
@@ -110,37 +137,14 @@ impl Batched for Mapping {
         mappings::find_each(conn, keys)
     }
 
-    pending_of!(Mapping);
-}
-
-/// How many visits of one kind may be with the database at once. PostgreSQL: one, so that
-/// every read arriving meanwhile, on any worker, shares the next visit's one query and (for
-/// audited reads) one INSERT and commit. SQLite, which has no array parameters and reads each
-/// key of a batch in turn: one per core, so that the reads of a batch do not wait for one
-/// another while a core is free.
-fn in_flight_limit(state: &State) -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    match state.db.writer() {
-        Some(_) => {
-            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
-        }
-        None => 1,
+    fn pending(queues: &Queues) -> &Mutex<Pending<Self>> {
+        &queues.mappings
     }
 }
 
-/// Whether a read may go to the database now: a visit's place is free, and this read takes it.
-fn takes_a_place<T: Batched>(state: &State, pending: &'static Mutex<Pending<T>>) -> bool {
-    let mut p = lock(pending);
-    let free = p.in_flight < in_flight_limit(state);
-    p.in_flight += usize::from(free);
-    free
-}
-
 /// The queue of one kind, held only to look at it or change it (never across an await).
-fn lock<T: Batched>(pending: &'static Mutex<Pending<T>>) -> MutexGuard<'static, Pending<T>> {
-    pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock<T: Batched>(pending: &Mutex<Pending<T>>) -> MutexGuard<'_, Pending<T>> {
+    pending.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What a read is told: the record (or why not), and whether its audit event was recorded with
@@ -162,9 +166,9 @@ pub struct Pending<T: Batched> {
     waiting: Vec<Waiter<T>>,
 }
 
-impl<T: Batched> Pending<T> {
+impl<T: Batched> Default for Pending<T> {
     /// Nothing waiting, nothing with the database.
-    const fn new() -> Self {
+    fn default() -> Self {
         Self {
             in_flight: 0,
             waiting: Vec::new(),
@@ -172,10 +176,32 @@ impl<T: Batched> Pending<T> {
     }
 }
 
+/// Where a read that does not go alone stands.
+enum Turn<T: Batched> {
+    /// It took a free place: it goes now, with its key and event.
+    Now(T::Key, Option<NewAuditEvent>),
+    /// Every place was taken: it waits in the queue for this answer.
+    Queued(oneshot::Receiver<Answer<T>>),
+}
+
+impl<T: Batched> Pending<T> {
+    /// Takes a free place for a read, or else queues it: both under one lock, so that a visit
+    /// ending meanwhile either sees this read in the queue or leaves its place free for it.
+    fn join(&mut self, places: usize, key: T::Key, event: Option<NewAuditEvent>) -> Turn<T> {
+        if self.in_flight < places {
+            self.in_flight += 1;
+            return Turn::Now(key, event);
+        }
+        let (answer, receiver) = oneshot::channel();
+        self.waiting.push(Waiter { key, event, answer });
+        Turn::Queued(receiver)
+    }
+}
+
 /// The record `key` names, as its scope sees it (404 when it cannot). A read that finds fewer
-/// visits of its kind with the database than `in_flight_limit` allows goes at once, alone,
-/// the plain way; one that finds them all taken waits and goes with the others that wait, as
-/// the next batch.
+/// visits of its kind with the database than [`Queues`] allows goes at once, alone, the plain
+/// way; one that finds them all taken waits and goes with the others that wait, as the next
+/// batch.
 ///
 /// The audit event of an audited read goes with it and is written in the same visit to the
 /// database ([`crate::audit::read_event`]): the handler must not refuse the request after
@@ -189,22 +215,22 @@ impl<T: Batched> Pending<T> {
 /// batch: the one place to observe what single-record reads return.
 pub async fn find<T: Batched>(state: &State, key: T::Key) -> ApiResult<T> {
     let event = crate::audit::read_event();
-    let pending = T::pending();
     let goes_alone = event.is_some() && state.db.writer().is_some();
-    let (record, recorded) = if goes_alone {
-        let mut answers = visit::<T>(state, vec![key], vec![event]).await;
-        answers.pop().unwrap_or((Err(ApiError::Unavailable), false))
-    } else if takes_a_place(state, pending) {
-        let _next = HandOver::<T>(state.clone(), PhantomData);
-        let mut answers = visit::<T>(state, vec![key], vec![event]).await;
-        answers.pop().unwrap_or((Err(ApiError::Unavailable), false))
+    let turn = if goes_alone {
+        Turn::Now(key, event)
     } else {
-        let (answer, receiver) = oneshot::channel();
-        lock(pending).waiting.push(Waiter { key, event, answer });
+        lock(T::pending(&state.coalesced)).join(state.coalesced.places, key, event)
+    };
+    let (record, recorded) = match turn {
+        Turn::Now(key, event) => {
+            let _next = (!goes_alone).then(|| HandOver::<T>(state.clone(), PhantomData));
+            let mut answers = visit::<T>(state, vec![key], vec![event]).await;
+            answers.pop().unwrap_or((Err(ApiError::Unavailable), false))
+        }
         // The sender is dropped unanswered only if the worker is shutting down.
-        receiver
+        Turn::Queued(receiver) => receiver
             .await
-            .unwrap_or((Err(ApiError::Unavailable), false))
+            .unwrap_or((Err(ApiError::Unavailable), false)),
     };
     if recorded {
         crate::audit::recorded();
@@ -277,7 +303,7 @@ impl<T: Batched> Drop for HandOver<T> {
     fn drop(&mut self) {
         // With reads waiting, this visit's place passes to their batch.
         let waiting = {
-            let mut p = lock(T::pending());
+            let mut p = lock(T::pending(&self.0.coalesced));
             let waiting = !p.waiting.is_empty();
             p.in_flight -= usize::from(!waiting);
             waiting
@@ -292,7 +318,7 @@ impl<T: Batched> Drop for HandOver<T> {
 async fn run_batches<T: Batched>(state: State) {
     loop {
         let mut batch = {
-            let mut p = lock(T::pending());
+            let mut p = lock(T::pending(&state.coalesced));
             p.in_flight -= usize::from(p.waiting.is_empty());
             std::mem::take(&mut p.waiting)
         };

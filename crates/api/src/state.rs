@@ -73,6 +73,8 @@ pub struct AppState {
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// The accounts whose lists are read from the primary for now (a read replica is set).
     pub recent_writers: crate::read_routing::RecentWriters,
+    /// The single-record reads waiting to go to the database together, per kind.
+    pub coalesced: crate::coalesce::Queues,
 }
 
 /// The state as handlers receive it.

@@ -543,6 +543,46 @@ async fn concurrent_reads_keep_each_callers_scope_postgres() {
     concurrent_reads_keep_each_callers_scope("postgres").await;
 }
 
+/// Two applications in one process (two databases) keep their reads apart: a batch of one
+/// application's waiting reads never goes to the other's database. The same doctor differs
+/// between them, and every answer must be its own application's.
+async fn reads_of_two_applications_stay_apart(backend: &str) {
+    let (Some(ours), Some(theirs)) = (fresh(backend), fresh(backend)) else {
+        return;
+    };
+    let (status, body) = theirs
+        .call(
+            As::Admin,
+            "PATCH",
+            &format!("/api/doctors/{}/", theirs.ids.d2),
+            Some(json!({"hospital": "Elsewhere"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let reads: Vec<(&TestApp, &str)> = (0..24)
+        .flat_map(|_| [(&ours, "PPTH"), (&theirs, "Elsewhere")])
+        .collect();
+    let answers = futures_util::future::join_all(reads.iter().map(|&(app, _)| {
+        let path = format!("/api/doctors/{}/", app.ids.d2);
+        async move { app.call(As::Staff, "GET", &path, None).await }
+    }))
+    .await;
+    for (&(_, hospital), (status, body)) in reads.iter().zip(answers) {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["hospital"], hospital, "{body}");
+    }
+}
+
+#[actix_rt::test]
+async fn reads_of_two_applications_stay_apart_sqlite() {
+    reads_of_two_applications_stay_apart("sqlite").await;
+}
+
+#[actix_rt::test]
+async fn reads_of_two_applications_stay_apart_postgres() {
+    reads_of_two_applications_stay_apart("postgres").await;
+}
+
 /// A read that went alone and whose client went away while it was with the database (its
 /// future dropped) still hands over: the reads that queued behind it are answered.
 async fn a_dropped_read_still_hands_over(backend: &str) {
