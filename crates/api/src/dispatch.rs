@@ -152,6 +152,7 @@ impl Dispatcher {
             // Every attempt's `export` event, recorded together at the end (one visit to the
             // chain's end, not one per attempt).
             let mut exports = Vec::with_capacity(n);
+            let mut finished = Vec::with_capacity(claimed.len());
             let mut attempts = attempts.iter();
             for claimed in &claimed {
                 if !claimed.still_due {
@@ -161,12 +162,12 @@ impl Dispatcher {
                 let Some(Some(attempt)) = attempts.next() else {
                     continue;
                 };
-                let delay = settings.delay(claimed.attempts + 1);
-                outbox::finish(c, &holder, claimed, attempt, delay)?;
+                finished.push((claimed, attempt, settings.delay(claimed.attempts + 1)));
                 if let Some(patient) = claimed.patient {
                     exports.push(export_event(claimed, attempt, patient));
                 }
             }
+            outbox::finish_all(c, &holder, &finished)?;
             let mut mailed = mailed.iter();
             for m in &mails {
                 if !m.still_due {

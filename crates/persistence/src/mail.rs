@@ -259,18 +259,24 @@ pub fn claim(
         .map(|(id, uuid, kind, payload)| (id, (uuid, kind, payload)))
         .collect();
     // Reminders still due: the appointment is SCHEDULED, not archived, and starts when the
-    // reminder was made for.
-    let due: Vec<i64> = crate::on_backend!(conn, |c| mail_reminders::table
-        .inner_join(
-            appointments::table.on(appointments::id
-                .eq(mail_reminders::appointment_id)
-                .and(appointments::appointment_datetime.eq(mail_reminders::start_at))),
-        )
-        .filter(mail_reminders::event_id.eq_any(&event_ids))
-        .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str()))
-        .filter(appointments::archived_at.is_null())
-        .select(mail_reminders::event_id)
-        .load(c))?;
+    // reminder was made for (looked up only when the pass leased reminders).
+    let reminder_ids = crate::outbox::reminder_events(
+        events.iter().map(|(id, (_, kind, _))| (*id, kind.as_str())),
+    );
+    let due: Vec<i64> = match reminder_ids.is_empty() {
+        true => Vec::new(),
+        false => crate::on_backend!(conn, |c| mail_reminders::table
+            .inner_join(
+                appointments::table.on(appointments::id
+                    .eq(mail_reminders::appointment_id)
+                    .and(appointments::appointment_datetime.eq(mail_reminders::start_at))),
+            )
+            .filter(mail_reminders::event_id.eq_any(&reminder_ids))
+            .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str()))
+            .filter(appointments::archived_at.is_null())
+            .select(mail_reminders::event_id)
+            .load(c))?,
+    };
     let mut doctors_seen: HashMap<i64, ((String, String), Option<String>)> = HashMap::new();
     let mut claimed = Vec::with_capacity(leased.len());
     for row in leased {

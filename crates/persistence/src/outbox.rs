@@ -2,7 +2,7 @@
 //! of the change that causes it ([`emit`]), so an event exists exactly when its change
 //! committed. A dispatcher turns new events into one message per subscription that wants them
 //! ([`fan_out`]), leases due messages ([`claim`]: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the
-//! writer's lock on SQLite), and records each attempt ([`finish`]); a message is retried with
+//! writer's lock on SQLite), and records each attempt ([`finish_all`]); a message is retried with
 //! [`retry_delay`] until its `give_up_at`.
 
 use crate::db::DbConnection;
@@ -19,6 +19,9 @@ use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 use healthcare_domain::{Appointment, Delivery, EventType, PatientId};
 use serde::Serialize;
 use std::collections::HashMap;
+
+/// The most messages one fan-out statement inserts.
+const FAN_OUT_ROWS: usize = 1000;
 
 /// How long after its event a message is retried before it is marked failed.
 pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
@@ -204,7 +207,8 @@ pub fn fan_out(
         .iter()
         .map(|w| w.to_domain().map(|d| (d.id, d.events)))
         .collect::<StoreResult<_>>()?;
-    let t = now();
+    let t = to_db(now());
+    let mut messages = Vec::new();
     for (id, kind, only, created_at, mail_only) in &events {
         let kind: Option<EventType> = kind.parse().ok();
         if mail {
@@ -215,19 +219,22 @@ pub fn fan_out(
                 Some(one) => one == webhook,
                 None => !mail_only && kind.is_some_and(|k| wanted.contains(&k)),
             };
-            if !targeted {
-                continue;
-            }
-            crate::on_backend!(conn, |c| diesel::insert_into(webhook_messages::table)
-                .values((
-                    webhook_messages::event_id.eq(id),
-                    webhook_messages::webhook_id.eq(webhook),
-                    webhook_messages::next_attempt_at.eq(to_db(t)),
+            if targeted {
+                messages.push((
+                    webhook_messages::event_id.eq(*id),
+                    webhook_messages::webhook_id.eq(*webhook),
+                    webhook_messages::next_attempt_at.eq(t),
                     webhook_messages::give_up_at.eq(*created_at + window),
-                ))
-                .on_conflict_do_nothing()
-                .execute(c))?;
+                ));
+            }
         }
+    }
+    // One statement for the pass's messages (SQLite allows 32,766 bound values: 4 a row).
+    for chunk in messages.chunks(FAN_OUT_ROWS) {
+        crate::on_backend!(conn, |c| diesel::insert_into(webhook_messages::table)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .execute(c))?;
     }
     let ids: Vec<i64> = events.iter().map(|e| e.0).collect();
     crate::on_backend!(conn, |c| diesel::update(
@@ -311,18 +318,28 @@ pub fn claim(
         .map(|(id, uuid, kind, payload, patient)| (id, (uuid, kind, payload, patient)))
         .collect();
     // Reminders still due: the appointment is SCHEDULED, not archived, and starts when the
-    // reminder was made for.
-    let due: Vec<i64> = crate::on_backend!(conn, |c| reminders::table
-        .inner_join(
-            appointments::table.on(appointments::id
-                .eq(reminders::appointment_id)
-                .and(appointments::appointment_datetime.eq(reminders::start_at))),
-        )
-        .filter(reminders::event_id.eq_any(&event_ids))
-        .filter(appointments::status.eq(healthcare_domain::AppointmentStatus::Scheduled.as_str()))
-        .filter(appointments::archived_at.is_null())
-        .select(reminders::event_id)
-        .load(c))?;
+    // reminder was made for (looked up only when the pass leased reminders).
+    let reminder_ids = reminder_events(
+        events
+            .iter()
+            .map(|(id, (_, kind, _, _))| (*id, kind.as_str())),
+    );
+    let due: Vec<i64> = match reminder_ids.is_empty() {
+        true => Vec::new(),
+        false => crate::on_backend!(conn, |c| reminders::table
+            .inner_join(
+                appointments::table.on(appointments::id
+                    .eq(reminders::appointment_id)
+                    .and(appointments::appointment_datetime.eq(reminders::start_at))),
+            )
+            .filter(reminders::event_id.eq_any(&reminder_ids))
+            .filter(
+                appointments::status.eq(healthcare_domain::AppointmentStatus::Scheduled.as_str())
+            )
+            .filter(appointments::archived_at.is_null())
+            .select(reminders::event_id)
+            .load(c))?,
+    };
     let mut subscriptions: HashMap<i64, WebhookRow> = HashMap::new();
     let mut claimed = Vec::with_capacity(leased.len());
     for row in leased {
@@ -352,6 +369,15 @@ pub fn claim(
         });
     }
     Ok(claimed)
+}
+
+/// The ids of the `appointment.reminder` events among `(id, type)` pairs: the leased events
+/// whose reminder may have gone stale since it was queued.
+pub(crate) fn reminder_events<'a>(events: impl Iterator<Item = (i64, &'a str)>) -> Vec<i64> {
+    events
+        .filter(|(_, kind)| *kind == EventType::AppointmentReminder.as_str())
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// Leases up to `limit` due rows of `table` (a queue of `pending` rows with `next_attempt_at`,
@@ -446,39 +472,51 @@ pub struct Attempt {
     pub at: DateTime<Utc>,
 }
 
-/// Records attempt `attempt` of `claimed`: a row of the delivery log, and the message
-/// delivered, due again after `delay` (the caller's [`retry_delay`] with jitter), or failed
-/// when that would pass its `give_up_at`. The message changes only while `holder` still holds
-/// its lease. Returns the delivery's id.
-pub fn finish(
+/// Records a pass's attempts, each `(claimed, attempt, delay)`: a row of the delivery log for
+/// each, and each message delivered, due again after its `delay` (the caller's
+/// [`retry_delay`] with jitter), or failed when that would pass its `give_up_at`. A message
+/// changes only while `holder` still holds its lease. The log rows go in one statement and the
+/// delivered messages in another (a pass is mostly deliveries); a retried or failed message
+/// is updated on its own.
+pub fn finish_all(
     conn: &mut DbConnection,
     holder: &str,
-    claimed: &Claimed,
-    attempt: &Attempt,
-    delay: Duration,
-) -> StoreResult<i64> {
-    let number = claimed.attempts + 1;
-    let next = attempt.at + delay;
-    let (state, next_attempt) = match &attempt.error {
-        None => ("delivered", None),
-        Some(_) if to_db(next) > claimed.give_up_at => ("failed", None),
-        Some(_) => ("pending", Some(next)),
-    };
-    crate::on_backend!(conn, |c| diesel::update(
-        webhook_messages::table
-            .filter(webhook_messages::id.eq(claimed.message))
-            .filter(webhook_messages::lease_holder.eq(holder))
-    )
-    .set((
-        webhook_messages::state.eq(state),
-        webhook_messages::attempts.eq(number),
-        webhook_messages::next_attempt_at.eq(to_db(next_attempt.unwrap_or(attempt.at))),
-        webhook_messages::lease_holder.eq(None::<String>),
-        webhook_messages::lease_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(c))?;
-    let id: i64 = crate::on_backend!(conn, |c| diesel::insert_into(webhook_deliveries::table)
-        .values((
+    attempts: &[(&Claimed, &Attempt, Duration)],
+) -> StoreResult<()> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let mut delivered = Vec::new();
+    let mut log = Vec::with_capacity(attempts.len());
+    for &(claimed, attempt, delay) in attempts {
+        let number = claimed.attempts + 1;
+        let next = attempt.at + delay;
+        let next_attempt = match &attempt.error {
+            None => {
+                delivered.push(claimed.message);
+                None
+            }
+            Some(_) => {
+                let retried = to_db(next) <= claimed.give_up_at;
+                let state = if retried { "pending" } else { "failed" };
+                let due = to_db(if retried { next } else { attempt.at });
+                crate::on_backend!(conn, |c| diesel::update(
+                    webhook_messages::table
+                        .filter(webhook_messages::id.eq(claimed.message))
+                        .filter(webhook_messages::lease_holder.eq(holder))
+                )
+                .set((
+                    webhook_messages::state.eq(state),
+                    webhook_messages::attempts.eq(number),
+                    webhook_messages::next_attempt_at.eq(due),
+                    webhook_messages::lease_holder.eq(None::<String>),
+                    webhook_messages::lease_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(c))?;
+                retried.then_some(to_db(next))
+            }
+        };
+        log.push((
             webhook_deliveries::message_id.eq(claimed.message),
             webhook_deliveries::webhook_id.eq(claimed.webhook_id()),
             webhook_deliveries::event_id.eq(&claimed.event_id),
@@ -488,11 +526,28 @@ pub fn finish(
             webhook_deliveries::duration_ms.eq(attempt.duration_ms),
             webhook_deliveries::error.eq(attempt.error.as_deref()),
             webhook_deliveries::delivered_at.eq(to_db(attempt.at)),
-            webhook_deliveries::next_attempt_at.eq(next_attempt.map(to_db)),
+            webhook_deliveries::next_attempt_at.eq(next_attempt),
+        ));
+    }
+    if !delivered.is_empty() {
+        // Its `next_attempt_at` stays the time it was last due: only pending messages read it.
+        crate::on_backend!(conn, |c| diesel::update(
+            webhook_messages::table
+                .filter(webhook_messages::id.eq_any(&delivered))
+                .filter(webhook_messages::lease_holder.eq(holder))
+        )
+        .set((
+            webhook_messages::state.eq("delivered"),
+            webhook_messages::attempts.eq(webhook_messages::attempts + 1),
+            webhook_messages::lease_holder.eq(None::<String>),
+            webhook_messages::lease_until.eq(None::<NaiveDateTime>),
         ))
-        .returning(webhook_deliveries::id)
-        .get_result(c))?;
-    Ok(id)
+        .execute(c))?;
+    }
+    crate::on_backend!(conn, |c| diesel::insert_into(webhook_deliveries::table)
+        .values(&log)
+        .execute(c))?;
+    Ok(())
 }
 
 /// Marks a leased reminder whose appointment moved or was cancelled as never to be sent.

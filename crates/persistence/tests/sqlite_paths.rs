@@ -1,6 +1,6 @@
 //! SQLite's fast paths stay fast and correct: the writer's non-blocking `submit`, and the query
-//! plans of the overlap check and of a list count (the planner traps documented in
-//! docs/performance.md).
+//! plans of the overlap check, of a list count and of the dispatcher's reminder check (the
+//! planner traps documented in docs/performance.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use diesel::sql_types::Text;
@@ -17,7 +17,8 @@ struct PlanLine {
     detail: String,
 }
 
-fn plan(t: &TestDb, sql: &'static str) -> String {
+fn plan(t: &TestDb, sql: &str) -> String {
+    let sql = sql.to_owned();
     t.db.read(move |c| {
         Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load::<PlanLine>(c)?)
     })
@@ -54,6 +55,28 @@ fn a_doctor_list_is_counted_from_the_index_alone() {
         count.contains("COVERING INDEX appointments_doctor_start_idx"),
         "{count}"
     );
+}
+
+#[test]
+fn leased_reminders_are_checked_by_their_event_not_by_scanning_the_appointments() {
+    let t = TestDb::sqlite().unwrap();
+    // The join of `outbox::claim` and `mail::claim` (is each leased reminder still due?).
+    for table in ["reminders", "mail_reminders"] {
+        let sql = format!(
+            "SELECT r.event_id FROM {table} r INNER JOIN appointments \
+            ON appointments.id = r.appointment_id AND appointments.appointment_datetime = r.start_at \
+            WHERE r.event_id IN (1, 2, 3) AND appointments.status = 'SCHEDULED' \
+            AND appointments.archived_at IS NULL"
+        );
+        let found = plan(&t, &sql);
+        assert!(
+            found.contains(&format!(
+                "SEARCH r USING INDEX {table}_event_idx (event_id=?)"
+            )),
+            "{found}"
+        );
+        assert!(!found.contains("SCAN appointments"), "{found}");
+    }
 }
 
 #[test]
