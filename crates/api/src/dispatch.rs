@@ -23,8 +23,9 @@ use ureq::unversioned::transport::DefaultConnector;
 
 /// How long one delivery may take in all (connect, send, answer).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a leased message stays with its dispatcher: well over [`TIMEOUT`], so a lease never
-/// expires while its attempt can still be running.
+/// How long a leased message stays with its dispatcher: well over [`TIMEOUT`]. An attempt
+/// starts only while its lease has [`TIMEOUT`] left (see [`Dispatcher::pass`]), so a lease
+/// never expires while its attempt can still be running.
 pub const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// Most messages (and, separately, mails) one pass leases.
 pub const BATCH: i64 = 128;
@@ -103,11 +104,14 @@ impl Dispatcher {
         }
     }
 
-    /// One pass; returns how many messages and mails it attempted (or dropped as stale
-    /// reminders).
+    /// One pass; returns how many messages and mails it leased. A leased message or mail whose
+    /// turn comes when its lease has less than [`TIMEOUT`] left (a pass of many sends to slow
+    /// receivers) is not attempted: its lease is given back, and it is due again at once, so
+    /// no attempt outlives its lease and none is made twice at once.
     pub async fn pass(&self, db: &Arc<Database>) -> Result<usize, String> {
         let (holder, window) = (self.holder.clone(), self.settings.window());
         let mail = self.mailer.is_some();
+        let start_by = Instant::now() + start_window();
         let (claimed, mails) = crate::tasks::write(db, move |c: &mut DbConnection| {
             outbox::fan_out(c, FAN_OUT_BATCH, window, mail)?;
             let claimed = outbox::claim(c, &holder, LEASE, BATCH)?;
@@ -123,16 +127,19 @@ impl Dispatcher {
         }
         let sends = claimed.iter().filter(|c| c.still_due).map(|c| {
             let (agent, c) = (self.agent.clone(), c.clone());
-            web::block(move || send(&agent, &c))
+            web::block(move || (Instant::now() < start_by).then(|| send(&agent, &c)))
         });
         let mailings = mails.iter().filter(|m| m.still_due).map(|m| {
             let (mailer, m) = (self.mailer.clone(), m.clone());
             web::block(move || {
+                if Instant::now() >= start_by {
+                    return None;
+                }
                 let result = match mailer {
                     Some(mailer) => mailer.send(&m, Utc::now()),
                     None => Err("mail is off".to_owned()),
                 };
-                (result.err().map(truncate), Utc::now())
+                Some((result.err().map(truncate), Utc::now()))
             })
         });
         let (attempts, mailed) = futures_util::future::join(
@@ -144,8 +151,10 @@ impl Dispatcher {
                 .collect::<Vec<_>>(),
         )
         .await;
-        let attempts: Vec<Option<Attempt>> = attempts.into_iter().map(Result::ok).collect();
-        let mailed: Vec<Option<MailResult>> = mailed.into_iter().map(Result::ok).collect();
+        let attempts: Vec<Option<Attempt>> =
+            attempts.into_iter().map(|a| a.ok().flatten()).collect();
+        let mailed: Vec<Option<MailResult>> =
+            mailed.into_iter().map(|m| m.ok().flatten()).collect();
         let n = claimed.len() + mails.len();
         let (holder, settings) = (self.holder.clone(), self.settings);
         let record = move |c: &mut DbConnection| {
@@ -153,6 +162,7 @@ impl Dispatcher {
             // chain's end, not one per attempt).
             let mut exports = Vec::with_capacity(n);
             let mut finished = Vec::with_capacity(claimed.len());
+            let mut unsent = Vec::new();
             let mut attempts = attempts.iter();
             for claimed in &claimed {
                 if !claimed.still_due {
@@ -160,6 +170,7 @@ impl Dispatcher {
                     continue;
                 }
                 let Some(Some(attempt)) = attempts.next() else {
+                    unsent.push(claimed.message);
                     continue;
                 };
                 finished.push((claimed, attempt, settings.delay(claimed.attempts + 1)));
@@ -168,6 +179,8 @@ impl Dispatcher {
                 }
             }
             outbox::finish_all(c, &holder, &finished)?;
+            outbox::release(c, &holder, &unsent)?;
+            let mut unmailed = Vec::new();
             let mut mailed = mailed.iter();
             for m in &mails {
                 if !m.still_due {
@@ -175,12 +188,14 @@ impl Dispatcher {
                     continue;
                 }
                 let Some(Some((error, at))) = mailed.next() else {
+                    unmailed.push(m.message);
                     continue;
                 };
                 let delay = settings.delay(m.attempts + 1);
                 healthcare_persistence::mail::finish(c, &holder, m, error.as_deref(), *at, delay)?;
                 exports.push(mail_export_event(m, error.is_none(), *at));
             }
+            healthcare_persistence::mail::release(c, &holder, &unmailed)?;
             if !exports.is_empty() {
                 audit::record(c, &exports)?;
             }
@@ -188,6 +203,12 @@ impl Dispatcher {
         };
         crate::tasks::write(db, record).await
     }
+}
+
+/// How long after a pass leased its messages an attempt may still start: the lease less one
+/// [`TIMEOUT`].
+fn start_window() -> Duration {
+    LEASE.to_std().unwrap_or(TIMEOUT).saturating_sub(TIMEOUT)
 }
 
 /// How one mail attempt ended: why the server did not take it (`None`: it did), and when.

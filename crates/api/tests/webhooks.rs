@@ -13,6 +13,9 @@
 //!
 //! `reminders`: `appointment.reminder` once per appointment and start time, again after a
 //! reschedule, never for a cancelled or a far appointment.
+//!
+//! `slow_deliveries_never_outlive_their_leases`: a pass of more slow deliveries than its
+//! leases last gives the rest back; a second process never attempts one at the same time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use healthcare_testing::{Client, TestApp};
@@ -264,23 +267,7 @@ fn deliveries(backend: &str) {
     }
     let failed = lines.iter().filter(|l| l["status"] == 500).count();
     assert!(failed > 0, "the receiver answered 500 to some requests");
-    // No event was being delivered twice at the same time.
-    let mut by_event: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    for l in &lines {
-        by_event
-            .entry(l["id"].as_str().unwrap())
-            .or_default()
-            .push((l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap()));
-    }
-    for (event, mut spans) in by_event {
-        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for pair in spans.windows(2) {
-            assert!(
-                pair[1].0 >= pair[0].1,
-                "event {event} attempted twice at once: {pair:?}"
-            );
-        }
-    }
+    never_twice_at_once(&lines);
     // The delivery log names the failed attempts and their retries.
     let admin = app.client().login("admin", PW);
     let log = admin.get(&format!("/api/webhooks/{hook}/deliveries/?limit=1000"));
@@ -457,6 +444,74 @@ fn all_delivered(receiver: &Receiver, kind: &str, records: &BTreeSet<i64>, secs:
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// No event of the receiver's log was being delivered twice at the same time.
+fn never_twice_at_once(lines: &[Value]) {
+    let mut by_event: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for l in lines {
+        by_event
+            .entry(l["id"].as_str().unwrap())
+            .or_default()
+            .push((l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap()));
+    }
+    for (event, mut spans) in by_event {
+        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for pair in spans.windows(2) {
+            assert!(
+                pair[1].0 >= pair[0].1,
+                "event {event} attempted twice at once: {pair:?}"
+            );
+        }
+    }
+}
+
+/// A pass that leases more slow deliveries than it can finish within its leases (40 events
+/// whose first request the receiver answers after 8 s, 8 in flight at once: five rounds, 40 s,
+/// against 30-second leases): every event arrives, the leases the pass could not use in time
+/// given back, and none is attempted twice at once, on PostgreSQL with a second process on
+/// the same database waiting to lease whatever expires.
+fn slow_deliveries(backend: &str) {
+    let receiver = Receiver::start_with(&[("SLOW_FIRST", "8")]);
+    let settings = TestApp::on(backend).envs(&[
+        ("HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("HEALTHCARE_WEBHOOK_BACKOFF_SCALE", "0.001"),
+    ]);
+    let Some(app) = settings.start() else {
+        return;
+    };
+    let admin = app.client().register("admin", PW);
+    let created = admin.post(
+        "/api/webhooks/",
+        json!({"url": receiver.url, "events": ["patient.created"]}),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    std::fs::write(&receiver.secret, created.body["secret"].as_str().unwrap()).unwrap();
+    let made: BTreeSet<i64> = (0..40)
+        .map(|i| {
+            admin
+                .post(
+                    "/api/patients/",
+                    json!({"first_name": format!("Slow{i}"), "last_name": "Lease",
+                           "date_of_birth": "1980-02-03", "gender": "F",
+                           "contact_number": "555 0100"}),
+                )
+                .id()
+        })
+        .collect();
+    let _second = (backend == "postgres").then(|| app.spawn());
+    all_delivered(&receiver, "patient.created", &made, 150);
+    never_twice_at_once(&receiver.lines());
+}
+
+#[test]
+fn slow_deliveries_never_outlive_their_leases_sqlite() {
+    slow_deliveries("sqlite");
+}
+
+#[test]
+fn slow_deliveries_never_outlive_their_leases_postgres() {
+    slow_deliveries("postgres");
 }
 
 /// A receiver down while events are made, then up again on the same port; and a receiver that

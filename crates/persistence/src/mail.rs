@@ -362,6 +362,25 @@ pub fn drop_stale(conn: &mut DbConnection, holder: &str, claimed: &ClaimedMail) 
     crate::outbox::cancel_leased(conn, "mail_messages", claimed.message, holder)
 }
 
+/// Gives back `holder`'s leases of `mails` (leased but not attempted): they are due again at
+/// once, for this process or another.
+pub fn release(conn: &mut DbConnection, holder: &str, mails: &[i64]) -> StoreResult<()> {
+    if mails.is_empty() {
+        return Ok(());
+    }
+    crate::on_backend!(conn, |c| diesel::update(
+        mail_messages::table
+            .filter(mail_messages::id.eq_any(mails))
+            .filter(mail_messages::lease_holder.eq(holder))
+    )
+    .set((
+        mail_messages::lease_holder.eq(None::<String>),
+        mail_messages::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(c))?;
+    Ok(())
+}
+
 /// Queues the mail reminders that are due: each SCHEDULED, unarchived appointment starting
 /// within `before` (and not yet started) gets one mail-only `appointment.reminder` event per
 /// (appointment, start time), at most `limit` per call. Returns how many.

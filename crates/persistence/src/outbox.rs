@@ -550,6 +550,25 @@ pub fn finish_all(
     Ok(())
 }
 
+/// Gives back `holder`'s leases of `messages` (leased but not attempted): they are due again
+/// at once, for this process or another.
+pub fn release(conn: &mut DbConnection, holder: &str, messages: &[i64]) -> StoreResult<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    crate::on_backend!(conn, |c| diesel::update(
+        webhook_messages::table
+            .filter(webhook_messages::id.eq_any(messages))
+            .filter(webhook_messages::lease_holder.eq(holder))
+    )
+    .set((
+        webhook_messages::lease_holder.eq(None::<String>),
+        webhook_messages::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(c))?;
+    Ok(())
+}
+
 /// Marks a leased reminder whose appointment moved or was cancelled as never to be sent.
 pub fn drop_stale(conn: &mut DbConnection, holder: &str, claimed: &Claimed) -> StoreResult<()> {
     cancel_leased(conn, "webhook_messages", claimed.message, holder)
