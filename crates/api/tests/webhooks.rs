@@ -192,10 +192,7 @@ fn changes(client: &Client, doctor: i64, from: usize, n: usize) -> Vec<(String, 
 
 fn deliveries(backend: &str) {
     let receiver = Receiver::start(0.3);
-    let settings = TestApp::on(backend).envs(&[
-        ("HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", "true"),
-        ("HEALTHCARE_WEBHOOK_BACKOFF_SCALE", "0.001"),
-    ]);
+    let settings = dispatching(backend);
     let Some(mut app) = settings.start() else {
         return;
     };
@@ -446,6 +443,15 @@ fn all_delivered(receiver: &Receiver, kind: &str, records: &BTreeSet<i64>, secs:
     }
 }
 
+/// A server on `backend` that may deliver to the loopback receivers of these tests, with the
+/// retry schedule scaled to 0.1 %.
+fn dispatching(backend: &str) -> TestApp {
+    TestApp::on(backend).envs(&[
+        ("HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("HEALTHCARE_WEBHOOK_BACKOFF_SCALE", "0.001"),
+    ])
+}
+
 /// No event of the receiver's log was being delivered twice at the same time.
 fn never_twice_at_once(lines: &[Value]) {
     let mut by_event: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
@@ -473,10 +479,7 @@ fn never_twice_at_once(lines: &[Value]) {
 /// the same database waiting to lease whatever expires.
 fn slow_deliveries(backend: &str) {
     let receiver = Receiver::start_with(&[("SLOW_FIRST", "8")]);
-    let settings = TestApp::on(backend).envs(&[
-        ("HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", "true"),
-        ("HEALTHCARE_WEBHOOK_BACKOFF_SCALE", "0.001"),
-    ]);
+    let settings = dispatching(backend);
     let Some(app) = settings.start() else {
         return;
     };
@@ -517,10 +520,7 @@ fn slow_deliveries_never_outlive_their_leases_postgres() {
 /// A receiver down while events are made, then up again on the same port; and a receiver that
 /// answers only after the delivery timeout.
 fn outages(backend: &str) {
-    let settings = TestApp::on(backend).envs(&[
-        ("HEALTHCARE_WEBHOOK_ALLOW_PRIVATE", "true"),
-        ("HEALTHCARE_WEBHOOK_BACKOFF_SCALE", "0.001"),
-    ]);
+    let settings = dispatching(backend);
     let Some(app) = settings.start() else {
         return;
     };

@@ -365,20 +365,7 @@ pub fn drop_stale(conn: &mut DbConnection, holder: &str, claimed: &ClaimedMail) 
 /// Gives back `holder`'s leases of `mails` (leased but not attempted): they are due again at
 /// once, for this process or another.
 pub fn release(conn: &mut DbConnection, holder: &str, mails: &[i64]) -> StoreResult<()> {
-    if mails.is_empty() {
-        return Ok(());
-    }
-    crate::on_backend!(conn, |c| diesel::update(
-        mail_messages::table
-            .filter(mail_messages::id.eq_any(mails))
-            .filter(mail_messages::lease_holder.eq(holder))
-    )
-    .set((
-        mail_messages::lease_holder.eq(None::<String>),
-        mail_messages::lease_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(c))?;
-    Ok(())
+    crate::outbox::release_leased(conn, "mail_messages", mails, holder)
 }
 
 /// Queues the mail reminders that are due: each SCHEDULED, unarchived appointment starting

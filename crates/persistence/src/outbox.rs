@@ -438,10 +438,45 @@ pub(crate) fn cancel_leased(
     id: i64,
     holder: &str,
 ) -> StoreResult<()> {
-    let sql = format!(
-        "UPDATE {table} SET state = 'cancelled', lease_holder = NULL, lease_until = NULL \
-         WHERE id = {{id}} AND lease_holder = {{holder}}"
-    );
+    update_leased(
+        conn,
+        table,
+        "state = 'cancelled', lease_holder = NULL, lease_until = NULL",
+        id,
+        holder,
+    )
+}
+
+/// Gives back `holder`'s leases of rows `ids` of queue `table` (see [`lease_due`]) that it
+/// did not attempt: due again at once. One row at a time: a pass gives leases back only when
+/// it ran out of time for them.
+pub(crate) fn release_leased(
+    conn: &mut DbConnection,
+    table: &str,
+    ids: &[i64],
+    holder: &str,
+) -> StoreResult<()> {
+    for &id in ids {
+        update_leased(
+            conn,
+            table,
+            "lease_holder = NULL, lease_until = NULL",
+            id,
+            holder,
+        )?;
+    }
+    Ok(())
+}
+
+/// Sets `set` on row `id` of queue `table` while `holder` holds its lease.
+fn update_leased(
+    conn: &mut DbConnection,
+    table: &str,
+    set: &str,
+    id: i64,
+    holder: &str,
+) -> StoreResult<()> {
+    let sql = format!("UPDATE {table} SET {set} WHERE id = {{id}} AND lease_holder = {{holder}}");
     match conn {
         DbConnection::Postgresql(c) => {
             diesel::sql_query(sql.replace("{id}", "$1").replace("{holder}", "$2"))
@@ -553,20 +588,7 @@ pub fn finish_all(
 /// Gives back `holder`'s leases of `messages` (leased but not attempted): they are due again
 /// at once, for this process or another.
 pub fn release(conn: &mut DbConnection, holder: &str, messages: &[i64]) -> StoreResult<()> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    crate::on_backend!(conn, |c| diesel::update(
-        webhook_messages::table
-            .filter(webhook_messages::id.eq_any(messages))
-            .filter(webhook_messages::lease_holder.eq(holder))
-    )
-    .set((
-        webhook_messages::lease_holder.eq(None::<String>),
-        webhook_messages::lease_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(c))?;
-    Ok(())
+    release_leased(conn, "webhook_messages", messages, holder)
 }
 
 /// Marks a leased reminder whose appointment moved or was cancelled as never to be sent.
