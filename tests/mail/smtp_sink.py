@@ -7,7 +7,10 @@ usage: smtp_sink.py PORT_FILE LOG_FILE
   env PORT (default: a free one): the port to listen on.
   env REFUSE_FIRST (default 0): answer this many messages with a temporary failure (451)
     before taking any.
+  env STEP_DELAY (default 0): seconds to wait before answering each MAIL FROM and RCPT TO
+    (a slow server); each such command is logged as a line {"command": ..., "at": ...}.
 """
+import asyncio
 import email
 import email.policy
 import json
@@ -22,6 +25,7 @@ from icalendar import Calendar
 
 PORT_FILE, LOG_FILE = sys.argv[1:3]
 REFUSE_FIRST = int(os.environ.get("REFUSE_FIRST", "0"))
+STEP_DELAY = float(os.environ.get("STEP_DELAY", "0"))
 lock = threading.Lock()
 refused = 0
 
@@ -75,7 +79,30 @@ def describe(envelope):
     return entry
 
 
+def log(entry):
+    with lock, open(LOG_FILE, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+async def slow_step(command):
+    if STEP_DELAY:
+        log({"command": command, "at": time.time()})
+        await asyncio.sleep(STEP_DELAY)
+
+
 class Handler:
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        await slow_step("MAIL")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        await slow_step("RCPT")
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         global refused
         with lock:
@@ -84,8 +111,7 @@ class Handler:
                 return "451 4.3.0 Try again later"
         entry = describe(envelope)
         entry["at"] = time.time()
-        with lock, open(LOG_FILE, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        log(entry)
         return "250 Message accepted"
 
 

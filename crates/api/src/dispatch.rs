@@ -1,7 +1,7 @@
 //! Webhook and mail delivery (docs/notifications.md): one pass fans new outbox events out to
 //! their subscriptions and mails and leases the due messages and mails (one write), POSTs each
-//! leased message, signed, and sends each leased mail (`crate::mailer`), on the blocking pool
-//! (at most [`CONCURRENCY`] at once, each within [`TIMEOUT`]), then records every attempt with
+//! leased message, signed, on the blocking pool, and sends each leased mail (`crate::mailer`,
+//! on the executor), at most [`CONCURRENCY`] of each at once and each within [`TIMEOUT`], then records every attempt with
 //! its `export` audit event (one write). A message whose receiver failed is due again after the
 //! retry schedule (`outbox::retry_delay`, with jitter) until 24 hours after its event, then it
 //! is marked failed. At least once: a process killed mid-delivery leaves its leases to expire
@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use ureq::unversioned::transport::DefaultConnector;
 
-/// How long one delivery may take in all (connect, send, answer).
+/// How long one delivery may take in all: a webhook's connect, send and answer, a mail's whole
+/// SMTP exchange (`crate::mailer`).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a leased message stays with its dispatcher: well over [`TIMEOUT`]. An attempt
 /// starts only while its lease has [`TIMEOUT`] left (see [`Dispatcher::pass`]), so a lease
@@ -131,16 +132,16 @@ impl Dispatcher {
         });
         let mailings = mails.iter().filter(|m| m.still_due).map(|m| {
             let (mailer, m) = (self.mailer.clone(), m.clone());
-            web::block(move || {
+            async move {
                 if Instant::now() >= start_by {
                     return None;
                 }
                 let result = match mailer {
-                    Some(mailer) => mailer.send(&m, Utc::now()),
+                    Some(mailer) => mailer.send(&m, Utc::now()).await,
                     None => Err("mail is off".to_owned()),
                 };
                 Some((result.err().map(truncate), Utc::now()))
-            })
+            }
         });
         let (attempts, mailed) = futures_util::future::join(
             futures_util::stream::iter(sends)
@@ -153,8 +154,6 @@ impl Dispatcher {
         .await;
         let attempts: Vec<Option<Attempt>> =
             attempts.into_iter().map(|a| a.ok().flatten()).collect();
-        let mailed: Vec<Option<MailResult>> =
-            mailed.into_iter().map(|m| m.ok().flatten()).collect();
         let n = claimed.len() + mails.len();
         let (holder, settings) = (self.holder.clone(), self.settings);
         let record = move |c: &mut DbConnection| {
@@ -181,7 +180,7 @@ impl Dispatcher {
             outbox::finish_all(c, &holder, &finished)?;
             outbox::release(c, &holder, &unsent)?;
             let mut unmailed = Vec::new();
-            let mut mailed = mailed.iter();
+            let mut mailed: std::slice::Iter<'_, Option<MailResult>> = mailed.iter();
             for m in &mails {
                 if !m.still_due {
                     healthcare_persistence::mail::drop_stale(c, &holder, m)?;

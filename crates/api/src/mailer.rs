@@ -1,10 +1,11 @@
 //! Email notifications (docs/notifications.md, "Email"): a leased mail of the outbox
 //! (`healthcare_persistence::mail`) becomes a plain-text message with the appointment as an
 //! iCalendar attachment (`METHOD:REQUEST`, or `CANCEL` for a cancellation), sent over SMTP by
-//! `lettre` on the blocking pool. Mails carry no reason and no medical history, and no patient
-//! name in the doctor's copy; times are shown in the doctor's working-hours zone, else
-//! `HEALTHCARE_TIMEZONE`.
+//! `lettre` on the executor, the whole exchange within the dispatcher's [`TIMEOUT`]. Mails
+//! carry no reason and no medical history, and no patient name in the doctor's copy; times are
+//! shown in the doctor's working-hours zone, else `HEALTHCARE_TIMEZONE`.
 
+use crate::dispatch::TIMEOUT;
 use crate::ical;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,11 +13,10 @@ use healthcare_domain::EventType;
 use healthcare_persistence::mail::{Audience, ClaimedMail};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::{Message, SmtpTransport, Transport};
-use std::time::Duration;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// How long one SMTP exchange may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// The SMTP transport a [`Mailer`] sends through.
+pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// The SMTP transport of `url`: `smtp://host[:port]` (port 25, STARTTLS when the server offers
 /// it) or `smtps://host[:port]` (TLS from the start, port 465), with `user:password@` when the
@@ -74,14 +74,21 @@ impl Mailer {
         })
     }
 
-    /// Sends one mail (blocking: call it on the blocking pool). `Err` says why the server did
-    /// not take it.
-    pub fn send(&self, mail: &ClaimedMail, now: DateTime<Utc>) -> Result<(), String> {
+    /// Sends one mail, the whole SMTP exchange (connect, greeting, TLS, every command and the
+    /// message) within [`TIMEOUT`], as a webhook delivery: an exchange still running then is
+    /// dropped, its connection closed, and the attempt counts as failed, so a slow server cannot
+    /// hold an attempt past its lease (`crate::dispatch::LEASE`; SMTP's own per-command
+    /// timeouts, RFC 5321, are minutes each). Runs on a Tokio executor with time and I/O, as
+    /// the server's. `Err` says why the server did not take it.
+    pub async fn send(&self, mail: &ClaimedMail, now: DateTime<Utc>) -> Result<(), String> {
         let message = self.compose(mail, now)?;
-        self.transport
-            .send(&message)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        match actix_web::rt::time::timeout(TIMEOUT, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the SMTP exchange did not end within {} s",
+                TIMEOUT.as_secs()
+            )),
+        }
     }
 
     /// The message of `mail`, as it goes out at `now`.

@@ -284,6 +284,81 @@ fn mail_postgres() {
     mail_notifications("postgres");
 }
 
+/// A mail server slower than the delivery timeout over a whole exchange, though no single
+/// command takes that long (each MAIL FROM and RCPT TO is answered after 6 s, against a 10 s
+/// timeout): the attempt is dropped at the timeout, before the message is handed over, and
+/// recorded as failed, so no mail attempt outlives its lease (docs/notifications.md). Before
+/// the whole exchange was bounded, the server took this mail after about 12 s.
+fn slow_mail_server(backend: &str) {
+    let python = healthcare_testing::python_venv("mail", &PACKAGES);
+    let sink = Helper::start(
+        &python,
+        "tests/mail/smtp_sink.py",
+        &[],
+        &[("STEP_DELAY", "6")],
+    );
+    let settings = TestApp::on(backend).envs(&[
+        (
+            "HEALTHCARE_SMTP_URL",
+            &format!("smtp://127.0.0.1:{}", sink.port),
+        ),
+        ("HEALTHCARE_MAIL_FROM", "desk@clinic.example"),
+    ]);
+    let Some(app) = settings.start() else {
+        return;
+    };
+    let admin = app.client().register("admin", PW);
+    let doctor = doctor(&admin, "Slow", "");
+    let ann = patient(&admin, "Ann", "ann@example.org");
+    let booked_at = Instant::now();
+    let booked = book(&admin, doctor, ann, "2031-03-04T10:00:00Z");
+
+    let deadline = booked_at + Duration::from_secs(40);
+    let attempt = loop {
+        let audit = admin.get("/api/audit/?resource=email&action=export");
+        assert_eq!(audit.status, 200, "{audit:?}");
+        if let Some(event) = audit.body.as_array().unwrap().first() {
+            break event.clone();
+        }
+        assert!(Instant::now() < deadline, "no mail attempt was recorded");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let took = booked_at.elapsed();
+    assert_eq!(attempt["status"], 0, "the attempt failed: {attempt:#?}");
+    assert_eq!(attempt["resource_id"], booked, "{attempt:#?}");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(16),
+        "the attempt ended at the 10 s timeout, not {took:?} after the booking"
+    );
+    // The server never got the message: each exchange was dropped while the server held its
+    // RCPT TO, before DATA (a retry, 5 s later, fares the same).
+    std::thread::sleep(Duration::from_secs(4));
+    let lines = sink.lines();
+    let commands: Vec<&str> = lines.iter().filter_map(|l| l["command"].as_str()).collect();
+    assert_eq!(commands[..2], ["MAIL", "RCPT"], "{lines:#?}");
+    assert_eq!(
+        lines.len(),
+        commands.len(),
+        "no message was handed over: {lines:#?}"
+    );
+    healthcare_testing::report(&format!(
+        "mail[{backend}]: a server answering each command after 6 s: the attempt dropped \
+         after {:.1} s (timeout 10 s), recorded as failed, no message handed over",
+        took.as_secs_f64()
+    ));
+    drop(app);
+}
+
+#[test]
+fn slow_mail_server_sqlite() {
+    slow_mail_server("sqlite");
+}
+
+#[test]
+fn slow_mail_server_postgres() {
+    slow_mail_server("postgres");
+}
+
 /// A half-configured mailer refuses to start, naming both settings (exit code 2).
 #[test]
 fn mail_settings_come_in_pairs() {
