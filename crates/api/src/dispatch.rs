@@ -1,10 +1,10 @@
 //! Webhook and mail delivery (docs/notifications.md): one pass fans new outbox events out to
 //! their subscriptions and mails and leases the due messages and mails (one write), POSTs each
 //! leased message, signed, on the blocking pool, and sends each leased mail (`crate::mailer`,
-//! on the executor), at most [`CONCURRENCY`] of each at once and each within [`TIMEOUT`], then records every attempt with
-//! its `export` audit event (one write). A message whose receiver failed is due again after the
-//! retry schedule (`outbox::retry_delay`, with jitter) until 24 hours after its event, then it
-//! is marked failed. At least once: a process killed mid-delivery leaves its leases to expire
+//! on the executor), at most [`CONCURRENCY`] of each at once and each within [`TIMEOUT`], then
+//! records every attempt with its `export` audit event (one write). A message whose receiver
+//! failed is due again after the retry schedule (`outbox::retry_delay`, with jitter) until 24
+//! hours after its event, then it is marked failed. At least once: a process killed mid-delivery leaves its leases to expire
 //! ([`LEASE`]) and the message is sent again by whichever process leases it next.
 
 use crate::egress::PublicOnly;
