@@ -140,7 +140,8 @@ impl Dispatcher {
                     Some(mailer) => mailer.send(&m, Utc::now()).await,
                     None => Err("mail is off".to_owned()),
                 };
-                Some((result.err().map(truncate), Utc::now()))
+                let ended: MailResult = (result.err().map(truncate), Utc::now());
+                Some(ended)
             }
         });
         let (attempts, mailed) = futures_util::future::join(
@@ -180,7 +181,7 @@ impl Dispatcher {
             outbox::finish_all(c, &holder, &finished)?;
             outbox::release(c, &holder, &unsent)?;
             let mut unmailed = Vec::new();
-            let mut mailed: std::slice::Iter<'_, Option<MailResult>> = mailed.iter();
+            let mut mailed = mailed.iter();
             for m in &mails {
                 if !m.still_due {
                     healthcare_persistence::mail::drop_stale(c, &holder, m)?;
