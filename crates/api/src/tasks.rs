@@ -29,7 +29,8 @@ pub const REMIND_EVERY: Duration = Duration::from_secs(15);
 pub const REMINDER_LEASE: &str = "reminders";
 /// How long the reminder scheduler's lease lasts without renewal.
 pub const REMINDER_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
-/// How often expired holds are marked EXPIRED and forgotten idempotency keys removed.
+/// How often expired holds are marked EXPIRED, forgotten idempotency keys removed and answers
+/// stored in plain by an older build sealed.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Most holds and most keys one sweep handles (each).
 pub const SWEEP_BATCH: i64 = 500;
@@ -188,22 +189,24 @@ impl Tasks {
         );
     }
 
-    /// Starts the sweeper: every [`SWEEP_EVERY`] it marks EXPIRED the holds past their
-    /// `expires_at` (they read as EXPIRED and block nothing before that already) and removes
-    /// the idempotency keys older than 24 hours. Both are idempotent, so every process runs it
-    /// without a lease.
+    /// Starts the sweeper: at start and then every [`SWEEP_EVERY`] it marks EXPIRED the holds
+    /// past their `expires_at` (they read as EXPIRED and block nothing before that already),
+    /// removes the idempotency keys older than 24 hours and seals the answers an older build
+    /// stored in plain (`idempotency::seal_stored`). All are idempotent, so every process runs
+    /// it without a lease.
     pub fn spawn_sweeper(&mut self, db: Arc<Database>) {
         let pass: Pass = Arc::new(|c| {
             Ok(
                 healthcare_persistence::appointments::expire_due_holds(c, SWEEP_BATCH)?
-                    + healthcare_persistence::idempotency::purge(c, SWEEP_BATCH)?,
+                    + healthcare_persistence::idempotency::purge(c, SWEEP_BATCH)?
+                    + healthcare_persistence::idempotency::seal_stored(c, SWEEP_BATCH)?,
             )
         });
         let on_stop: Pass = Arc::new(|_| Ok(0));
         self.spawn(
             "sweeper",
             db,
-            (SWEEP_EVERY, 2 * SWEEP_BATCH as usize),
+            (SWEEP_EVERY, 3 * SWEEP_BATCH as usize),
             pass,
             on_stop,
         );

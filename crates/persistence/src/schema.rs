@@ -321,6 +321,7 @@ diesel::table! {
         status -> Nullable<Integer>,
         location -> Nullable<Text>,
         body -> Nullable<Binary>,
+        sealed -> Bool,
     }
 }
 
