@@ -41,6 +41,17 @@ fn reserve(t: &TestDb, request: &KeyedRequest, owner: &str) -> Reservation {
         .unwrap()
 }
 
+/// A new account's request with `key`, reserved and answered with [`answer`] by "request-1".
+fn answered(t: &TestDb, key: &str) -> KeyedRequest {
+    let user = account(t);
+    let first = request(user, key);
+    assert_eq!(reserve(t, &first, "request-1"), Reservation::Fresh);
+    let key = key.to_owned();
+    t.db.write(move |c| idempotency::store(c, user, &key, "request-1", &answer()))
+        .unwrap();
+    first
+}
+
 /// Every row as stored: (key, body, sealed, status).
 type Row = (String, Option<Vec<u8>>, bool, Option<i32>);
 
@@ -85,11 +96,7 @@ fn plain_row(t: &TestDb, user: i64, key: &str, status: Option<i32>, reserved_sec
 
 both_backends! {
     answers_are_stored_sealed_and_replayed_with_their_key => |t: &TestDb| {
-        let user = account(t);
-        let first = request(user, "retry-me-7f3a");
-        assert_eq!(reserve(t, &first, "request-1"), Reservation::Fresh);
-        t.db.write(move |c| idempotency::store(c, user, "retry-me-7f3a", "request-1", &answer()))
-            .unwrap();
+        let first = answered(t, "retry-me-7f3a");
 
         let stored = rows(t);
         assert_eq!(stored.len(), 1);
@@ -104,18 +111,14 @@ both_backends! {
 
         assert_eq!(reserve(t, &first, "request-2"), Reservation::Replay(answer()));
         // Another key is another request; the same key with another body is refused.
-        assert_eq!(reserve(t, &request(user, "retry-me-7f3b"), "request-3"), Reservation::Fresh);
+        assert_eq!(reserve(t, &request(first.user, "retry-me-7f3b"), "request-3"), Reservation::Fresh);
         let mut other = first.clone();
         other.body_sha256 = "11".repeat(32);
         assert_eq!(reserve(t, &other, "request-4"), Reservation::Mismatch);
     };
 
     a_changed_sealed_answer_is_refused_not_replayed => |t: &TestDb| {
-        let user = account(t);
-        let first = request(user, "tamper-key");
-        assert_eq!(reserve(t, &first, "request-1"), Reservation::Fresh);
-        t.db.write(move |c| idempotency::store(c, user, "tamper-key", "request-1", &answer()))
-            .unwrap();
+        let first = answered(t, "tamper-key");
         t.db.write(|c| {
             let body: Vec<u8> = keys::table.select(keys::body.assume_not_null()).first(c)?;
             let mut changed = body.clone();
