@@ -4,8 +4,9 @@
 //! on the executor), at most [`CONCURRENCY`] of each at once and each within [`TIMEOUT`], then
 //! records every attempt with its `export` audit event (one write). A message whose receiver
 //! failed is due again after the retry schedule (`outbox::retry_delay`, with jitter) until 24
-//! hours after its event, then it is marked failed. At least once: a process killed mid-delivery leaves its leases to expire
-//! ([`LEASE`]) and the message is sent again by whichever process leases it next.
+//! hours after its event, then it is marked failed. At least once: a process killed
+//! mid-delivery leaves its leases to expire ([`LEASE`]) and the message is sent again by
+//! whichever process leases it next.
 
 use crate::egress::PublicOnly;
 use crate::mailer::Mailer;
