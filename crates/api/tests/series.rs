@@ -204,6 +204,28 @@ fn bounds_and_roles(server: &Server) {
         assert_eq!(r.status, 400, "{rule}: {r:?}");
         assert!(r.body["rrule"].is_array(), "{rule}: {}", r.body);
     }
+    // Rules the RFC forbids (which the expansion would have turned into other dates), and
+    // occurrences past 2199, which a single booking refuses too: 400, nothing booked.
+    for (start, rule) in [
+        ("2031-02-04T10:00:00Z", "FREQ=WEEKLY;BYDAY=1MO;COUNT=3"),
+        ("2031-02-04T10:00:00Z", "FREQ=DAILY;BYDAY=2TU;COUNT=3"),
+        ("2031-02-04T10:00:00Z", "FREQ=MONTHLY;BYMONTHDAY=0;COUNT=3"),
+        ("2031-02-04T10:00:00Z", "FREQ=DAILY;UNTIL=20310101T000000Z"),
+        ("2199-12-20T10:00:00Z", "FREQ=WEEKLY;COUNT=4"),
+    ] {
+        let r = admin.post(
+            "/api/appointment-series/",
+            series_body(doctor, patients[0], start, rule, "skip"),
+        );
+        assert_eq!(r.status, 400, "{rule}: {r:?}");
+        assert!(r.body["rrule"].is_array(), "{rule}: {}", r.body);
+        let booked = admin.get(&format!(
+            "/api/appointments/?patient={}&date_from={}",
+            patients[0],
+            &start[..10]
+        ));
+        assert_eq!(booked.body, json!([]), "{rule}");
+    }
     let exactly = admin.post(
         "/api/appointment-series/",
         series_body(

@@ -87,6 +87,26 @@ impl NewSeries {
         }
     }
 
+    /// Refuses the series when one of its `starts` falls outside the years an appointment may
+    /// start in (`raw::YEARS`), as `POST /api/appointments/` refuses such a start: 400 on
+    /// `rrule`.
+    pub fn check_starts(starts: &[DateTime<Utc>]) -> Result<(), FieldErrors> {
+        use chrono::Datelike;
+        if starts
+            .iter()
+            .all(|start| crate::raw::year_accepted(start.year()))
+        {
+            return Ok(());
+        }
+        let mut errors = FieldErrors::new();
+        errors.add(
+            "rrule",
+            "The rule makes occurrences outside 1900-2199 (appointment starts must fall in \
+             them): end it sooner with COUNT or UNTIL.",
+        );
+        Err(errors)
+    }
+
     /// Parses a create body: the first appointment's fields as `NewAppointment::parse` reads
     /// them (without `status`), then `rrule`, `timezone` and `on_conflict`.
     pub fn parse(body: &RawObject) -> Result<Self, FieldErrors> {

@@ -56,6 +56,7 @@ pub fn expand(rule: &str, first: DateTime<Utc>, tz: Tz) -> Result<Vec<DateTime<U
     }
     let mut frequency = None;
     let mut utc_until = false;
+    let (mut by_day, mut by_month_day) = (None, None);
     for part in rule.split(';') {
         let (key, value) = part
             .split_once('=')
@@ -67,14 +68,17 @@ pub fn expand(rule: &str, first: DateTime<Utc>, tz: Tz) -> Result<Vec<DateTime<U
         match key.as_str() {
             "FREQ" => frequency = Some(value.trim().to_ascii_uppercase()),
             "UNTIL" => utc_until = value.trim().ends_with(['Z', 'z']),
+            "BYDAY" => by_day = Some(value),
+            "BYMONTHDAY" => by_month_day = Some(value),
             _ => {}
         }
     }
-    match frequency.as_deref() {
-        Some(f) if FREQUENCIES.contains(&f) => {}
+    let frequency = match frequency {
+        Some(f) if FREQUENCIES.contains(&f.as_str()) => f,
         Some(_) => return Err(SeriesError::Frequency),
         None => return Err(SeriesError::Syntax("FREQ is required".into())),
-    }
+    };
+    check_by_parts(&frequency, by_day, by_month_day)?;
     let parsed: rrule::RRule<rrule::Unvalidated> = rule
         .parse()
         .map_err(|e: rrule::RRuleError| SeriesError::Syntax(e.to_string()))?;
@@ -90,6 +94,14 @@ pub fn expand(rule: &str, first: DateTime<Utc>, tz: Tz) -> Result<Vec<DateTime<U
         Some(until) => parsed.until(floating(until.naive_local())),
         None => parsed,
     };
+    if parsed
+        .get_until()
+        .is_some_and(|until| until.naive_utc() < start)
+    {
+        return Err(SeriesError::Syntax(
+            "UNTIL is before the first appointment".into(),
+        ));
+    }
     let set = parsed
         .build(floating(start))
         .map_err(|e| SeriesError::Syntax(e.to_string()))?;
@@ -105,6 +117,45 @@ pub fn expand(rule: &str, first: DateTime<Utc>, tz: Tz) -> Result<Vec<DateTime<U
         .iter()
         .filter_map(|d| place(tz, d.naive_utc()))
         .collect())
+}
+
+/// The RFC 5545 §3.3.10 rules for `BYDAY` and `BYMONTHDAY` that the `rrule` crate does not
+/// enforce (it would expand such a rule to other dates than asked): a numbered `BYDAY` (`1MO`,
+/// `-1FR`) only with `MONTHLY`; no `BYMONTHDAY` with `WEEKLY`; month days 1 to 31 or -31 to -1.
+fn check_by_parts(
+    frequency: &str,
+    by_day: Option<&str>,
+    by_month_day: Option<&str>,
+) -> Result<(), SeriesError> {
+    let numbered = |day: &str| {
+        day.trim()
+            .starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
+    };
+    if frequency != "MONTHLY" && by_day.is_some_and(|days| days.split(',').any(numbered)) {
+        return Err(SeriesError::Syntax(
+            "a numbered BYDAY (1MO, -1FR) is allowed only with FREQ=MONTHLY".into(),
+        ));
+    }
+    let Some(days) = by_month_day else {
+        return Ok(());
+    };
+    if frequency == "WEEKLY" {
+        return Err(SeriesError::Syntax(
+            "BYMONTHDAY is not allowed with FREQ=WEEKLY".into(),
+        ));
+    }
+    for day in days.split(',') {
+        match day.trim().parse::<i32>() {
+            Ok(d) if (1..=31).contains(&d.abs()) => {}
+            _ => {
+                return Err(SeriesError::Syntax(format!(
+                    "BYMONTHDAY {:?} is not a day of the month (1 to 31, or -31 to -1)",
+                    day.trim()
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The instant of a local date-time in `tz` as RFC 5545 §3.3.5 reads it: an ambiguous time is
@@ -218,6 +269,39 @@ mod tests {
             tz,
         );
         assert_eq!(monthly.unwrap()[2], utc(2030, 3, 15, 9, 0));
+    }
+
+    #[test]
+    fn parts_the_rfc_forbids_are_refused() {
+        let tz = chrono_tz::UTC;
+        // A Tuesday.
+        let first = utc(2031, 2, 4, 10, 0);
+        for rule in [
+            "FREQ=WEEKLY;BYDAY=1MO;COUNT=3",
+            "FREQ=WEEKLY;BYDAY=MO,-1FR;COUNT=3",
+            "FREQ=DAILY;BYDAY=+2TU;COUNT=3",
+            "FREQ=WEEKLY;BYMONTHDAY=4;COUNT=3",
+            "FREQ=MONTHLY;BYMONTHDAY=0;COUNT=3",
+            "FREQ=MONTHLY;BYMONTHDAY=-32;COUNT=3",
+            "FREQ=MONTHLY;BYMONTHDAY=4,x;COUNT=3",
+            "FREQ=DAILY;UNTIL=20310101T000000Z",
+        ] {
+            let refused = expand(rule, first, tz);
+            assert!(
+                matches!(refused, Err(SeriesError::Syntax(_))),
+                "{rule}: {refused:?}"
+            );
+        }
+        // The allowed forms of the same parts.
+        let monthly = expand("FREQ=MONTHLY;BYDAY=1MO;COUNT=2", first, tz).unwrap();
+        assert_eq!(monthly, [utc(2031, 3, 3, 10, 0), utc(2031, 4, 7, 10, 0)]);
+        let last_days = expand("FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=2", first, tz).unwrap();
+        assert_eq!(
+            last_days,
+            [utc(2031, 2, 28, 10, 0), utc(2031, 3, 31, 10, 0)]
+        );
+        let weekly = expand("FREQ=WEEKLY;BYDAY=TU,FR;COUNT=3", first, tz).unwrap();
+        assert_eq!(weekly[2], utc(2031, 2, 11, 10, 0));
     }
 
     use chrono::Datelike;

@@ -43,6 +43,7 @@ pub async fn create(
     };
     let starts = healthcare_scheduling::series::expand(&input.rrule, input.start, zone)
         .map_err(|e| ApiError::field("rrule", e.to_string()))?;
+    NewSeries::check_starts(&starts)?;
     let scopes = (
         scope(&actor, ResourceKind::Patient),
         scope(&actor, ResourceKind::Appointment),
