@@ -12,8 +12,9 @@ use crate::state::{hashing_slots, AppState, Settings};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use healthcare_auth::{generate_secret, Keys, MIN_SECRET_BYTES};
 use healthcare_domain::UserId;
 use healthcare_persistence::{tokens, username_keys, Database, DbConfig, StoreError};
@@ -152,6 +153,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
                 .configure(routes)
+                .wrap(from_fn(head_as_get))
                 .wrap(from_fn(headers_and_logs))
                 // Who asked for a change (their lists then skip the read replica a while).
                 .wrap(from_fn(crate::read_routing::middleware))
@@ -249,8 +251,44 @@ impl Application {
     }
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+/// The 405 of a resource, with the `Allow` header of the methods it serves (RFC 9110 §15.5.6).
+fn method_not_allowed(req: &HttpRequest, allow: Option<&HeaderValue>) -> HttpResponse {
+    let mut res = ApiError::MethodNotAllowed(req.method().to_string()).error_response();
+    if let Some(allow) = allow {
+        res.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    res
+}
+
+/// The `Allow` value of the resource whose documented path is `rules`: the methods the OpenAPI
+/// document gives it (the FHIR facade's: those its `CapabilityStatement` serves), with `HEAD`
+/// wherever `GET` is served ([`head_as_get`]).
+fn allow_value(rules: &str) -> Option<HeaderValue> {
+    let mut methods = match rules.strip_prefix(healthcare_fhir::PATH) {
+        Some(fhir) => healthcare_fhir::capability::methods(fhir),
+        None => crate::openapi::methods(rules),
+    };
+    if let Some(get) = methods.iter().position(|m| *m == "GET") {
+        methods.insert(get + 1, "HEAD");
+    }
+    if methods.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&methods.join(", ")).ok()
+}
+
+/// A `HEAD` request is routed as the `GET` of its path (RFC 9110 §9.3.2: the same answer
+/// without its body; actix-web sends the headers of the `GET`'s answer, `Content-Length`
+/// included, and leaves the body out, having read the method as the request came). It is
+/// recorded as the read it is: it tells whether the record exists and its `ETag`.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -295,15 +333,20 @@ async fn docs_redirect() -> HttpResponse {
 /// Each path is served with and without its trailing slash by two single-pattern
 /// resources: actix tries resources in registration order, compares a static pattern as a
 /// string but a resource with several patterns through a regular expression set, so the
-/// canonical (slash) spellings come first, hot paths at the top, and the slash-less ones after.
+/// documented spellings (with the slash, but `calendar.ics` without) come first, hot paths at
+/// the top, and the other spellings after.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // A resource served at `path` whose audit rules are found at `rules` (its whole path).
-    let wrapped = |rules: &str, path: &str| {
+    let wrapped = |rules: &str, path: String| {
         let audited = crate::audit::Audited::of(rules);
         let conditional = crate::conditional::Conditional::of(audited);
         let label = crate::metrics::label(rules);
+        let allow = allow_value(rules);
         web::resource(path)
-            .default_service(web::to(method_not_allowed))
+            .default_service(web::to(move |req: HttpRequest| {
+                let res = method_not_allowed(&req, allow.as_ref());
+                async move { res }
+            }))
             // Innermost: conditional requests (the `If-Match` is compared in the change's
             // transaction; a 304 replaces a 200 the client already has).
             .wrap(from_fn(move |req, next| {
@@ -322,16 +365,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 crate::metrics::route(label, req, next)
             }))
     };
-    for slash in [true, false] {
+    for documented in [true, false] {
+        // The documented spelling first, then the other one (with or without the slash).
         let resource = |path: &str| {
-            wrapped(
-                path,
-                if slash {
-                    path
-                } else {
-                    path.trim_end_matches('/')
-                },
-            )
+            let other = match path.strip_suffix('/') {
+                Some(bare) => bare.to_owned(),
+                None => format!("{path}/"),
+            };
+            wrapped(path, if documented { path.to_owned() } else { other })
         };
         cfg.service(resource("/api/health/").route(web::get().to(health::health)))
             .service(
@@ -467,7 +508,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             );
     }
     // The FHIR facade: its own paths (no trailing slash), its answers made FHIR's in one layer.
-    let fhir = |path: &str| wrapped(&format!("{}{path}", healthcare_fhir::PATH), path);
+    let fhir = |path: &str| wrapped(&format!("{}{path}", healthcare_fhir::PATH), path.to_owned());
     cfg.service(
         web::scope(healthcare_fhir::PATH)
             .wrap(from_fn(crate::fhir_answers::middleware))
@@ -533,7 +574,8 @@ async fn headers_and_logs(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if !docs {
+    // A handler's own no-store rule (the calendar feeds' `private, no-store`) stays.
+    if !docs && !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let user = res.request().extensions().get::<UserId>().map(|u| u.0);

@@ -23,6 +23,7 @@
 //! know: who is logging in ([`actor`]) and which username a login tried ([`attempted_username`]).
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::shape;
 use crate::state::{AppState, State};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -337,23 +338,6 @@ struct Route {
     rule: Rule,
     success: u16,
     pattern: String,
-}
-
-/// A path pattern with its parameters' names left out (`/api/mappings/patient/{}/`): the
-/// router's pattern and the document's path may name a parameter differently (the router's
-/// `/api/mappings/patient/{id}/` is the document's `/api/mappings/patient/{patient_id}/`).
-fn shape(pattern: &str) -> String {
-    pattern
-        .split('/')
-        .map(|segment| {
-            if segment.starts_with('{') && segment.ends_with('}') {
-                "{}"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The audited operations of each path [`shape`] (with its trailing slash), by method, built

@@ -17,11 +17,16 @@ use std::io::{BufRead, IsTerminal, Write};
 /// Boxed error for commands.
 pub type CliResult = Result<(), Box<dyn Error>>;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or one JSON object per
-/// line (with the fields of the request's span, its `request_id` among them).
+/// The log filter without `RUST_LOG`: `info`, but not actix-http's HTTP/1 dispatcher, which
+/// logs at `error` what a client did wrong (a malformed request, already answered with a bare
+/// 400; a connection that broke): at the default level `error` means a fault of the server.
+pub const DEFAULT_LOG_FILTER: &str = "info,actix_http::h1::dispatcher=off";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]), as text or one
+/// JSON object per line (with the fields of the request's span, its `request_id` among them).
 pub fn init_tracing(format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -195,11 +195,13 @@ pub async fn middleware(
     let (Some(key), true, Some(state)) = (key, keyed, req.app_data::<State>().cloned()) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    if !valid_key(key) {
+    // Two keys (which an intermediary may fold into one `a, b`) name no single request.
+    let one = req.headers().get_all(KEY_HEADER).nth(1).is_none();
+    if !one || !valid_key(key) {
         return refuse(
             req,
             ApiError::BadRequest(format!(
-                "Idempotency-Key must be 1-{MAX_KEY_LEN} printable ASCII characters."
+                "Idempotency-Key must be one header of 1-{MAX_KEY_LEN} printable ASCII characters."
             )),
         );
     }

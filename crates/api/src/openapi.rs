@@ -521,6 +521,54 @@ impl Modify for Retries {
 )]
 pub struct ApiDoc;
 
+/// A path pattern with its parameters' names left out (`/api/mappings/patient/{}/`): the
+/// router's pattern and the document's path may name a parameter differently (the router's
+/// `/api/mappings/patient/{id}/` is the document's `/api/mappings/patient/{patient_id}/`).
+pub fn shape(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                "{}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The methods the document gives the path the router serves at `pattern` (found by its
+/// [`shape`], with or without its trailing slash), in the document's order; empty for a path
+/// the document does not have. Built once from the document.
+pub fn methods(pattern: &str) -> Vec<&'static str> {
+    static METHODS: std::sync::OnceLock<std::collections::HashMap<String, Vec<&'static str>>> =
+        std::sync::OnceLock::new();
+    let by_path = METHODS.get_or_init(|| {
+        let document = ApiDoc::openapi();
+        document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let names = operations(item)
+                    .filter_map(|(method, _)| {
+                        ["GET", "POST", "PATCH", "PUT", "DELETE"]
+                            .into_iter()
+                            .find(|name| *name == method.as_str())
+                    })
+                    .collect();
+                (shape(path), names)
+            })
+            .collect()
+    });
+    by_path
+        .get(&shape(pattern))
+        .or_else(|| by_path.get(&shape(&format!("{pattern}/"))))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Every operation of the document (the methods the API serves: GET, POST, PATCH, PUT, DELETE).
 /// The operations of one path, with their methods.
 pub fn operations(

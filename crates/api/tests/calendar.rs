@@ -20,6 +20,7 @@ fn parse(feed: &Reply) -> Value {
         feed.header("content-type"),
         Some("text/calendar; charset=utf-8")
     );
+    assert_eq!(feed.header("cache-control"), Some("private, no-store"));
     let python = healthcare_testing::python_venv("calendar", &["icalendar==6.3.2"]);
     let mut child = Command::new(python)
         .arg(healthcare_testing::workspace_root().join("tests/calendar/parse_ics.py"))
@@ -112,6 +113,13 @@ fn feeds_show_what_the_reader_may_see(server: &Server) {
 
     // The doctor's feed for staff: every appointment in the window, earliest first.
     let feed = admin.get(&format!("/api/doctors/{doctor}/calendar.ics"));
+    // Served with a trailing slash too, as every path is.
+    let slashed = admin.get(&format!("/api/doctors/{doctor}/calendar.ics/"));
+    assert_eq!(
+        events(&parse(&slashed)),
+        events(&parse(&feed)),
+        "{slashed:?}"
+    );
     assert!(
         !feed.text.contains("Zelda") && !feed.text.contains("Private"),
         "{}",
@@ -129,6 +137,7 @@ fn feeds_show_what_the_reader_may_see(server: &Server) {
     // The patient's token: their own feed, and the doctor's feed with their own appointments.
     let made = pat.post("/api/auth/calendar-token/", json!({}));
     assert_eq!(made.status, 201, "{made:?}");
+    assert_eq!(made.header("location"), Some("/api/auth/calendar-token/"));
     let token = made.body["token"].as_str().unwrap().to_owned();
     assert_eq!(token.len(), 64);
     let with = |path: &str, token: &str| anon.get(&format!("{path}?token={token}"));

@@ -315,6 +315,14 @@ fn keys_scope_and_stored_answers(server: &Server) {
     assert_eq!(invalid_again.status, 400, "{invalid_again:?}");
     assert!(replayed(&invalid_again), "{invalid_again:?}");
     assert_eq!(invalid_again.body, invalid.body);
+    // Two keys name no single request: 400, nothing made or stored under either.
+    let twice = keyed(&keyed(&admin, "D1"), "D2").post("/api/patients/", patient_body("Twice"));
+    assert_eq!(twice.status, 400, "{twice:?}");
+    for key in ["D1", "D2"] {
+        let alone = keyed(&admin, key).post("/api/patients/", patient_body("Twice"));
+        assert_eq!(alone.status, 201, "{key}: {alone:?}");
+        assert!(!replayed(&alone), "{key}: {alone:?}");
+    }
 
     // A 403 is not stored: repeated, it is answered afresh, and once the account may create
     // doctors the same key creates one.

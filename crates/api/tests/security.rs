@@ -1353,6 +1353,71 @@ fn security_headers(backend: &str) {
     assert_eq!(docs.header("x-content-type-options"), Some("nosniff"));
 }
 
+/// RFC 9110 on methods: every 405 names the methods the path serves in `Allow` (the OpenAPI
+/// document's, the FHIR facade's for its paths), and `HEAD` answers as `GET` without the body.
+fn methods_as_rfc_9110_asks(backend: &str) {
+    let server = TestApp::on(backend).start().expect("server");
+    let anon = server.client();
+    let admin = anon.register("admin", PW);
+    let document = anon.get("/api/schema/").body;
+    let paths = document["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        let mut documented: Vec<String> = ["get", "post", "patch", "put", "delete"]
+            .into_iter()
+            .filter(|m| item.get(*m).is_some())
+            .map(str::to_uppercase)
+            .collect();
+        let unserved = ["PUT", "DELETE", "POST", "PATCH"]
+            .into_iter()
+            .find(|m| !documented.iter().any(|d| d == m))
+            .expect("an unserved method");
+        let concrete: String = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let r = anon.send(unserved, &concrete, None);
+        assert_eq!(r.status, 405, "{unserved} {concrete}: {r:?}");
+        if let Some(get) = documented.iter().position(|m| m == "GET") {
+            documented.insert(get + 1, "HEAD".into());
+        }
+        assert_eq!(
+            r.header("allow"),
+            Some(documented.join(", ").as_str()),
+            "{unserved} {concrete}"
+        );
+    }
+    for (method, path, allow) in [
+        ("DELETE", "/fhir/R4/metadata", "GET, HEAD"),
+        ("PUT", "/fhir/R4/Appointment", "GET, HEAD, POST"),
+        ("POST", "/fhir/R4/Patient/1", "GET, HEAD"),
+    ] {
+        let r = admin.send(method, path, None);
+        assert_eq!(r.status, 405, "{method} {path}: {r:?}");
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+    }
+    let patient = admin
+        .post(
+            "/api/patients/",
+            json!({"first_name": "Hedda", "last_name": "Head", "date_of_birth": "1980-01-01",
+                   "gender": "F", "contact_number": "555 0100"}),
+        )
+        .id();
+    for (client, path) in [
+        (&anon, "/api/health/".to_owned()),
+        (&admin, format!("/api/patients/{patient}/")),
+        (&admin, format!("/fhir/R4/Patient/{patient}")),
+    ] {
+        let get = client.send("GET", &path, None);
+        let head = client.send("HEAD", &path, None);
+        assert_eq!((get.status, head.status), (200, 200), "{path}: {head:?}");
+        assert!(head.text.is_empty(), "{path}: {head:?}");
+        for name in ["content-length", "content-type", "etag"] {
+            assert_eq!(head.header(name), get.header(name), "{path}: {name}");
+        }
+    }
+}
+
 /// At the default log level the request log names method, path and status, never a body, a
 /// query string or a token.
 fn logs_without_bodies(backend: &str) {
@@ -1396,6 +1461,34 @@ fn logs_without_bodies(backend: &str) {
     ] {
         assert!(!text.contains(secret), "the log holds {secret:?}: {text}");
     }
+}
+
+/// At the default log filter a malformed request (answered with a bare 400 by the HTTP layer)
+/// writes no `ERROR` line: a client cannot fill the log with what reads as server faults.
+fn malformed_requests_log_no_errors(backend: &str) {
+    let server = TestApp::on(backend)
+        .env("RUST_LOG", healthcare_api::cli::DEFAULT_LOG_FILTER)
+        .logged()
+        .start()
+        .expect("server");
+    for request in [
+        "POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        "POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ] {
+        let mut stream = connect(&server.base);
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{request:?}: {answer:?}");
+    }
+    assert_eq!(server.client().get("/api/health/").status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let text = server.log();
+    assert!(
+        text.contains("/api/health/"),
+        "no request log at info: {text}"
+    );
+    assert!(!text.contains("ERROR"), "{text}");
 }
 
 /// A login for a username that does not exist costs a bcrypt verification too (against a
@@ -1442,6 +1535,8 @@ fn unknown_username_timing(backend: &str) {
 
 both_backends! {
     security_headers_on_every_answer => super::security_headers;
+    methods_answer_as_rfc_9110_asks => super::methods_as_rfc_9110_asks;
+    malformed_requests_write_no_error_lines => super::malformed_requests_log_no_errors;
     logs_hold_no_bodies_query_strings_or_tokens => super::logs_without_bodies;
     unknown_usernames_cost_a_hash_too => super::unknown_username_timing;
 }

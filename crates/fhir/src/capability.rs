@@ -58,6 +58,28 @@ const SERVED: &[Served] = &[
     },
 ];
 
+/// The HTTP methods the facade answers at `path` (below [`crate::PATH`]: `/metadata`,
+/// `/Patient`, `/Patient/{id}`), from what the statement says it serves: `GET` for the
+/// statement, a search or a read, `POST` for a create. Empty for a path it does not serve.
+pub fn methods(path: &str) -> Vec<&'static str> {
+    if path == "/metadata" {
+        return vec!["GET"];
+    }
+    let mut segments = path.trim_start_matches('/').split('/');
+    let (Some(kind), by_id) = (segments.next(), segments.next().is_some()) else {
+        return Vec::new();
+    };
+    let Some(served) = SERVED.iter().find(|s| s.kind == kind) else {
+        return Vec::new();
+    };
+    match (by_id, served.read, served.create) {
+        (true, true, _) => vec!["GET"],
+        (true, false, _) => Vec::new(),
+        (false, _, true) => vec!["GET", "POST"],
+        (false, _, false) => vec!["GET"],
+    }
+}
+
 /// The search result parameters every search reads.
 const RESULT_PARAMS: &[(&str, &str, &str)] = &[(
     "_count",

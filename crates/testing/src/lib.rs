@@ -552,6 +552,11 @@ impl Client {
             serde_json::json!({"username": username, "email": format!("{username}@example.org"), "password": password}),
         );
         assert_eq!(r.status, 201, "register {username}: {r:?}");
+        assert_eq!(
+            r.header("location"),
+            Some(format!("/api/users/{}/", r.body["id"]).as_str()),
+            "register {username}"
+        );
         self.login(username, password)
     }
 }

@@ -148,10 +148,15 @@ pub async fn register(state: State, req: HttpRequest, Body(body): Body) -> ApiRe
     let user = state
         .write(move |c| users::register(c, &input.username, &input.email, &hashed))
         .await?;
-    Ok(HttpResponse::Created().json(crate::bodies::Registered {
-        message: REGISTERED,
-        user,
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/users/{}/", user.id.0),
+        ))
+        .json(crate::bodies::Registered {
+            message: REGISTERED,
+            user,
+        }))
 }
 
 /// Obtain a token pair: `{username, password}` -> `{access, refresh}`. Starts a session.

@@ -9,7 +9,7 @@ use crate::extract::Caller;
 use crate::ical;
 use crate::idempotency::Answer;
 use crate::state::State;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::Utc;
 use healthcare_auth::{scope, Action, Actor, ResourceKind, Target};
@@ -36,7 +36,8 @@ pub async fn create_token(state: State, Caller(actor): Caller) -> ApiResult<Http
                     token: token.clone(),
                 })
             },
-            |made| Answer::json(StatusCode::CREATED, made),
+            // The token's resource is the caller's one: `DELETE` on the same path revokes it.
+            |made| Answer::created_unversioned("/api/auth/calendar-token/".to_owned(), made),
         )
         .await
 }
