@@ -146,7 +146,7 @@ fn check_by_parts(
     }
     for day in days.split(',') {
         match day.trim().parse::<i32>() {
-            Ok(d) if (1..=31).contains(&d.abs()) => {}
+            Ok(d) if (1..=31).contains(&d.unsigned_abs()) => {}
             _ => {
                 return Err(SeriesError::Syntax(format!(
                     "BYMONTHDAY {:?} is not a day of the month (1 to 31, or -31 to -1)",
@@ -283,6 +283,7 @@ mod tests {
             "FREQ=WEEKLY;BYMONTHDAY=4;COUNT=3",
             "FREQ=MONTHLY;BYMONTHDAY=0;COUNT=3",
             "FREQ=MONTHLY;BYMONTHDAY=-32;COUNT=3",
+            "FREQ=MONTHLY;BYMONTHDAY=-2147483648;COUNT=3",
             "FREQ=MONTHLY;BYMONTHDAY=4,x;COUNT=3",
             "FREQ=DAILY;UNTIL=20310101T000000Z",
         ] {
