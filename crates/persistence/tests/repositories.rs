@@ -82,6 +82,33 @@ fn set_status(
 }
 
 both_backends! {
+    outbox_payloads_hold_the_record_as_served => |t: &TestDb| {
+        use diesel::prelude::*;
+        use healthcare_persistence::schema::outbox_events::dsl as o;
+        let f = fixture(t);
+        let booked = book(t, &f, f.d1, f.p1, at(9, 0), 30).unwrap();
+        let (event_id, kind, payload, appointment): (String, String, String, Option<i64>) = t
+            .db
+            .read(|c| {
+                Ok(healthcare_persistence::on_backend!(c, |c| o::outbox_events
+                    .order(o::id.desc())
+                    .select((o::event_id, o::kind, o::payload, o::appointment_id))
+                    .first(c))?)
+            })
+            .unwrap();
+        assert_eq!(kind, "appointment.created");
+        assert_eq!(appointment, Some(booked.id.0));
+        // Compact JSON, its keys in this order, the record as the API serves it.
+        assert!(payload.starts_with("{\"created_at\":\""), "{payload}");
+        let parsed: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        let keys: Vec<&str> = parsed.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["created_at", "data", "id", "type"]);
+        assert_eq!(parsed["id"], serde_json::json!(event_id));
+        assert_eq!(parsed["type"], "appointment.created");
+        assert_eq!(parsed["data"], serde_json::json!({"appointment": serde_json::to_value(&booked).unwrap()}));
+        let created = chrono::DateTime::parse_from_rfc3339(parsed["created_at"].as_str().unwrap());
+        assert!(created.is_ok(), "{payload}");
+    };
     patients_crud => |t: &TestDb| {
         let f = fixture(t);
         let owner = t.db.write(move |c| users::create(c, "pat", "", "h", Role::Patient)).unwrap().id;
