@@ -162,7 +162,7 @@ pub struct Config {
     #[arg(long, env = "HEALTHCARE_POOL_SIZE", default_value_t = 8, global = true)]
     pub pool_size: u32,
     /// HTTP worker threads.
-    #[arg(long, env = "HEALTHCARE_WORKERS", default_value_t = 2, global = true)]
+    #[arg(long, env = "HEALTHCARE_WORKERS", default_value_t = 2, value_parser = workers, global = true)]
     pub workers: usize,
     /// Proxies (addresses or networks, comma-separated: `10.0.0.0/8,192.0.2.7`) whose
     /// `X-Forwarded-For` names the client for login throttling; none by default.
@@ -175,7 +175,7 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The API's public base URL (`https://clinic.example.org`): absolute links are built from
     /// it; without it links are relative. Never taken from a request's `Host` or `Forwarded`.
-    #[arg(long, env = "HEALTHCARE_PUBLIC_URL", global = true)]
+    #[arg(long, env = "HEALTHCARE_PUBLIC_URL", value_parser = public_url, global = true)]
     pub public_url: Option<String>,
     /// Seconds a client has to send a request body in full (408 and the connection closes).
     #[arg(long, env = "HEALTHCARE_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
@@ -260,6 +260,29 @@ impl MailConfig {
 
 fn smtp_url(s: &str) -> Result<String, String> {
     crate::mailer::transport(s).map(|_| s.to_owned())
+}
+
+/// HTTP worker threads: 1 to 1,024.
+fn workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of workers from 1 to 1024")),
+    }
+}
+
+/// An `http` or `https` URL with a host and nothing after its path (no query, no fragment).
+fn public_url(s: &str) -> Result<String, String> {
+    let refused = || format!("{s:?} is not an http(s) base URL such as https://clinic.example.org");
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(refused)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~:[]@%/".contains(c);
+    if host.is_empty() || !rest.chars().all(plain) {
+        return Err(refused());
+    }
+    Ok(s.to_owned())
 }
 
 fn mail_from(s: &str) -> Result<String, String> {
@@ -419,4 +442,41 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, the request's span (with its `request_id`) included.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{public_url, workers};
+
+    #[test]
+    fn workers_are_one_to_1024() {
+        assert_eq!(workers("1"), Ok(1));
+        assert_eq!(workers("1024"), Ok(1024));
+        for bad in ["0", "1025", "-1", "x", ""] {
+            assert!(workers(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_urls_are_http_base_urls() {
+        for good in [
+            "https://clinic.example.org",
+            "https://clinic.example.org/base/",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080/api-root",
+        ] {
+            assert_eq!(public_url(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "notaurl",
+            "ftp://clinic.example.org",
+            "https://",
+            "https:///path",
+            "https://clinic.example.org/x?y=1",
+            "https://clinic.example.org/#top",
+            "https://clinic example.org",
+        ] {
+            assert!(public_url(bad).is_err(), "{bad}");
+        }
+    }
 }
