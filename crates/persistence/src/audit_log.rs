@@ -123,9 +123,12 @@ pub struct AccessEntry {
     pub client: String,
 }
 
-/// The status range of an answered request: the access log lists these only (a refused
-/// request disclosed nothing).
-const ANSWERED: &str = "e.status >= 200 AND e.status < 400";
+/// The events the access log lists: answered requests (status 200-399; a refused request
+/// disclosed nothing) and every export a receiver answered, whatever it answered (its
+/// `status` is the receiver's answer: a webhook that answered 500 had the patient's data all
+/// the same). An export no receiver answered (status 0: refused, timed out) is left out.
+const ANSWERED: &str =
+    "((e.status >= 200 AND e.status < 400) OR (e.action = 'export' AND e.status <> 0))";
 
 /// One page of the answered requests that touched patient `patient`, newest first, and how
 /// many there are in all.

@@ -108,6 +108,26 @@ fn broken_at(result: Result<usize, VerifyError>) -> (i64, String) {
 }
 
 both_backends! {
+    access_log_lists_answered_requests_and_answered_exports => |t: &TestDb| {
+        let patient = 4242;
+        let with = |action, status| {
+            let mut e = NewAuditEvent::new(action, Resource::Patient, status);
+            e.patients = vec![patient];
+            e.resource_id = Some(i64::from(status));
+            e
+        };
+        record(t, vec![
+            with(Action::Read, 200),
+            with(Action::Read, 403),
+            with(Action::Export, 500),
+            with(Action::Export, 204),
+            with(Action::Export, 0),
+        ]);
+        let listed = t.db.read(move |c| healthcare_persistence::audit_log::access_log(c, patient, healthcare_persistence::Page::default())).unwrap();
+        let seen: Vec<(String, Option<i64>)> = listed.items.iter().map(|e| (e.action.clone(), e.resource_id)).collect();
+        assert_eq!(seen, [("export".to_owned(), Some(204)), ("export".to_owned(), Some(500)), ("read".to_owned(), Some(200))]);
+        assert_eq!(listed.total, 3);
+    };
     record_seals_on_sqlite_and_leaves_the_sealer_the_rest_on_postgres => |t: &TestDb| {
         // Two events an older version left unsealed, then three recorded now.
         let older = record(t, vec![event(1), event(2)]);
