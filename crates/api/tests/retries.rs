@@ -626,7 +626,9 @@ fn holds_expire(server: &Server) {
     let slots = free();
     assert!(!slots.contains(&at(slot)), "held time offered: {slots:?}");
     assert!(slots.contains(&at("2035-10-01T10:30:00Z")), "{slots:?}");
-    assert_eq!(admin.get(&hold_path).body["status"], "PENDING");
+    let pending = admin.get(&hold_path);
+    assert_eq!(pending.body["status"], "PENDING");
+    let pending_tag = etag(&pending);
     assert!(ids(&admin.get(&format!("/api/appointments/?doctor={doctor}"))).contains(&h));
     assert!(
         started.elapsed() < Duration::from_secs(HOLD_SECONDS),
@@ -657,7 +659,22 @@ fn holds_expire(server: &Server) {
 
     // Past expiry; no sweep is waited for.
     std::thread::sleep(until(last, Duration::from_millis(400)));
-    assert_eq!(admin.get(&hold_path).body["status"], "EXPIRED");
+    // Its tag changed with what it reads as, before anything marked it EXPIRED: a client
+    // holding the PENDING answer is not told it is current.
+    let read = admin
+        .with_header("If-None-Match", &pending_tag)
+        .get(&hold_path);
+    assert_eq!(
+        (read.status, &read.body["status"]),
+        (200, &json!("EXPIRED")),
+        "{read:?}"
+    );
+    let expired_tag = etag(&read);
+    assert_ne!(expired_tag, pending_tag);
+    let stale = admin
+        .with_header("If-Match", &pending_tag)
+        .patch(&hold_path, json!({"status": "SCHEDULED"}));
+    assert_eq!(stale.status, 412, "{stale:?}");
     let listed = ids(&admin.get(&format!("/api/appointments/?doctor={doctor}")));
     assert!(!listed.contains(&h), "an expired hold listed: {listed:?}");
     let expired = ids(&admin.get(&format!(
@@ -681,7 +698,20 @@ fn holds_expire(server: &Server) {
         booking(d2, p1, "2035-10-01T10:10:00Z"),
     );
     assert_eq!(patient_free.status, 201, "{patient_free:?}");
-    assert_eq!(admin.get(&hold_path).body["status"], "EXPIRED");
+    // Marked EXPIRED now (the rival booking met it): the same tag as it read before.
+    let marked = admin
+        .with_header("If-None-Match", &expired_tag)
+        .get(&hold_path);
+    assert_eq!(marked.status, 304, "{marked:?}");
+    let marked = admin.get(&hold_path);
+    assert_eq!(
+        (etag(&marked), &marked.body["status"]),
+        (expired_tag.clone(), &json!("EXPIRED"))
+    );
+    let late = admin
+        .with_header("If-Match", &expired_tag)
+        .patch(&hold_path, json!({"status": "SCHEDULED"}));
+    assert_eq!(late.status, 409, "{late:?}");
     assert_eq!(admin.get(&other_path).body["status"], "SCHEDULED");
     // Expired holds are not open: the patient may hold again.
     let again = admin.post("/api/appointments/", hold(d3, p3, "2035-10-03T14:00:00Z"));

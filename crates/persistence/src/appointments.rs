@@ -60,6 +60,15 @@ pub(crate) fn blocking_at(t: NaiveDateTime) -> _ {
         .and(appointments::expires_at.gt(t)))
 }
 
+/// The version an appointment row is served with: its stored one, or for a hold past its
+/// `expires_at` that nothing has marked EXPIRED yet, the next one (the version that marking
+/// stores), so the `ETag` of the hold as it read before its expiry no longer matches.
+pub(crate) fn read_version(status: &str, expires_at: Option<NaiveDateTime>, stored: i64) -> i64 {
+    let expired_unmarked =
+        status == PENDING && expires_at.is_none_or(|until| until <= to_db(now()));
+    stored + i64::from(expired_unmarked)
+}
+
 impl AppointmentRow {
     fn into_domain(self) -> StoreResult<Appointment> {
         let _ = self.archived_at;
@@ -67,10 +76,10 @@ impl AppointmentRow {
             .status
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("appointment {} status", self.id)))?;
-        // A hold past its end reads as EXPIRED everywhere, before anything marks it so.
-        if status == AppointmentStatus::Pending
-            && self.expires_at.is_none_or(|until| until <= to_db(now()))
-        {
+        // A hold past its end reads as EXPIRED everywhere, before anything marks it so, and
+        // with the version that marking will store (`read_version`).
+        let version = read_version(&self.status, self.expires_at, self.version);
+        if version != self.version {
             status = AppointmentStatus::Expired;
         }
         Ok(Appointment {
@@ -88,7 +97,7 @@ impl AppointmentRow {
             updated_at: from_db(self.updated_at),
             expires_at: self.expires_at.map(from_db),
             series: self.series_id,
-            version: self.version,
+            version,
         })
     }
 }

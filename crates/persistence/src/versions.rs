@@ -50,12 +50,38 @@ pub fn locked(conn: &mut DbConnection, resource: Resource, id: i64) -> StoreResu
         Resource::Patient => version_of!(patients, version),
         Resource::Doctor => version_of!(doctors, version),
         Resource::Mapping => version_of!(mappings, version),
-        Resource::Appointment => version_of!(appointments, version),
+        Resource::Appointment => appointment(conn, id)?,
         Resource::User => version_of!(users, version),
         Resource::Webhook => version_of!(webhooks, version),
         Resource::WorkingHours => version_of!(doctors, hours_version),
         Resource::TimeOff | Resource::Email | Resource::Audit => None,
     })
+}
+
+/// An appointment's version as its answers carry it (`appointments::read_version`: a hold past
+/// its expiry already has the version of its EXPIRED mark), held as [`locked`] holds it.
+fn appointment(conn: &mut DbConnection, id: i64) -> StoreResult<Option<i64>> {
+    let columns = (
+        appointments::status,
+        appointments::expires_at,
+        appointments::version,
+    );
+    let row: Option<(String, Option<chrono::NaiveDateTime>, i64)> = match conn {
+        DbConnection::Postgresql(c) => appointments::table
+            .find(id)
+            .select(columns)
+            .for_no_key_update()
+            .get_result(c)
+            .optional()?,
+        DbConnection::Sqlite(c) => appointments::table
+            .find(id)
+            .select(columns)
+            .get_result(c)
+            .optional()?,
+    };
+    Ok(row.map(|(status, expires_at, stored)| {
+        crate::appointments::read_version(&status, expires_at, stored)
+    }))
 }
 
 /// The version of a doctor's working hours (`None`: no such doctor).
