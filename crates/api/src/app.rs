@@ -260,6 +260,11 @@ fn method_not_allowed(req: &HttpRequest, allow: Option<&HeaderValue>) -> HttpRes
     res
 }
 
+/// The 405 of the OpenAPI document's and Swagger UI's paths, which serve `GET` (and `HEAD`).
+fn read_only(req: &HttpRequest) -> HttpResponse {
+    method_not_allowed(req, Some(&HeaderValue::from_static("GET, HEAD")))
+}
+
 /// The `Allow` value of the resource whose documented path is `rules`: the methods the OpenAPI
 /// document gives it (the FHIR facade's: those its `CapabilityStatement` serves), with `HEAD`
 /// wherever `GET` is served ([`head_as_get`]).
@@ -528,21 +533,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(fhir("/Slot").route(web::get().to(fhir::slot_search)))
             .default_service(web::to(not_found)),
     );
-    cfg.route("/api/schema/", web::get().to(schema))
-        .service(
-            SwaggerUi::new("/api/docs/{_:.*}")
-                .config(utoipa_swagger_ui::Config::new(["/api/schema/"])),
-        )
-        .route(
-            "/api/schema",
-            web::get().to(|| async {
+    // The document and Swagger UI are read-only: any other method is a 405 naming GET and HEAD
+    // (Swagger UI's own resource only matches a GET, so the resource after it takes the rest).
+    let read_only = || web::to(|req: HttpRequest| async move { read_only(&req) });
+    cfg.service(
+        web::resource("/api/schema/")
+            .route(web::get().to(schema))
+            .default_service(read_only()),
+    )
+    .service(
+        SwaggerUi::new("/api/docs/{_:.*}").config(utoipa_swagger_ui::Config::new(["/api/schema/"])),
+    )
+    .service(web::resource("/api/docs/{_:.*}").default_service(read_only()))
+    .service(
+        web::resource("/api/schema")
+            .route(web::get().to(|| async {
                 HttpResponse::PermanentRedirect()
                     .insert_header((header::LOCATION, "/api/schema/"))
                     .finish()
-            }),
-        )
-        .route("/api/docs", web::get().to(docs_redirect))
-        .default_service(web::to(not_found));
+            }))
+            .default_service(read_only()),
+    )
+    .service(
+        web::resource("/api/docs")
+            .route(web::get().to(docs_redirect))
+            .default_service(read_only()),
+    )
+    .default_service(web::to(not_found));
 }
 
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";

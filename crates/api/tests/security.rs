@@ -1391,10 +1391,21 @@ fn methods_as_rfc_9110_asks(backend: &str) {
         ("DELETE", "/fhir/R4/metadata", "GET, HEAD"),
         ("PUT", "/fhir/R4/Appointment", "GET, HEAD, POST"),
         ("POST", "/fhir/R4/Patient/1", "GET, HEAD"),
+        // The document and Swagger UI, outside the document's own paths.
+        ("POST", "/api/schema/", "GET, HEAD"),
+        ("DELETE", "/api/schema", "GET, HEAD"),
+        ("PUT", "/api/docs/", "GET, HEAD"),
+        ("POST", "/api/docs/index.html", "GET, HEAD"),
+        ("PATCH", "/api/docs", "GET, HEAD"),
     ] {
         let r = admin.send(method, path, None);
         assert_eq!(r.status, 405, "{method} {path}: {r:?}");
         assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+        let explained = match path.starts_with("/fhir/") {
+            true => r.body["resourceType"] == "OperationOutcome",
+            false => r.body["detail"].is_string(),
+        };
+        assert!(explained, "{method} {path}: {r:?}");
     }
     let patient = admin
         .post(
@@ -1405,6 +1416,7 @@ fn methods_as_rfc_9110_asks(backend: &str) {
         .id();
     for (client, path) in [
         (&anon, "/api/health/".to_owned()),
+        (&anon, "/api/schema/".to_owned()),
         (&admin, format!("/api/patients/{patient}/")),
         (&admin, format!("/fhir/R4/Patient/{patient}")),
     ] {
