@@ -247,6 +247,21 @@ pub fn webhook_description() -> Object {
         .build()
 }
 
+/// The event types a webhook subscribes to (as the server reads them: at least one, each
+/// once).
+pub fn webhook_events() -> utoipa::openapi::schema::Array {
+    use utoipa::ToSchema;
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name(
+            crate::enums::EventType::name(),
+        ))
+        .min_items(Some(1))
+        .max_items(Some(crate::enums::EventType::ALL.len()))
+        .unique_items(true)
+        .description(Some("Event types to deliver (at least one; no repeats)."))
+        .build()
+}
+
 /// A webhook's reminder offsets, minutes before an appointment's start.
 pub fn reminder_minutes() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()

@@ -100,7 +100,7 @@ pub struct NewWebhook {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_url))]
     pub url: String,
     /// Event types to deliver (at least one; no repeats).
-    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_events))]
     pub events: Vec<EventType>,
     /// Free text.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_description, required = false))]
@@ -125,7 +125,7 @@ pub struct WebhookChanges {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_url))]
     pub url: Option<String>,
     /// Event types to deliver.
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_events))]
     pub events: Option<Vec<EventType>>,
     /// Free text.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_description))]
