@@ -380,6 +380,10 @@ impl<'a> Reader<'a> {
             Raw::Int(0) => Some(false),
             Raw::Str(s) if matches!(s.as_str(), "true" | "True" | "1") => Some(true),
             Raw::Str(s) if matches!(s.as_str(), "false" | "False" | "0") => Some(false),
+            Raw::Null => {
+                self.errors.add(name, msg::NULL);
+                None
+            }
             _ => {
                 self.errors.add(name, msg::NOT_BOOLEAN);
                 None
@@ -729,6 +733,24 @@ mod tests {
         ] {
             assert_eq!(parse_date_filter(bad), Err(Format), "{bad}");
         }
+    }
+
+    #[test]
+    fn booleans_take_the_seed_forms_and_refuse_null_as_null() {
+        let obj = RawObject::from_pairs([
+            ("a", Raw::Str("True".into())),
+            ("b", Raw::Int(0)),
+            ("c", Raw::Null),
+            ("d", Raw::Str("maybe".into())),
+        ]);
+        let mut reader = Reader::new(&obj, Mode::Patch);
+        assert_eq!(reader.boolean("a", false), Some(true));
+        assert_eq!(reader.boolean("b", true), Some(false));
+        assert_eq!(reader.boolean("c", true), None);
+        assert_eq!(reader.boolean("d", true), None);
+        assert_eq!(reader.boolean("absent", true), None);
+        assert_eq!(reader.errors.messages("c"), [msg::NULL]);
+        assert_eq!(reader.errors.messages("d"), [msg::NOT_BOOLEAN]);
     }
 
     #[test]
