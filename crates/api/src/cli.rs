@@ -202,7 +202,7 @@ pub fn seed_demo(config: &Config, opts: &SeedDemo) -> CliResult {
             Ok(admin.id)
         }
     })?;
-    let n_doctors = opts.doctors.max(1) as usize;
+    let n_doctors = opts.doctors as usize;
     let n_patients = (opts.patients as usize).max(n_doctors);
     let tag = Utc::now().timestamp_micros();
     let doctor_ids = db.write(move |c| {

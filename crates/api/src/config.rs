@@ -77,21 +77,27 @@ pub enum AuditCommand {
 
 /// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 date and time.
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(day.and_time(NaiveTime::MIN).and_utc());
+    // Without a time after its date it is read as a date, and its error is the date's.
+    if !s.get(10..11).is_some_and(|c| matches!(c, "T" | "t" | " ")) {
+        return NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|day| day.and_time(NaiveTime::MIN).and_utc())
+            .map_err(|e| format!("{s:?} is not a date (YYYY-MM-DD): {e}"));
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time: {e}"))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 date and time: {e}"))
 }
+
+/// Longest access or refresh token lifetime accepted, seconds (a year).
+pub const MAX_TOKEN_TTL: i64 = 365 * 24 * 3600;
 
 /// Size of the demo data set.
 #[derive(Debug, Clone, Args)]
 pub struct SeedDemo {
-    /// Doctors.
-    #[arg(long, default_value_t = 20)]
+    /// Doctors (at least one).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub doctors: u32,
-    /// Patients.
+    /// Patients (raised to the number of doctors, so every doctor is assigned one).
     #[arg(long, default_value_t = 200)]
     pub patients: u32,
     /// Appointments.
@@ -132,16 +138,11 @@ pub struct Config {
     /// HS256 signing key; when absent one is generated once and kept in the database.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = secret, global = true)]
     pub jwt_secret: Option<String>,
-    /// Access-token lifetime, seconds.
-    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, global = true)]
+    /// Access-token lifetime, seconds (1 to a year).
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=MAX_TOKEN_TTL), global = true)]
     pub access_ttl: i64,
-    /// Refresh-token lifetime, seconds.
-    #[arg(
-        long,
-        env = "REFRESH_TOKEN_TTL",
-        default_value_t = 86400,
-        global = true
-    )]
+    /// Refresh-token lifetime, seconds (1 to a year).
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 86400, value_parser = clap::value_parser!(i64).range(1..=MAX_TOKEN_TTL), global = true)]
     pub refresh_ttl: i64,
     /// bcrypt cost (4-31).
     #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31), global = true)]
@@ -159,7 +160,7 @@ pub struct Config {
     pub allow_registration: bool,
     /// Database connections per process; also the most blocking threads each HTTP worker keeps
     /// for database calls (password hashing adds one per core).
-    #[arg(long, env = "HEALTHCARE_POOL_SIZE", default_value_t = 8, global = true)]
+    #[arg(long, env = "HEALTHCARE_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
     pub pool_size: u32,
     /// HTTP worker threads.
     #[arg(long, env = "HEALTHCARE_WORKERS", default_value_t = 2, value_parser = workers, global = true)]
@@ -446,7 +447,69 @@ pub enum LogFormat {
 
 #[cfg(test)]
 mod tests {
-    use super::{public_url, workers};
+    use super::{public_url, workers, Cli, Command, MAX_TOKEN_TTL};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("healthcare").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn instants_are_dates_or_rfc_3339_times_and_errors_name_the_form() {
+        use super::parse_instant;
+        let at = |s: &str| parse_instant(s).map(|t| t.to_rfc3339());
+        assert_eq!(at("2026-12-01").as_deref(), Ok("2026-12-01T00:00:00+00:00"));
+        assert_eq!(
+            at("2026-12-01T10:00:00+02:00").as_deref(),
+            Ok("2026-12-01T08:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-13-01"),
+            Err("\"2026-13-01\" is not a date (YYYY-MM-DD): input is out of range".into())
+        );
+        assert_eq!(
+            at("2026-12-01T25:00:00Z"),
+            Err(
+                "\"2026-12-01T25:00:00Z\" is not an RFC 3339 date and time: input is out of range"
+                    .into()
+            )
+        );
+        assert!(at("yesterday").is_err_and(|e| e.contains("is not a date")));
+    }
+
+    #[test]
+    fn lifetimes_and_sizes_are_positive() {
+        let most = MAX_TOKEN_TTL.to_string();
+        let cli = parse(&[
+            "--access-ttl",
+            "1",
+            "--refresh-ttl",
+            &most,
+            "--pool-size",
+            "1",
+        ]);
+        let config = cli.expect("the smallest and largest values").config;
+        assert_eq!(
+            (config.access_ttl, config.refresh_ttl, config.pool_size),
+            (1, MAX_TOKEN_TTL, 1)
+        );
+        let beyond = (MAX_TOKEN_TTL + 1).to_string();
+        for (flag, bad) in [
+            ("--access-ttl", "0"),
+            ("--access-ttl", "-60"),
+            ("--access-ttl", beyond.as_str()),
+            ("--refresh-ttl", "0"),
+            ("--refresh-ttl", "-1"),
+            ("--pool-size", "0"),
+            ("--pool-size", "1025"),
+        ] {
+            assert!(parse(&[flag, bad, "serve"]).is_err(), "{flag} {bad}");
+        }
+        assert!(parse(&["seed-demo", "--doctors", "0"]).is_err());
+        let seeded =
+            parse(&["seed-demo", "--doctors", "1", "--patients", "0"]).expect("one doctor");
+        assert!(matches!(seeded.command, Some(Command::SeedDemo(s)) if s.doctors == 1));
+    }
 
     #[test]
     fn workers_are_one_to_1024() {
