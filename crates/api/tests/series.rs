@@ -226,6 +226,32 @@ fn bounds_and_roles(server: &Server) {
         ));
         assert_eq!(booked.body, json!([]), "{rule}");
     }
+    // A new time of day that would start the last day of 2199 in 2200 (UTC) west of UTC: 400,
+    // nothing moved.
+    let mut late = series_body(
+        doctor,
+        patients[0],
+        "2199-12-31T20:00:00Z",
+        "FREQ=DAILY;COUNT=1",
+        "fail",
+    );
+    late["timezone"] = json!("America/Los_Angeles");
+    let late = admin.post("/api/appointment-series/", late);
+    assert_eq!(late.status, 201, "{late:?}");
+    let moved = admin.patch(
+        &format!("/api/appointment-series/{}/", late.body["id"]),
+        json!({"scope": "all", "time_of_day": "23:00"}),
+    );
+    assert_eq!(moved.status, 400, "{moved:?}");
+    assert!(moved.body["time_of_day"].is_array(), "{moved:?}");
+    let kept = admin.get(&format!(
+        "/api/appointments/{}/",
+        late.body["created"][0]["id"]
+    ));
+    assert_eq!(
+        kept.body["appointment_datetime"], "2199-12-31T20:00:00Z",
+        "{kept:?}"
+    );
     let exactly = admin.post(
         "/api/appointment-series/",
         series_body(

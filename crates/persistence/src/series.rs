@@ -269,7 +269,10 @@ pub fn change(
                     .with_timezone(&tz)
                     .date_naive();
                 healthcare_scheduling::series::place(tz, date.and_time(time))
-                    .ok_or_else(|| invalid("time_of_day", "Date out of range."))?
+                    .filter(|start| {
+                        healthcare_domain::raw::year_accepted(chrono::Datelike::year(start))
+                    })
+                    .ok_or_else(|| invalid("time_of_day", OUTSIDE_YEARS))?
             }
             None => occurrence.appointment_datetime,
         };
@@ -343,6 +346,11 @@ fn refusal(e: StoreError) -> StoreResult<String> {
         other => Err(other),
     }
 }
+
+/// A new time of day that would start an occurrence outside the years a booking may start in
+/// (the last day of 2199 west of UTC), or at no time at all.
+const OUTSIDE_YEARS: &str =
+    "At this time of day an occurrence would start outside 1900-2199 (UTC): choose an earlier time.";
 
 fn invalid(field: &'static str, message: &str) -> StoreError {
     StoreError::Invalid {
