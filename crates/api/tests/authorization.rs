@@ -466,6 +466,27 @@ fn matrix(server: &Server, backend: &str) {
         cells.len()
     ));
 
+    // A doctor account linked to a Doctor record keeps the doctor role while the link stands
+    // (as only a doctor account can be linked): unlink first, then change the role.
+    let account = format!("/api/users/{doc2_user}/");
+    let refused = admin.patch(&account, json!({"role": "patient"}));
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.body["role"][0].is_string(), "{refused:?}");
+    assert_eq!(admin.get(&account).body["role"], "doctor");
+    ok(
+        admin.patch(
+            &account,
+            json!({"role": "doctor", "email": "d2@example.org"}),
+        ),
+        "same role",
+    );
+    ok(
+        admin.patch(&format!("/api/doctors/{dr2}/"), json!({"user": null})),
+        "unlink dr2",
+    );
+    let demoted = ok(admin.patch(&account, json!({"role": "patient"})), "demote");
+    assert_eq!(demoted.body["role"], "patient");
+
     forged_tokens(server, backend, &admin, &pat1, &pat2, pat2_user);
 }
 

@@ -115,11 +115,13 @@ pub struct DoctorFilter {
 /// A linked account must exist and have the doctor role.
 fn check_user(conn: &mut DbConnection, user: Option<UserId>) -> StoreResult<()> {
     if let Some(u) = user {
-        let role: Option<String> = users::table
-            .filter(users::id.eq(u.0))
-            .select(users::role)
-            .first(conn)
-            .optional()?;
+        // Held (PostgreSQL) until the link commits, so a role change of the account waits for
+        // it and then sees it (`users::update`).
+        let account = users::table.filter(users::id.eq(u.0)).select(users::role);
+        let role: Option<String> = match conn {
+            DbConnection::Postgresql(c) => account.for_share().first(c).optional()?,
+            DbConnection::Sqlite(c) => account.first(c).optional()?,
+        };
         match role {
             None => {
                 return Err(StoreError::MissingReference {

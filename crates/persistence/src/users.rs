@@ -215,6 +215,11 @@ pub struct UserUpdate {
 /// version and revokes every session, so tokens issued before stop working everywhere.
 pub fn update(conn: &mut DbConnection, id: UserId, changes: &UserUpdate) -> StoreResult<User> {
     let before = find(conn, id)?;
+    let leaves_doctor = before.role == Role::Doctor.as_str()
+        && changes
+            .role
+            .as_ref()
+            .is_some_and(|r| *r != Role::Doctor.as_str());
     let ends_sessions = changes.password_hash.is_some()
         || (changes.is_active == Some(false) && before.is_active)
         || changes.role.as_ref().is_some_and(|r| *r != before.role);
@@ -236,10 +241,36 @@ pub fn update(conn: &mut DbConnection, id: UserId, changes: &UserUpdate) -> Stor
             .returning(users::all_columns)
             .get_result(conn)?
     };
+    // After the UPDATE, which holds the account's row: a link made meanwhile has committed
+    // (it holds the row while it reads the role, `doctors::check_user`) and is seen here.
+    if leaves_doctor {
+        refuse_while_linked(conn, id)?;
+    }
     if ends_sessions {
         crate::tokens::revoke_user(conn, id)?;
     }
     row.to_domain()
+}
+
+/// Refuses to take the doctor role from an account a Doctor record is linked to (only a doctor
+/// account may be linked, `doctors::check_user`): the link goes first.
+fn refuse_while_linked(conn: &mut DbConnection, id: UserId) -> StoreResult<()> {
+    let linked: Option<i64> = doctors::table
+        .filter(doctors::user_id.eq(id.0))
+        .filter(doctors::archived_at.is_null())
+        .select(doctors::id)
+        .first(conn)
+        .optional()?;
+    match linked {
+        Some(doctor) => Err(StoreError::Invalid {
+            field: "role",
+            message: format!(
+                "This account is linked to doctor {doctor}: set that doctor's user to null \
+                 first."
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A user's own password change: stores the new hash and ends every other session of the
