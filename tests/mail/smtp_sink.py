@@ -9,6 +9,10 @@ usage: smtp_sink.py PORT_FILE LOG_FILE
     before taking any.
   env STEP_DELAY (default 0): seconds to wait before answering each MAIL FROM and RCPT TO
     (a slow server); each such command is logged as a line {"command": ..., "at": ...}.
+  env TLS (default none): `starttls` (STARTTLS offered and required before MAIL) or `implicit`
+    (TLS from the first byte, as on port 465), with a certificate for 127.0.0.1 and localhost
+    issued by a new private CA (`trustme`), whose certificate is written to `ca.pem` beside
+    PORT_FILE.
 """
 import asyncio
 import email
@@ -115,8 +119,28 @@ class Handler:
         return "250 Message accepted"
 
 
+def tls_context():
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(os.path.join(os.path.dirname(PORT_FILE), "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
 port = int(os.environ.get("PORT", "0")) or free_port()
-controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+TLS = os.environ.get("TLS", "none")
+if TLS == "starttls":
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port,
+                            tls_context=tls_context(), require_starttls=True)
+elif TLS == "implicit":
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port,
+                            ssl_context=tls_context())
+else:
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
 controller.start()
 with open(PORT_FILE + ".tmp", "w") as f:
     f.write(str(port))

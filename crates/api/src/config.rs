@@ -224,6 +224,10 @@ pub struct MailConfig {
     /// offers it) or `smtps://...` (TLS from the start, port 465).
     #[arg(long, env = "HEALTHCARE_SMTP_URL", hide_env_values = true, value_parser = smtp_url, global = true)]
     pub smtp_url: Option<String>,
+    /// A PEM file of certificates trusted for the SMTP server besides the Web PKI roots (a
+    /// private relay's own CA).
+    #[arg(long, env = "HEALTHCARE_SMTP_CA_FILE", value_parser = smtp_roots, global = true)]
+    pub smtp_ca_file: Option<crate::mailer::SmtpRoots>,
     /// The sender of every mail, e.g. `Clinic <appointments@clinic.example>`.
     #[arg(long, env = "HEALTHCARE_MAIL_FROM", value_parser = mail_from, global = true)]
     pub mail_from: Option<String>,
@@ -239,6 +243,7 @@ impl Default for MailConfig {
     fn default() -> Self {
         Self {
             smtp_url: None,
+            smtp_ca_file: None,
             mail_from: None,
             timezone: chrono_tz::UTC,
             mail_reminder_minutes: 1440,
@@ -251,7 +256,8 @@ impl MailConfig {
     pub fn mailer(&self) -> Result<Option<crate::mailer::Mailer>, String> {
         match (&self.smtp_url, &self.mail_from) {
             (Some(url), Some(from)) => {
-                crate::mailer::Mailer::new(url, from, self.timezone).map(Some)
+                crate::mailer::Mailer::new(url, self.smtp_ca_file.as_ref(), from, self.timezone)
+                    .map(Some)
             }
             (None, None) => Ok(None),
             _ => Err("HEALTHCARE_SMTP_URL and HEALTHCARE_MAIL_FROM must be set together".into()),
@@ -260,7 +266,11 @@ impl MailConfig {
 }
 
 fn smtp_url(s: &str) -> Result<String, String> {
-    crate::mailer::transport(s).map(|_| s.to_owned())
+    crate::mailer::transport(s, None).map(|_| s.to_owned())
+}
+
+fn smtp_roots(s: &str) -> Result<crate::mailer::SmtpRoots, String> {
+    crate::mailer::SmtpRoots::read(std::path::Path::new(s))
 }
 
 /// HTTP worker threads: 1 to 1,024.

@@ -13,6 +13,7 @@ use healthcare_domain::EventType;
 use healthcare_persistence::mail::{Audience, ClaimedMail};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// The SMTP transport a [`Mailer`] sends through.
@@ -21,11 +22,17 @@ pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 /// The SMTP transport of `url`: `smtp://host[:port]` (port 25, STARTTLS when the server offers
 /// it) or `smtps://host[:port]` (TLS from the start, port 465), with `user:password@` when the
 /// server wants a login.
-pub fn transport(url: &str) -> Result<SmtpTransport, String> {
+/// `extra_roots` (PEM certificates, [`SmtpRoots`]) are trusted for the server's certificate
+/// besides the Web PKI roots.
+pub fn transport(url: &str, extra_roots: Option<&SmtpRoots>) -> Result<SmtpTransport, String> {
     let mut parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    if parsed.host_str().is_none_or(str::is_empty) {
+    let Some(host) = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+    else {
         return Err("the SMTP URL names no host".into());
-    }
+    };
     match parsed.scheme() {
         "smtp" => {
             if parsed.port().is_none() {
@@ -40,9 +47,63 @@ pub fn transport(url: &str) -> Result<SmtpTransport, String> {
         "smtps" => {}
         other => return Err(format!("scheme {other:?} is not smtp or smtps")),
     }
-    SmtpTransport::from_url(parsed.as_str())
-        .map(|builder| builder.timeout(Some(TIMEOUT)).build())
-        .map_err(|e| format!("SMTP URL: {e}"))
+    let mut builder = SmtpTransport::from_url(parsed.as_str())
+        .map_err(|e| format!("SMTP URL: {e}"))?
+        .timeout(Some(TIMEOUT));
+    if let Some(roots) = extra_roots {
+        // The same TLS mode `from_url` chose, with the extra roots in its parameters.
+        let mode = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        let parameters = roots
+            .certificates()
+            .into_iter()
+            .fold(TlsParameters::builder(host), |b, c| {
+                b.add_root_certificate(c)
+            })
+            .build()
+            .map_err(|e| format!("SMTP TLS: {e}"))?;
+        builder = builder.tls(match (parsed.scheme(), mode.as_deref()) {
+            ("smtps", _) => Tls::Wrapper(parameters),
+            (_, Some("required")) => Tls::Required(parameters),
+            _ => Tls::Opportunistic(parameters),
+        });
+    }
+    Ok(builder.build())
+}
+
+/// Certificates the mailer trusts for the SMTP server besides the Web PKI roots (a private
+/// relay's own CA, `HEALTHCARE_SMTP_CA_FILE`): PEM, at least one certificate.
+#[derive(Clone)]
+pub struct SmtpRoots(Vec<u8>);
+
+impl SmtpRoots {
+    /// Reads a PEM file of one or more certificates.
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let roots = Self(pem);
+        match roots.certificates().len() {
+            0 => Err(format!("{}: no PEM certificate in it", path.display())),
+            _ => Ok(roots),
+        }
+    }
+
+    /// Its certificates, one by one (a PEM block each; a block that is not a certificate is
+    /// left out).
+    fn certificates(&self) -> Vec<Certificate> {
+        let text = String::from_utf8_lossy(&self.0);
+        text.split_inclusive("-----END CERTIFICATE-----")
+            .filter(|block| block.contains("-----BEGIN CERTIFICATE-----"))
+            .filter_map(|block| Certificate::from_pem(block.as_bytes()).ok())
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for SmtpRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SmtpRoots({} certificates)", self.certificates().len())
+    }
 }
 
 /// Sends the mails of one process.
@@ -64,9 +125,14 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// A mailer sending through `url` from `from`, showing times in `zone` when the doctor has
     /// no working hours.
-    pub fn new(url: &str, from: &str, zone: Tz) -> Result<Self, String> {
+    pub fn new(
+        url: &str,
+        extra_roots: Option<&SmtpRoots>,
+        from: &str,
+        zone: Tz,
+    ) -> Result<Self, String> {
         Ok(Self {
-            transport: transport(url)?,
+            transport: transport(url, extra_roots)?,
             from: from
                 .parse()
                 .map_err(|e| format!("HEALTHCARE_MAIL_FROM: {e}"))?,
@@ -203,11 +269,11 @@ mod tests {
 
     #[test]
     fn smtp_urls_are_checked_and_default_to_starttls_on_port_25() {
-        assert!(transport("smtp://127.0.0.1:2525").is_ok());
-        assert!(transport("smtp://user:secret@mail.example").is_ok());
-        assert!(transport("smtps://mail.example").is_ok());
-        assert!(transport("http://mail.example").is_err());
-        assert!(transport("smtp://").is_err());
-        assert!(transport("not a url").is_err());
+        assert!(transport("smtp://127.0.0.1:2525", None).is_ok());
+        assert!(transport("smtp://user:secret@mail.example", None).is_ok());
+        assert!(transport("smtps://mail.example", None).is_ok());
+        assert!(transport("http://mail.example", None).is_err());
+        assert!(transport("smtp://", None).is_err());
+        assert!(transport("not a url", None).is_err());
     }
 }

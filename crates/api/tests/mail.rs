@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 const PW: &str = "correct horse battery";
 /// The SMTP server and the calendar parser, pinned.
-const PACKAGES: [&str; 2] = ["aiosmtpd==1.4.6", "icalendar==6.3.2"];
+const PACKAGES: [&str; 3] = ["aiosmtpd==1.4.6", "icalendar==6.3.2", "trustme==1.2.1"];
 /// A reason no mail may carry.
 const REASON: &str = "Chest pain since Tuesday";
 
@@ -359,6 +359,81 @@ fn slow_mail_server_postgres() {
     slow_mail_server("postgres");
 }
 
+/// Mail over TLS to a relay with a private CA's certificate (`HEALTHCARE_SMTP_CA_FILE`):
+/// STARTTLS required by the server (it refuses MAIL before STARTTLS) and asked for by
+/// `?tls=required`, and TLS from the first byte (`smtps://`). Without the CA the certificate is
+/// refused and nothing is sent, not even in the clear after the failed handshake
+/// (`smtp://` without `tls=`: STARTTLS when offered).
+fn mail_over_tls(backend: &str) {
+    let python = healthcare_testing::python_venv("mail", &PACKAGES);
+    let mut sent = Vec::new();
+    for (tls, scheme, query, trusted) in [
+        ("starttls", "smtp", "?tls=required", true),
+        ("implicit", "smtps", "", true),
+        ("starttls", "smtp", "", false),
+    ] {
+        let sink = Helper::start(&python, "tests/mail/smtp_sink.py", &[], &[("TLS", tls)]);
+        let url = format!("{scheme}://127.0.0.1:{}{query}", sink.port);
+        let ca = sink.file("ca.pem").display().to_string();
+        let mut env = vec![
+            ("HEALTHCARE_SMTP_URL", url.as_str()),
+            ("HEALTHCARE_MAIL_FROM", "desk@clinic.example"),
+        ];
+        if trusted {
+            env.push(("HEALTHCARE_SMTP_CA_FILE", ca.as_str()));
+        }
+        let Some(app) = TestApp::on(backend).envs(&env).start() else {
+            return;
+        };
+        let admin = app.client().register("admin", PW);
+        let doctor = doctor(&admin, "Tls", "");
+        let ann = patient(&admin, "Ann", "ann@example.org");
+        let booked = book(&admin, doctor, ann, "2031-03-04T10:00:00Z");
+        if trusted {
+            let mails = mails(&sink, 1);
+            assert_eq!(mails.len(), 1, "{tls}: {mails:#?}");
+            assert_eq!(mails[0]["rcpt_tos"], json!(["ann@example.org"]), "{tls}");
+            sent.push(format!("{scheme}{query}"));
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let attempt = loop {
+            let audit = admin.get("/api/audit/?resource=email&action=export");
+            if let Some(event) = audit.body.as_array().and_then(|a| a.first()) {
+                break event.clone();
+            }
+            assert!(Instant::now() < deadline, "no mail attempt was recorded");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(
+            (&attempt["status"], &attempt["resource_id"]),
+            (&json!(0), &json!(booked)),
+            "an untrusted certificate: the attempt failed {attempt:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            sink.lines(),
+            Vec::<Value>::new(),
+            "nothing sent in the clear"
+        );
+    }
+    healthcare_testing::report(&format!(
+        "mail[{backend}]: through aiosmtpd over TLS with a private CA ({}); without the CA \
+         the attempt failed and nothing was sent",
+        sent.join(", ")
+    ));
+}
+
+#[test]
+fn mail_over_tls_sqlite() {
+    mail_over_tls("sqlite");
+}
+
+#[test]
+fn mail_over_tls_postgres() {
+    mail_over_tls("postgres");
+}
+
 /// A half-configured mailer refuses to start, naming both settings (exit code 2).
 #[test]
 fn mail_settings_come_in_pairs() {
@@ -382,4 +457,18 @@ fn mail_settings_come_in_pairs() {
         .env("HEALTHCARE_SMTP_URL", "http://mail.example")
         .launch(&db.url, Duration::from_secs(20));
     assert_eq!(launch.code, Some(2), "{launch:?}");
+    // A CA file that is missing or holds no certificate.
+    let empty = std::env::temp_dir().join(format!("hc-no-ca-{}.pem", std::process::id()));
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    for file in [empty.as_path(), std::path::Path::new("/nonexistent/ca.pem")] {
+        let launch = TestApp::sqlite()
+            .env("HEALTHCARE_SMTP_CA_FILE", &file.display().to_string())
+            .launch(&db.url, Duration::from_secs(20));
+        assert_eq!(launch.code, Some(2), "{launch:?}");
+        assert!(
+            launch.stderr.contains("SMTP_CA_FILE") || launch.stderr.contains("smtp-ca-file"),
+            "{launch:?}"
+        );
+    }
+    let _ = std::fs::remove_file(&empty);
 }
