@@ -44,8 +44,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// `Location` (a 201).
     pub location: Option<String>,
-    /// `ETag`, when the answer is one versioned record (not stored: a replay names the record
-    /// as it was then, and its current `ETag` comes with a GET).
+    /// `ETag`, when the answer is one versioned record (stored with it: a replay names the
+    /// record as it was then, so an `If-Match` with it after a later change answers 412).
     pub etag: Option<String>,
     /// JSON body.
     pub body: Vec<u8>,
@@ -115,6 +115,7 @@ impl Answer {
         StoredAnswer {
             status: self.status.as_u16(),
             location: self.location.clone(),
+            etag: self.etag.clone(),
             body: self.body.clone(),
         }
     }
@@ -272,6 +273,9 @@ pub async fn middleware(
             if let Some(location) = answer.location {
                 res.insert_header((header::LOCATION, location));
             }
+            if let Some(etag) = answer.etag {
+                res.insert_header((header::ETAG, etag));
+            }
             let res = if answer.body.is_empty() {
                 res.finish()
             } else {
@@ -321,11 +325,8 @@ async fn finish(
     let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
     let answer = StoredAnswer {
         status: status.as_u16(),
-        location: head
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        location: header_text(&head, header::LOCATION),
+        etag: header_text(&head, header::ETAG),
         body: bytes.to_vec(),
     };
     let stored = state
@@ -336,6 +337,14 @@ async fn finish(
         Err(e) => e.error_response(),
     };
     Ok(ServiceResponse::new(req, res))
+}
+
+/// The text of one of an answer's headers.
+fn header_text(head: &HttpResponse<()>, name: header::HeaderName) -> Option<String> {
+    head.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Answers `error` without running the handler.

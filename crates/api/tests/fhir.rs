@@ -530,6 +530,22 @@ fn bookings_errors_and_audit(server: &Server) {
         Some(format!("{}/fhir/R4/Appointment/{id}", server.base).as_str())
     );
     assert_eq!(made.header("etag"), Some("W/\"1\""));
+    // A keyed booking's retry replays its 201 as it was: body, Location, ETag, FHIR JSON.
+    let keyed = c.pat.with_header("Idempotency-Key", "fhir-book-once");
+    let once = appointment(c.own, &at(7, 14), &at(7, 15), "booked");
+    let first = post(&keyed, &once);
+    let first_body = fhir(&first, 201);
+    let again = post(&keyed, &once);
+    assert_eq!(
+        again.header("idempotent-replayed"),
+        Some("true"),
+        "{again:?}"
+    );
+    assert_eq!(fhir(&again, 201), first_body);
+    for name in ["location", "etag", "content-type"] {
+        assert!(first.header(name).is_some(), "{name}: {first:?}");
+        assert_eq!(again.header(name), first.header(name), "{name}");
+    }
     assert_eq!(
         (
             created["status"].as_str(),

@@ -225,6 +225,11 @@ fn concurrent_retries_book_once(backend: &str) {
     assert_eq!(again.body, first.body);
     assert_eq!(again.header("location").map(str::to_owned), location);
     assert_eq!(
+        again.header("etag"),
+        Some(etag(first).as_str()),
+        "{again:?}"
+    );
+    assert_eq!(
         ids(&admin.get(&format!("/api/appointments/?doctor={doctor}"))),
         vec![id]
     );
@@ -289,6 +294,17 @@ fn keys_scope_and_stored_answers(server: &Server) {
     assert!(replayed(&replay), "{replay:?}");
     assert_eq!(replay.body, patched.body);
     assert_eq!(admin.get(&path).body["reason"], "second change");
+    // Its ETag is the first answer's, which the later change made stale: If-Match with it
+    // answers 412.
+    assert_eq!(
+        replay.header("etag"),
+        Some(etag(&patched).as_str()),
+        "{replay:?}"
+    );
+    let stale = admin
+        .with_header("If-Match", &etag(&replay))
+        .patch(&path, json!({"reason": "over the later change"}));
+    assert_eq!(stale.status, 412, "{stale:?}");
     let mismatch = keyed(&admin, "P1").patch(&path, json!({"reason": "third change"}));
     assert_eq!(mismatch.status, 422, "{mismatch:?}");
     assert_eq!(admin.get(&path).body["reason"], "second change");

@@ -47,6 +47,8 @@ pub struct StoredAnswer {
     pub status: u16,
     /// `Location`, for a 201.
     pub location: Option<String>,
+    /// `ETag`, when the answer is one versioned record (as it was then).
+    pub etag: Option<String>,
     /// The body bytes (JSON).
     pub body: Vec<u8>,
 }
@@ -136,6 +138,7 @@ struct KeyRow {
     location: Option<String>,
     body: Option<Vec<u8>>,
     sealed: bool,
+    etag: Option<String>,
 }
 
 /// Reserves `request.key` for the request `owner` names (a random token of the request), or
@@ -177,6 +180,7 @@ pub fn reserve(
         keys::location,
         keys::body,
         keys::sealed,
+        keys::etag,
     ));
     let Some(row) = mine.get_result::<KeyRow>(conn).optional()? else {
         // Given back between the insert and the read: the next try takes it.
@@ -191,6 +195,7 @@ pub fn reserve(
         return Ok(Reservation::Replay(StoredAnswer {
             status: u16::try_from(status).unwrap_or(500),
             location: row.location,
+            etag: row.etag,
             body: match row.sealed {
                 true => unseal(request.user, &request.key, &body)?,
                 false => body,
@@ -218,6 +223,7 @@ pub fn reserve(
         keys::created_at.eq(t),
         keys::status.eq(None::<i32>),
         keys::location.eq(None::<String>),
+        keys::etag.eq(None::<String>),
         keys::body.eq(None::<Vec<u8>>),
         keys::sealed.eq(true),
     ))
@@ -256,6 +262,7 @@ pub fn store(
     .set((
         keys::status.eq(Some(i32::from(answer.status))),
         keys::location.eq(answer.location.as_deref()),
+        keys::etag.eq(answer.etag.as_deref()),
         keys::body.eq(Some(body)),
     ))
     .execute(conn)?;

@@ -322,6 +322,7 @@ diesel::table! {
         location -> Nullable<Text>,
         body -> Nullable<Binary>,
         sealed -> Bool,
+        etag -> Nullable<Text>,
     }
 }
 
