@@ -245,6 +245,17 @@ impl Params {
         RawObject(fields)
     }
 
+    /// A page size or offset: as [`Params::int`], but a number past the `i64` range reads as
+    /// the largest (smallest) one (`healthcare_domain::raw::saturating_int`), to be clamped.
+    pub fn count(&self, name: &str, errors: &mut FieldErrors) -> Option<i64> {
+        let v = self.get(name)?;
+        let n = healthcare_domain::raw::saturating_int(v);
+        if n.is_none() {
+            errors.add(name, healthcare_domain::msg::NOT_INTEGER);
+        }
+        n
+    }
+
     /// An integer parameter, `None` when absent; a wrong type is a 400.
     pub fn int(&self, name: &str, errors: &mut FieldErrors) -> Option<i64> {
         let v = self.get(name)?;

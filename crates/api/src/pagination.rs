@@ -16,7 +16,7 @@ pub fn page(params: &Params, errors: &mut FieldErrors) -> Page {
 
 /// Reads `limit` (default `default_limit`, at most 1000) and `offset` (default 0).
 pub fn page_with_default(params: &Params, default_limit: i64, errors: &mut FieldErrors) -> Page {
-    let limit = match params.int("limit", errors) {
+    let limit = match params.count("limit", errors) {
         Some(n) if n < 1 => {
             errors.add("limit", "Ensure this value is greater than or equal to 1.");
             default_limit
@@ -24,7 +24,7 @@ pub fn page_with_default(params: &Params, default_limit: i64, errors: &mut Field
         Some(n) => n.min(MAX_LIMIT),
         None => default_limit,
     };
-    let offset = match params.int("offset", errors) {
+    let offset = match params.count("offset", errors) {
         Some(n) if n < 0 => {
             errors.add("offset", "Ensure this value is greater than or equal to 0.");
             0

@@ -370,6 +370,9 @@ fn searches_read_as_fhir_says(server: &Server) {
         (only_total["total"].as_i64(), only_total.get("entry")),
         (Some(3), None)
     );
+    // A page size past the 64-bit range reads as the largest page, as any too large one does.
+    let huge = get("/fhir/R4/Appointment?status=booked,pending&_count=99999999999999999999");
+    assert_eq!(refs(&huge).len(), 3);
     // Patient searches: name prefixes, birth dates.
     let pt = |q: &str| refs(&get(&format!("/fhir/R4/Patient?{q}")));
     assert_eq!(pt("name=QUA"), [format!("Patient/{}", c.own)]);

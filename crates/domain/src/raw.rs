@@ -621,6 +621,19 @@ pub fn year_accepted(year: i32) -> bool {
     YEARS.contains(&year)
 }
 
+/// A whole number of a query string (a page size, an offset): its value, or the largest
+/// (smallest) `i64` for a number past the range, so a caller clamps a huge page size as it
+/// clamps any too large one; `None` for what is not a whole number.
+pub fn saturating_int(text: &str) -> Option<i64> {
+    use std::num::IntErrorKind;
+    match text.trim().parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => Some(i64::MAX),
+        Err(e) if *e.kind() == IntErrorKind::NegOverflow => Some(i64::MIN),
+        Err(_) => None,
+    }
+}
+
 /// A date filter of a query string, as the client wrote it: a calendar date or an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateFilter {
@@ -732,6 +745,17 @@ mod tests {
             "+275760-01-01",
         ] {
             assert_eq!(parse_date_filter(bad), Err(Format), "{bad}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_saturate_past_the_range() {
+        assert_eq!(saturating_int(" 42 "), Some(42));
+        assert_eq!(saturating_int("+7"), Some(7));
+        assert_eq!(saturating_int("99999999999999999999"), Some(i64::MAX));
+        assert_eq!(saturating_int("-99999999999999999999"), Some(i64::MIN));
+        for bad in ["", "1.0", "1e3", "x", "0x10", "--1"] {
+            assert_eq!(saturating_int(bad), None, "{bad}");
         }
     }
 

@@ -2,7 +2,9 @@
 //! lists and paging. Each parser names what it refused; the API answers 400 with it.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use healthcare_domain::raw::{parse_date_filter, DateFilter, DateFilterError, YEARS};
+use healthcare_domain::raw::{
+    parse_date_filter, saturating_int, DateFilter, DateFilterError, YEARS,
+};
 
 /// The page size when `_count` is not given.
 pub const DEFAULT_COUNT: i64 = 50;
@@ -156,9 +158,7 @@ pub fn reference(value: &str, kind: &str) -> Result<i64, String> {
 pub fn count(value: Option<&str>) -> Result<i64, String> {
     match value.map(str::trim) {
         None | Some("") => Ok(DEFAULT_COUNT),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
+        Some(v) => saturating_int(v)
             .filter(|n| *n >= 0)
             .map(|n| n.min(MAX_COUNT))
             .ok_or_else(|| format!("\"{v}\" is not a page size: use a whole number from 0.")),
@@ -169,9 +169,7 @@ pub fn count(value: Option<&str>) -> Result<i64, String> {
 pub fn offset(value: Option<&str>) -> Result<i64, String> {
     match value.map(str::trim) {
         None | Some("") => Ok(0),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
+        Some(v) => saturating_int(v)
             .filter(|n| *n >= 0)
             .ok_or_else(|| format!("\"{v}\" is not an offset: use a whole number from 0.")),
     }
