@@ -698,8 +698,7 @@ fn start(req: &ServiceRequest, state: &AppState, route: &Route) -> Trace {
     event.query = req.query_string().to_owned();
     let path_id = |name: &str| {
         path_parameter(&route.pattern, req.path(), name)
-            .and_then(|raw| raw.parse::<i64>().ok())
-            .filter(|id| *id > 0)
+            .and_then(healthcare_domain::ids::parse_record_id)
     };
     match route.rule.id {
         IdFrom::Path(name) => event.resource_id = path_id(name),

@@ -225,7 +225,7 @@ pub async fn middleware(
     let id = req
         .match_info()
         .get("id")
-        .and_then(|id| id.parse::<i64>().ok());
+        .and_then(healthcare_domain::ids::parse_record_id);
     let Some(id) = id else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

@@ -1431,6 +1431,18 @@ fn methods_as_rfc_9110_asks(backend: &str) {
                    "gender": "F", "contact_number": "555 0100"}),
         )
         .id();
+    // One record, one URL: an id written another way (sign, leading zero) names nothing.
+    assert_eq!(patient, 1);
+    assert_eq!(admin.get("/api/patients/1/").status, 200);
+    for other in ["+1", "01", "-1", "1.0", "0"] {
+        for path in [
+            format!("/api/patients/{other}/"),
+            format!("/fhir/R4/Patient/{other}"),
+        ] {
+            let r = admin.get(&path);
+            assert_eq!(r.status, 404, "{path}: {r:?}");
+        }
+    }
     for (client, path) in [
         (&anon, "/api/health/".to_owned()),
         (&anon, "/api/schema/".to_owned()),

@@ -37,3 +37,40 @@ id_type!(
     /// Identifier of an appointment.
     AppointmentId,
 );
+
+/// A record id as a URL or a reference writes it: a positive decimal number in its one form
+/// (digits only, no sign, no leading zero), so one record has one URL (`/api/doctors/01/` and
+/// `/api/doctors/+1/` name nothing).
+pub fn parse_record_id(text: &str) -> Option<i64> {
+    let canonical = text.bytes().all(|b| b.is_ascii_digit()) && !text.starts_with('0');
+    canonical
+        .then(|| text.parse::<i64>().ok())
+        .flatten()
+        .filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_record_id;
+
+    #[test]
+    fn record_ids_have_one_form() {
+        assert_eq!(parse_record_id("1"), Some(1));
+        assert_eq!(parse_record_id("9223372036854775807"), Some(i64::MAX));
+        for other in [
+            "",
+            "0",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "9223372036854775808",
+            "x",
+        ] {
+            assert_eq!(parse_record_id(other), None, "{other:?}");
+        }
+    }
+}

@@ -106,7 +106,9 @@ fn participants(body: &RawObject, errors: &mut FieldErrors) -> (Vec<i64>, Vec<i6
             continue;
         };
         let tail = reference.rsplit('/').take(2).collect::<Vec<_>>();
-        let id = tail.first().and_then(|id| id.parse::<i64>().ok());
+        let id = tail
+            .first()
+            .and_then(|id| healthcare_domain::ids::parse_record_id(id));
         match (tail.get(1).copied(), id) {
             (Some("Patient"), Some(id)) => patients.push(id),
             (Some("Practitioner"), Some(id)) => practitioners.push(id),

@@ -148,9 +148,7 @@ pub fn reference(value: &str, kind: &str) -> Result<i64, String> {
             ))
         }
     };
-    id.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
+    healthcare_domain::ids::parse_record_id(id)
         .ok_or_else(|| format!("\"{value}\" does not name a {kind} of this server."))
 }
 

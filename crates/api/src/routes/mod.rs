@@ -34,8 +34,5 @@ pub fn check(answer: Result<(), Denied>) -> ApiResult<()> {
 
 /// Parses a path id; anything but a positive integer is simply not found.
 pub fn id(raw: &str) -> ApiResult<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(ApiError::NotFound)
+    healthcare_domain::ids::parse_record_id(raw).ok_or(ApiError::NotFound)
 }
