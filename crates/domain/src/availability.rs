@@ -142,9 +142,12 @@ fn read_entry(index: usize, item: &Raw, errors: &mut FieldErrors) -> Option<Week
         _ => None,
     };
     if weekday.is_none() {
+        let missing = missing_in(item, "weekday");
         errors.add(
             "weekly",
-            format!("entry {index}: weekday must be one of MON, TUE, WED, THU, FRI, SAT, SUN."),
+            format!(
+                "entry {index}: weekday {missing}must be one of MON, TUE, WED, THU, FRI, SAT, SUN."
+            ),
         );
     }
     let mut time = |name: &str| {
@@ -153,9 +156,12 @@ fn read_entry(index: usize, item: &Raw, errors: &mut FieldErrors) -> Option<Week
             _ => None,
         };
         if t.is_none() {
+            let missing = missing_in(item, name);
             errors.add(
                 "weekly",
-                format!("entry {index}: {name} must be a time HH:MM between 00:00 and 23:59."),
+                format!(
+                    "entry {index}: {name} {missing}must be a time HH:MM between 00:00 and 23:59."
+                ),
             );
         }
         t
@@ -167,6 +173,14 @@ fn read_entry(index: usize, item: &Raw, errors: &mut FieldErrors) -> Option<Week
         start: start?,
         end: end?,
     })
+}
+
+/// `"is required and "` when a weekly entry leaves `name` out (or null), so its message says so.
+fn missing_in(item: &RawObject, name: &str) -> &'static str {
+    match item.0.get(name) {
+        None | Some(Raw::Null) => "is required and ",
+        Some(_) => "",
+    }
 }
 
 /// A period of time off as a `POST .../time-off/` body states it:
@@ -428,7 +442,7 @@ mod tests {
                 "entry 1: expected an object with weekday, start and end.",
                 "entry 2: weekday must be one of MON, TUE, WED, THU, FRI, SAT, SUN.",
                 "entry 2: start must be a time HH:MM between 00:00 and 23:59.",
-                "entry 2: end must be a time HH:MM between 00:00 and 23:59.",
+                "entry 2: end is required and must be a time HH:MM between 00:00 and 23:59.",
             ]
         );
         // Shape errors first; the zone is required only once the entries are well formed.
