@@ -21,8 +21,7 @@ pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// The SMTP transport of `url`: `smtp://host[:port]` (port 25, STARTTLS when the server offers
 /// it) or `smtps://host[:port]` (TLS from the start, port 465), with `user:password@` when the
-/// server wants a login.
-/// `extra_roots` (PEM certificates, [`SmtpRoots`]) are trusted for the server's certificate
+/// server wants a login. `extra_roots` (PEM certificates, [`SmtpRoots`]) are trusted for the server's certificate
 /// besides the Web PKI roots.
 pub fn transport(url: &str, extra_roots: Option<&SmtpRoots>) -> Result<SmtpTransport, String> {
     let mut parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
