@@ -3,7 +3,7 @@
 //! across both processes, aimed at eight contested slots (four contested on the doctor's side,
 //! four on the patient's). Exactly one request per slot wins, every other one gets the seed's
 //! 409, none gets a 5xx, and afterwards an SQL self-join over the database finds no overlapping
-//! pair of SCHEDULED appointments.
+//! pair of SCHEDULED appointments. Two admins demoting each other at once leave one admin.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(clippy::needless_range_loop)] // k indexes several parallel pools at once
 
@@ -292,4 +292,52 @@ fn two_processes_postgres() {
     if let Some(db) = TestApp::postgres().database() {
         storm(&db, "postgres");
     }
+}
+
+/// Two admins demoting each other at the same moment: at most one succeeds, and an active admin
+/// remains (the change holds the active admins' rows, `users::keep_an_admin`); the last one
+/// may neither be demoted nor deactivated.
+fn last_admin_stays(server: &healthcare_testing::Server) {
+    let anon = server.client();
+    let root = anon.register("root", PW);
+    let root_id = root.get("/api/auth/me/").id();
+    let second = root.post(
+        "/api/users/",
+        json!({"username": "second", "password": PW, "role": "admin"}),
+    );
+    assert_eq!(second.status, 201, "{second:?}");
+    let second_id = second.id();
+    let other = anon.login("second", PW);
+    let barrier = Arc::new(Barrier::new(2));
+    let shots = [(root.clone(), second_id), (other.clone(), root_id)].map(|(client, target)| {
+        let barrier = barrier.clone();
+        std::thread::spawn(move || {
+            barrier.wait();
+            client.patch(&format!("/api/users/{target}/"), json!({"role": "staff"}))
+        })
+    });
+    let replies: Vec<Reply> = shots.into_iter().map(|h| h.join().unwrap()).collect();
+    let won: Vec<usize> = (0..2).filter(|i| replies[*i].status == 200).collect();
+    assert_eq!(won.len(), 1, "{replies:#?}");
+    let loser = &replies[1 - won[0]];
+    assert!(matches!(loser.status, 400 | 401), "{loser:?}");
+    let (survivor, survivor_id) = match won[0] {
+        0 => (&root, root_id),
+        _ => (&other, second_id),
+    };
+    let users = survivor.get("/api/users/");
+    assert_eq!(users.status, 200, "{users:?}");
+    let admins: Vec<&Value> = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "admin")
+        .collect();
+    assert_eq!(admins.len(), 1, "{users:?}");
+    assert_eq!(admins[0]["id"], survivor_id);
+}
+
+healthcare_testing::http_test! {
+    admins_demoting_each_other => super::last_admin_stays;
 }

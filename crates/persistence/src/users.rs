@@ -220,6 +220,11 @@ pub fn update(conn: &mut DbConnection, id: UserId, changes: &UserUpdate) -> Stor
             .role
             .as_ref()
             .is_some_and(|r| *r != Role::Doctor.as_str());
+    let admin = Role::Admin.as_str();
+    let demoted = changes.role.as_ref().is_some_and(|r| *r != admin);
+    if before.role == admin && before.is_active && (demoted || changes.is_active == Some(false)) {
+        keep_an_admin(conn, id, if demoted { "role" } else { "is_active" })?;
+    }
     let ends_sessions = changes.password_hash.is_some()
         || (changes.is_active == Some(false) && before.is_active)
         || changes.role.as_ref().is_some_and(|r| *r != before.role);
@@ -251,6 +256,32 @@ pub fn update(conn: &mut DbConnection, id: UserId, changes: &UserUpdate) -> Stor
     }
     row.to_domain()
 }
+
+/// Refuses to demote or deactivate active admin `id` unless another active admin remains. On
+/// PostgreSQL the active admins' rows are held first, in id order, until the change commits:
+/// of two admins demoting each other at once, the second waits, then finds itself the last one.
+fn keep_an_admin(conn: &mut DbConnection, id: UserId, field: &'static str) -> StoreResult<()> {
+    let admins = users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::is_active.eq(true))
+        .order(users::id)
+        .select(users::id);
+    let active: Vec<i64> = match conn {
+        DbConnection::Postgresql(c) => admins.for_update().load(c)?,
+        DbConnection::Sqlite(c) => admins.load(c)?,
+    };
+    if active.iter().any(|a| *a != id.0) {
+        return Ok(());
+    }
+    Err(StoreError::Invalid {
+        field,
+        message: LAST_ADMIN.into(),
+    })
+}
+
+/// Why the last active admin keeps the role and stays active.
+pub const LAST_ADMIN: &str =
+    "This is the last active admin account: make another account an admin first.";
 
 /// Refuses to take the doctor role from an account a Doctor record is linked to (only a doctor
 /// account may be linked, `doctors::check_user`): the link goes first.
