@@ -138,6 +138,14 @@ pub fn audit(config: &Config, command: &AuditCommand) -> CliResult {
             Ok(checked) => {
                 let (seq, head) = db.read(audit::head)?;
                 println!("audit chain intact: {checked} sealed events verified; head {seq} {head}");
+                if let Some(anchor) = db.read(audit::pruned)? {
+                    println!(
+                        "pruned: the events up to position {} (older than {}), at {}",
+                        anchor.seq,
+                        anchor.pruned_before.to_rfc3339(),
+                        anchor.pruned_at.to_rfc3339()
+                    );
+                }
                 Ok(())
             }
             Err(audit::VerifyError::Broken { event, what }) => {

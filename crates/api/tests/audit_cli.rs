@@ -225,6 +225,13 @@ fn prune(backend: &str) {
         "{}",
         text(&ok.stdout)
     );
+    // It names the prune, for comparing with the prunes that were run.
+    assert!(
+        text(&ok.stdout)
+            .contains("pruned: the events up to position 3 (older than 2021-01-01T00:00:00+00:00)"),
+        "{}",
+        text(&ok.stdout)
+    );
 }
 
 #[test]

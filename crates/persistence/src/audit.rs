@@ -27,7 +27,7 @@
 use crate::db::{atomic, DbConnection};
 use crate::error::StoreError;
 use crate::schema::{audit_anchor, audit_event_patients, audit_events, audit_prune_permit};
-use crate::time::{now, to_db};
+use crate::time::{from_db, now, to_db};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
@@ -931,6 +931,28 @@ const PAGE: i64 = 1000;
 /// the head ([`head`]) with one kept elsewhere for that.
 pub fn verify(conn: &mut DbConnection) -> Result<usize, VerifyError> {
     let (mut seq, mut prev) = anchor(conn)?;
+    // A prune removes every event up to its anchor: one still there means the anchor was moved
+    // past events that were removed.
+    let sql = select_events(
+        conn,
+        "WHERE seq IS NOT NULL AND seq <= ? ORDER BY seq LIMIT 1",
+    );
+    let behind: Option<AuditEvent> = crate::on_backend!(conn, |c| diesel::sql_query(sql.as_str())
+        .bind::<BigInt, _>(seq)
+        .get_result(c)
+        .optional())
+    .map_err(StoreError::from)?;
+    if let Some(event) = behind {
+        return Err(VerifyError::Broken {
+            event: event.id,
+            what: format!(
+                "it is at chain position {}, at or before the prune anchor (position {seq}), \
+                 which a prune leaves only after removing every event up to it: the anchor was \
+                 moved past events that were removed",
+                event.seq.unwrap_or_default()
+            ),
+        });
+    }
     let mut last: Option<(i64, i64)> = None;
     let mut checked = 0usize;
     loop {
@@ -1023,6 +1045,35 @@ pub fn unsealed(conn: &mut DbConnection) -> Result<i64, StoreError> {
 /// to detect later removal of the newest events.
 pub fn head(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
     tip(conn)
+}
+
+/// What the last prune left: the anchor `verify` starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneAnchor {
+    /// The chain position of the last removed event.
+    pub seq: i64,
+    /// The date the events were older than.
+    pub pruned_before: DateTime<Utc>,
+    /// When the prune ran.
+    pub pruned_at: DateTime<Utc>,
+}
+
+/// The anchor a prune left, if any (compare it with the prunes that were run).
+pub fn pruned(conn: &mut DbConnection) -> Result<Option<PruneAnchor>, StoreError> {
+    let found: Option<(i64, NaiveDateTime, NaiveDateTime)> =
+        crate::on_backend!(conn, |c| audit_anchor::table
+            .select((
+                audit_anchor::seq,
+                audit_anchor::pruned_before,
+                audit_anchor::pruned_at
+            ))
+            .get_result(c)
+            .optional())?;
+    Ok(found.map(|(seq, before, at)| PruneAnchor {
+        seq,
+        pruned_before: from_db(before),
+        pruned_at: from_db(at),
+    }))
 }
 
 /// Writes the events with `since <= at < until` (all after `since` without `until`), sealed or

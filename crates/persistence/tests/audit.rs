@@ -319,6 +319,48 @@ both_backends! {
         assert_eq!(verify(&t.db).unwrap(), 1);
     };
 
+    tampering_without_ddl_is_refused_or_named => |t: &TestDb| {
+        let ids = record(t, (1..=6).map(event).collect());
+        seal_all(&t.db);
+        // The first anchor, as an attacker would plant it, without a prune.
+        let planted = "INSERT INTO audit_anchor (id, seq, hash, pruned_before, pruned_at) \
+                       SELECT 1, seq, hash, at, at FROM audit_events WHERE seq = 2";
+        let refused = raw(t, planted).expect_err("an anchor without a prune");
+        assert!(refused.to_string().contains("only with a prune"), "{refused}");
+        if t.db.backend() == Backend::Sqlite {
+            // REPLACE deletes the row it meets without the DELETE trigger: refused by the
+            // insert trigger, whether it meets the id or the chain position.
+            for sql in [
+                format!("REPLACE INTO audit_events (id, at, action, resource, status, client, seq, prev_hash, hash) \
+                         SELECT id, at, action, resource, 403, '10.6.6.6', seq, prev_hash, hash FROM audit_events WHERE id = {}", ids[2]),
+                "INSERT OR REPLACE INTO audit_events (at, action, resource, status, seq, prev_hash, hash) \
+                 SELECT at, action, resource, 403, seq, prev_hash, hash FROM audit_events WHERE seq = 4".to_owned(),
+                "INSERT OR REPLACE INTO audit_anchor (id, seq, hash, pruned_before, pruned_at) \
+                 SELECT 1, seq, hash, at, at FROM audit_events WHERE seq = 2".to_owned(),
+            ] {
+                let refused = raw(t, &sql).expect_err(&sql);
+                assert!(refused.to_string().contains("append-only") || refused.to_string().contains("only with a prune"), "{sql}: {refused}");
+            }
+        }
+        assert_eq!(verify(&t.db).unwrap(), 6);
+        // A prune's permit, inserted by hand (no DDL needed): one event in the middle removed and
+        // the anchor moved past it, as a prune would leave it, with earlier events still there.
+        let prune = t.db.write(|c| audit::prune(c, Utc::now() - Duration::days(365))).unwrap();
+        assert_eq!(prune.removed, 0);
+        let moved = [
+            "INSERT INTO audit_prune_permit (id, upto_seq) VALUES (1, 1000)",
+            "DELETE FROM audit_events WHERE seq = 4",
+            "INSERT INTO audit_anchor (id, seq, hash, pruned_before, pruned_at) \
+             SELECT 1, seq, hash, at, at FROM audit_events WHERE seq = 5",
+            "DELETE FROM audit_prune_permit",
+        ]
+        .join("; ");
+        raw(t, &format!("BEGIN; {moved}; COMMIT")).unwrap();
+        let (event, what) = broken_at(verify(&t.db));
+        assert_eq!(event, ids[0], "{what}");
+        assert!(what.contains("prune anchor"), "{what}");
+    };
+
     leases_have_one_holder_until_they_expire => |t: &TestDb| {
         let take = |holder: &'static str, ttl: Duration| {
             t.db.write(move |c| leases::take(c, "job", holder, ttl)).unwrap()

@@ -1,0 +1,2 @@
+DROP TRIGGER audit_anchor_no_insert;
+DROP TRIGGER audit_events_no_replace;
