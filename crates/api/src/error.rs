@@ -137,6 +137,11 @@ impl From<StoreError> for ApiError {
                 ),
                 &refused,
             )),
+            StoreError::WebhookInactive => Self::ConflictDetail(
+                "This subscription is not active: activate it (PATCH {\"is_active\": true}) \
+                 before a ping."
+                    .into(),
+            ),
             StoreError::KeyTakenOver => Self::ConflictDetail(
                 "A request with this Idempotency-Key is still being processed; try again later."
                     .into(),

@@ -100,7 +100,14 @@ fn subscriptions(backend: &str) {
     let rotated = admin.post(&format!("/api/webhooks/{id}/rotate-secret/"), json!({}));
     assert_eq!(rotated.status, 200, "{rotated:?}");
     assert_ne!(rotated.body["secret"].as_str().unwrap(), secret);
+    let ping = format!("/api/webhooks/{id}/ping/");
+    let queued = admin.post(&ping, json!({}));
+    assert_eq!(queued.status, 202, "{queued:?}");
     assert_eq!(admin.delete(&format!("/api/webhooks/{id}/")).status, 204);
+    // An inactive subscription is sent nothing: a ping would never go, so it is refused.
+    let refused = admin.post(&ping, json!({}));
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(refused.body["detail"].is_string(), "{refused:?}");
     let listed = admin.get("/api/webhooks/");
     assert_eq!(listed.header("x-total-count"), Some("1"), "{listed:?}");
     assert_eq!(listed.body[0]["is_active"], false);

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// An idempotency key's reservation passed to another request before this one answered.
     #[error("the idempotency key was taken over")]
     KeyTakenOver,
+    /// A ping was asked of a subscription that is not active (it would never be sent).
+    #[error("the webhook subscription is not active")]
+    WebhookInactive,
     /// `If-Match` named another version than the record's current one.
     #[error("the record has changed (version mismatch)")]
     VersionMismatch,

@@ -57,6 +57,11 @@ impl WebhookRow {
         secrets
     }
 
+    /// Whether it is active (deliveries are made).
+    pub fn is_active(&self) -> bool {
+        self.is_active
+    }
+
     /// The subscription's id.
     pub fn id(&self) -> i64 {
         self.id

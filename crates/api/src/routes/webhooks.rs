@@ -16,7 +16,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use healthcare_auth::{Action, Actor, Target};
 use healthcare_domain::{CreatedWebhook, EventType, FieldErrors, NewWebhook, WebhookChanges};
-use healthcare_persistence::{outbox, webhooks};
+use healthcare_persistence::{outbox, webhooks, StoreError};
 
 /// How long a replaced secret keeps signing beside the new one.
 pub const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
@@ -138,10 +138,10 @@ pub async fn deactivate(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Queue a `ping` event for this subscription (202; see its delivery log).
+/// Queue a `ping` event for this subscription (202, see its delivery log; 409 when inactive).
 #[utoipa::path(post, path = "/api/webhooks/{id}/ping/", tag = "webhooks", operation_id = "webhooks_ping",
     params(("id" = i64, Path)),
-    responses((status = 202, body = crate::bodies::Detail, description = "Queued", example = json!({"detail": "Ping queued."})), (status = 401), (status = 403), (status = 404)),
+    responses((status = 202, body = crate::bodies::Detail, description = "Queued", example = json!({"detail": "Ping queued."})), (status = 401), (status = 403), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn ping(
     state: State,
@@ -153,7 +153,10 @@ pub async fn ping(
     state
         .write_answered(
             move |c| {
-                webhooks::find_row(c, wid)?;
+                // An inactive subscription is sent nothing: its ping would never go.
+                if !webhooks::find_row(c, wid)?.is_active() {
+                    return Err(StoreError::WebhookInactive);
+                }
                 let mut data = serde_json::Map::new();
                 data.insert("webhook_id".to_owned(), wid.into());
                 outbox::emit_to(c, EventType::Ping, wid, data, None).map(|_| ())
