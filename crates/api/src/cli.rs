@@ -54,19 +54,27 @@ pub fn serve(config: &Config) -> CliResult {
 }
 
 /// Exit 0 when the server bound to `HEALTHCARE_BIND` answers `/api/health/` with 200 (an
-/// unspecified address, `0.0.0.0` or `[::]`, is asked on loopback).
+/// unspecified address, `0.0.0.0` or `[::]`, is asked on loopback; a host name as it is, since
+/// the server bound the addresses it resolves to).
 pub fn health_check(config: &Config) -> CliResult {
-    let addr: std::net::SocketAddr = config
-        .bind
-        .parse()
-        .map_err(|e| format!("HEALTHCARE_BIND {}: {e}", config.bind))?;
-    let host = match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
-        ip if ip.is_unspecified() => "[::1]".to_owned(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        std::net::IpAddr::V4(ip) => ip.to_string(),
+    let (host, port) = match config.bind.parse::<std::net::SocketAddr>() {
+        Ok(addr) => {
+            let host = match addr.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+                ip if ip.is_unspecified() => "[::1]".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+            };
+            (host, addr.port())
+        }
+        Err(_) => config
+            .bind
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.to_owned(), port.parse::<u16>().ok()?)))
+            .filter(|(host, _)| !host.is_empty())
+            .ok_or_else(|| format!("HEALTHCARE_BIND {}: not HOST:PORT", config.bind))?,
     };
-    let url = format!("http://{host}:{}/api/health/", addr.port());
+    let url = format!("http://{host}:{port}/api/health/");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(3)))
         .http_status_as_error(false)

@@ -2,7 +2,8 @@
 //! passes `systemd-analyze verify` without a word (an unknown or misspelt setting is only a
 //! warning there, so any output fails), with the binary where the unit runs it; and
 //! `deploy/nginx.conf` passes `nginx -t` (nginx from this machine's Debian release, unpacked by
-//! the test) as a site included in an `http` block.
+//! the test) as a site included in an `http` block; `healthcare health-check` finds the server on
+//! every form of `HEALTHCARE_BIND`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
@@ -115,4 +116,44 @@ fn nginx_site_passes_nginx_t() {
     let (ok, said) = check(&broken);
     std::fs::remove_dir_all(&scratch).unwrap();
     assert!(!ok, "{said}");
+}
+
+/// `healthcare health-check` (the container's `HEALTHCHECK`) asks the server on
+/// `HEALTHCARE_BIND` as the server was given it: an address, an unspecified address (asked on
+/// loopback) or a host name; exit 1 when nothing answers there.
+#[test]
+fn health_check_asks_the_bound_address() {
+    let app = healthcare_testing::TestApp::sqlite()
+        .start()
+        .expect("server");
+    let port = app
+        .server
+        .base
+        .rsplit(':')
+        .next()
+        .expect("a port")
+        .to_owned();
+    let check = |bind: &str| {
+        std::process::Command::new(healthcare_testing::binary())
+            .arg("health-check")
+            .env("HEALTHCARE_BIND", bind)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run healthcare")
+    };
+    for bind in [
+        format!("127.0.0.1:{port}"),
+        format!("0.0.0.0:{port}"),
+        format!("localhost:{port}"),
+    ] {
+        let out = check(&bind);
+        assert!(out.status.success(), "{bind}: {out:?}");
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let free = closed.local_addr().expect("its address").port();
+    drop(closed);
+    let out = check(&format!("127.0.0.1:{free}"));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = check("localhost");
+    assert!(!out.status.success(), "{out:?}");
 }
