@@ -38,14 +38,32 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8
-        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4)))
+        || (first & 0xffc0) == 0xfec0
+        || first == 0x2001 && s[1] == 0x0db8
+        // Teredo (its server and client are obfuscated IPv4 addresses) and local-use NAT64.
+        || first == 0x2001 && s[1] == 0
+        || (first, s[1], s[2]) == (0x64, 0xff9b, 1)
+        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4))
+        || embedded_v4(ip).is_some_and(|v4| !is_public_v4(v4)))
+}
+
+/// The IPv4 address an IPv6 address carries to reach it: NAT64's well-known prefix
+/// `64:ff9b::/96` (the last 32 bits) and 6to4's `2002::/16` (the 32 bits after the prefix).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let pair = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(pair(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(pair(hi, lo)),
+        _ => None,
+    }
 }
 
 /// Why a webhook URL is refused, as the 400's message says it.
@@ -148,6 +166,15 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "2001:db8::1",
+            // NAT64 and 6to4 forms of loopback and private addresses, Teredo, local NAT64,
+            // site-local.
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::1",
+            "fec0::1",
         ] {
             let ip: IpAddr = private.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
             assert!(!is_public(ip), "{private}");
@@ -157,6 +184,8 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             let ip: IpAddr = public.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
             assert!(is_public(ip), "{public}");
@@ -171,6 +200,8 @@ mod tests {
             "https://[::1]/x",
             "http://169.254.169.254/latest/meta-data",
             "http://10.0.0.5/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:1::]/",
         ] {
             assert!(check_url(url, false).is_err(), "{url}");
             assert!(check_url(url, true).is_ok(), "{url}");
