@@ -668,10 +668,14 @@ pub struct NewUser {
 
 fn read_username(r: &mut Reader<'_>) -> Option<String> {
     let name = r.text("username", MAX_USERNAME)?;
-    if name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
-    {
+    let allowed = |text: &str| {
+        text.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
+    };
+    // A letter written as a base letter and a combining mark (`e` + U+0301) is the letter
+    // (`é`): the characters are also read composed (NFC).
+    let composed = icu_normalizer::ComposingNormalizer::new_nfc().normalize(&name);
+    if allowed(&name) || allowed(&composed) {
         if let Some(alphabets) = crate::username::mixed_scripts(&name) {
             r.errors.add(
                 "username",
@@ -1077,6 +1081,22 @@ mod tests {
             NewUser::parse(&body).map(|u| u.password),
             Ok(" spaced secret ".to_owned())
         );
+    }
+
+    #[test]
+    fn usernames_with_combining_marks_are_read_composed() {
+        let parsed = |name: &str| {
+            NewUser::parse(&RawObject::from_pairs([
+                ("username", s(name)),
+                ("password", s("correct horse battery")),
+            ]))
+        };
+        // `e` + COMBINING ACUTE ACCENT is `é`, accepted as `é` is.
+        assert!(parsed("rene\u{301}").is_ok());
+        assert!(parsed("ren\u{e9}").is_ok());
+        // A combining mark no letter takes in composed form stays refused.
+        assert!(parsed("x\u{301}").is_err());
+        assert!(parsed("\u{301}").is_err());
     }
 
     #[test]
