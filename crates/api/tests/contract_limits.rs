@@ -256,6 +256,15 @@ fn items(p: &Property, count: usize) -> Value {
         }
         // Reminder offsets: distinct, an hour apart.
         "reminder_minutes" => Value::Array((1..=count).map(|k| json!(k * 60)).collect()),
+        // Event types: each once while there are enough of them (one past the limit repeats).
+        "events" => Value::Array(
+            healthcare_domain::EventType::ALL
+                .iter()
+                .cycle()
+                .take(count)
+                .map(|e| json!(e.as_str()))
+                .collect(),
+        ),
         other => panic!("no items to make for {}.{other}", p.schema),
     }
 }

@@ -151,14 +151,13 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
     ));
     // --- Query strings.
     for (name, value) in [
-        ("limit", huge),
         ("limit", "-1"),
         ("limit", "0"),
         ("limit", "1e3"),
         ("limit", "%00"),
         ("offset", "-5"),
-        ("offset", huge),
         ("offset", "1.5"),
+        ("limit", "-99999999999999999999"),
     ] {
         c.push(case(
             format!("patients ?{name}={value}"),
@@ -167,10 +166,13 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
             Is(400),
         ));
     }
+    // Past the 64-bit range a page size or offset is clamped like any too large one.
     for q in [
         "offset=9223372036854775807",
         "limit=9223372036854775807",
         "limit=1000&offset=9223372036854775807",
+        "limit=99999999999999999999",
+        "offset=99999999999999999999",
     ] {
         c.push(case(
             format!("appointments ?{q}"),
@@ -232,7 +234,7 @@ fn cases(did: i64, pid: i64, aid: i64) -> Vec<Case> {
         ("date_from=2030-04-01&limit=0", 400),
         ("date_from=2030-04-01&limit=x", 400),
         ("date_from=2030-04-01&offset=-1", 400),
-        ("date_from=2030-04-01&limit=99999999999999999999", 400),
+        ("date_from=2030-04-01&limit=99999999999999999999", 200),
         ("date_from=2030-04-01&offset=9223372036854775807", 200),
         ("date_from=2030-04-01&limit=9223372036854775807", 200),
     ] {
