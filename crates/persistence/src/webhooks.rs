@@ -57,11 +57,6 @@ impl WebhookRow {
         secrets
     }
 
-    /// Whether it is active (deliveries are made).
-    pub fn is_active(&self) -> bool {
-        self.is_active
-    }
-
     /// The subscription's id.
     pub fn id(&self) -> i64 {
         self.id
@@ -189,6 +184,17 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &WebhookChanges) -> Sto
             .get_result(c)
             .optional())?;
     row.ok_or(StoreError::NotFound)?.to_domain()
+}
+
+/// Queues a `ping` event for subscription `id` only; [`StoreError::WebhookInactive`] when it is
+/// not active (an inactive subscription is sent nothing, so the ping would never go).
+pub fn queue_ping(conn: &mut DbConnection, id: i64) -> StoreResult<()> {
+    if !find_row(conn, id)?.is_active {
+        return Err(StoreError::WebhookInactive);
+    }
+    let mut data = serde_json::Map::new();
+    data.insert("webhook_id".to_owned(), id.into());
+    crate::outbox::emit_to(conn, EventType::Ping, id, data, None).map(|_| ())
 }
 
 /// Deactivates subscription `id` (DELETE: its delivery log stays).

@@ -15,8 +15,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use healthcare_auth::{Action, Actor, Target};
-use healthcare_domain::{CreatedWebhook, EventType, FieldErrors, NewWebhook, WebhookChanges};
-use healthcare_persistence::{outbox, webhooks, StoreError};
+use healthcare_domain::{CreatedWebhook, FieldErrors, NewWebhook, WebhookChanges};
+use healthcare_persistence::{outbox, webhooks};
 
 /// How long a replaced secret keeps signing beside the new one.
 pub const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
@@ -152,15 +152,7 @@ pub async fn ping(
     let wid = id(&path)?;
     state
         .write_answered(
-            move |c| {
-                // An inactive subscription is sent nothing: its ping would never go.
-                if !webhooks::find_row(c, wid)?.is_active() {
-                    return Err(StoreError::WebhookInactive);
-                }
-                let mut data = serde_json::Map::new();
-                data.insert("webhook_id".to_owned(), wid.into());
-                outbox::emit_to(c, EventType::Ping, wid, data, None).map(|_| ())
-            },
+            move |c| webhooks::queue_ping(c, wid),
             |_| Answer::json(StatusCode::ACCEPTED, &Detail::new("Ping queued.")),
         )
         .await
